@@ -1,0 +1,1 @@
+"""Measurements: the canonical record, ingest adapters, the Parquet store and the GPU collector."""

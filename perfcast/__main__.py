@@ -1,0 +1,3 @@
+from perfcast.cli import main
+
+raise SystemExit(main())
