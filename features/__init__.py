@@ -1,1 +1,34 @@
-"""features."""
+"""Feature extraction: canonical records -> numeric feature matrix with a stored schema.
+
+Public API::
+
+    featurize(frame, schema=None) -> (X, FeatureSchema)   # fit without a schema, transform with one
+    FeatureSchema, FeatureSchemaError, UNKNOWN_CODE
+    register_extractor(kernel, extractor), get_extractor(kernel), Extractor, GenericExtractor
+
+`X` always has `roofline_ms` (physics lower bound, NaN where not derivable).
+"""
+
+from perfcast.features.registry import (
+    ROOFLINE,
+    Extractor,
+    GenericExtractor,
+    featurize,
+    get_extractor,
+    register_extractor,
+    registered_kernels,
+)
+from perfcast.features.schema import UNKNOWN_CODE, FeatureSchema, FeatureSchemaError
+
+__all__ = [
+    "ROOFLINE",
+    "UNKNOWN_CODE",
+    "Extractor",
+    "FeatureSchema",
+    "FeatureSchemaError",
+    "GenericExtractor",
+    "featurize",
+    "get_extractor",
+    "register_extractor",
+    "registered_kernels",
+]

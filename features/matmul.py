@@ -1,0 +1,458 @@
+"""Matmul-like families: per-family params -> tiles -> shared physics (`matmul_physics`).
+
+Every family maps its own parameters onto one tile description (block tile BM×BN×BK, threads per
+CTA, pipeline stages, shared memory per CTA, registers per thread, SIMT or tensor cores) and gets
+the same physics columns: FLOPs, minimum bytes, arithmetic intensity, `roofline_ms`, CTA counts,
+waves and wave efficiency, padding waste, shared memory and whether it fits, an occupancy estimate.
+Family extractors add their own derived params (per-thread work, vector widths, ...).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from perfcast.features import physics as ph
+from perfcast.features.registry import Extractor, generic_columns, register_extractor
+
+#: Default registers per SM / max resident CTAs when a spec lacks them (every NVIDIA GPU since Kepler).
+_DEFAULT_REGS_PER_SM = 65536.0
+_DEFAULT_MAX_CTAS_PER_SM = 16.0
+_REG_LIMIT_PER_THREAD = 255.0
+
+
+# ---- column helpers -----------------------------------------------------------------------------
+def col(frame: pd.DataFrame, *names: str, default: float = np.nan) -> np.ndarray:
+    """First present column among `names` as float64 (non-numbers -> NaN), else `default`."""
+    out = None
+    for name in names:
+        if name in frame.columns:
+            values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            out = values if out is None else np.where(np.isnan(out), values, out)
+    if out is None:
+        return np.full(len(frame), default, dtype="float64")
+    if not np.isnan(default):
+        out = np.where(np.isnan(out), default, out)
+    return out
+
+
+def text_col(frame: pd.DataFrame, *names: str) -> pd.Series:
+    """First present column among `names` as strings (missing -> None)."""
+    out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    for name in names:
+        if name in frame.columns:
+            values = frame[name].astype(object)
+            out = out.where(out.notna(), values.where(values.notna(), None))
+    return out
+
+
+def spec(specs: pd.DataFrame, name: str, default: float = np.nan) -> np.ndarray:
+    """One `sys.*` column as float64 per row (default where absent)."""
+    if name in specs.columns:
+        values = specs[name].to_numpy(dtype="float64", na_value=np.nan)
+        return np.where(np.isnan(values), default, values) if not np.isnan(default) else values
+    return np.full(len(specs), default, dtype="float64")
+
+
+def canonical_dtypes(values: pd.Series, default: str = "fp32") -> np.ndarray:
+    """Per-row canonical dtype names (unknown spellings -> `default`)."""
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    mapped = np.array([ph.canonical_dtype(u) or default for u in uniques] + [default], dtype=object)
+    return mapped[codes]  # code -1 (missing) picks the trailing default
+
+
+def truthy(values: pd.Series) -> np.ndarray:
+    """Bool-ish column (True, 1, "true", "yes", "tf32") -> bool array; missing/other -> False."""
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+
+    def one(u: object) -> bool:
+        if isinstance(u, bool | np.bool_):
+            return bool(u)
+        if isinstance(u, int | float | np.integer | np.floating):
+            return bool(u) and not np.isnan(float(u))
+        return str(u).strip().lower() in {"true", "1", "yes", "y", "on", "tf32", "float_32"}
+
+    mapped = np.array([one(u) for u in uniques] + [False], dtype=bool)
+    return mapped[codes]
+
+
+def peak_table(specs: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: specs[c].to_numpy(dtype="float64", na_value=np.nan) for c in specs.columns if c.startswith("sys.peak_tflops.")}
+
+
+# ---- shared physics ---------------------------------------------------------------------------------
+def matmul_physics(
+    m: np.ndarray,
+    n: np.ndarray,
+    k: np.ndarray,
+    *,
+    dtype: np.ndarray,
+    unit: np.ndarray,
+    specs: pd.DataFrame,
+    out_dtype: np.ndarray | None = None,
+    bm: np.ndarray | None = None,
+    bn: np.ndarray | None = None,
+    bk: np.ndarray | None = None,
+    threads: np.ndarray | None = None,
+    stages: np.ndarray | None = None,
+    smem_bytes: np.ndarray | None = None,
+    regs_per_thread: np.ndarray | None = None,
+    batch: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Physics columns of a (batched) GEMM C[M,N] = A[M,K]·B[K,N] on each row's system.
+
+    Tile arguments left as None mean "not known for this family": those columns are NaN and
+    `roofline_ms` is the problem-only bound.
+    """
+    rows = len(m)
+    nan = np.full(rows, np.nan)
+    batch = np.ones(rows) if batch is None else np.where(np.isnan(batch), 1.0, batch)
+    in_bytes = _bytes_of(dtype)
+    out_bytes = in_bytes if out_dtype is None else _bytes_of(out_dtype)
+    flops = ph.matmul_flops(m, n, k) * batch
+    min_bytes = ph.matmul_min_bytes(m, n, k, in_bytes, out_bytes) * batch
+    peak = ph.pick_peak(peak_table(specs), dtype, unit)
+    bw = spec(specs, "sys.mem_bw_gbs")
+    sm_count = spec(specs, "sys.sm_count")
+    f: dict[str, np.ndarray] = {
+        "phys.flops": flops,
+        "phys.min_bytes": min_bytes,
+        "phys.arith_intensity": ph.safe_div(flops, min_bytes),
+        "phys.in_bytes": in_bytes,
+        "phys.tensor_core": (np.asarray(unit, dtype=object) == "tensor").astype("float64"),
+        "phys.peak_tflops": peak,
+        "phys.ridge_intensity": ph.safe_div(peak * 1e12, bw * 1e9),
+        "phys.compute_ms": ph.safe_div(flops, peak * 1e12) * 1e3,
+        "phys.memory_ms": ph.safe_div(min_bytes, bw * 1e9) * 1e3,
+        "phys.log2_flops": np.log2(np.where(flops > 0, flops, np.nan)),
+        "phys.problem_roofline_ms": ph.roofline_time_ms(flops, min_bytes, peak, bw),
+    }
+    if bm is None or bn is None:
+        f["roofline_ms"] = f["phys.problem_roofline_ms"]
+        return f
+    bk = nan if bk is None else bk
+    threads = nan if threads is None else threads
+    tiles_m, tiles_n = ph.ceil_div(m, bm), ph.ceil_div(n, bn)
+    ctas = tiles_m * tiles_n * batch
+    k_steps = ph.ceil_div(k, bk)
+    kp = np.where(np.isnan(bk), k, k_steps * bk)
+    padded_flops = 2.0 * (tiles_m * bm) * (tiles_n * bn) * kp * batch
+    flops_per_cta = 2.0 * bm * bn * kp
+    # occupancy: resident CTAs per SM from threads, shared memory and registers
+    _, by_smem, by_regs, per_sm = ph.ctas_per_sm(
+        threads,
+        nan if smem_bytes is None else smem_bytes,
+        nan if regs_per_thread is None else regs_per_thread,
+        spec(specs, "sys.max_threads_per_sm"),
+        spec(specs, "sys.smem_per_sm_kb"),
+        spec(specs, "sys.regs_per_sm", _DEFAULT_REGS_PER_SM),
+        spec(specs, "sys.max_blocks_per_sm", _DEFAULT_MAX_CTAS_PER_SM),
+    )
+    slots = sm_count * per_sm
+    waves, waves_ceil, wave_eff = ph.wave_stats(ctas, slots)
+    sm_waves, sm_waves_ceil, sm_wave_eff = ph.wave_stats(ctas, sm_count)
+    tiled_compute = ph.tiled_compute_ms(ctas, flops_per_cta, sm_count, peak)
+    # global-load traffic with no reuse between CTAs (each CTA streams its A and B panels)
+    tile_bytes = ctas * (bm + bn) * kp * in_bytes + m * n * out_bytes * batch
+    roofline = np.fmax(tiled_compute, f["phys.memory_ms"])
+    roofline = np.where(np.isnan(tiled_compute), f["phys.problem_roofline_ms"], roofline)
+    smem_limit = spec(specs, "sys.smem_per_block_kb") * 1024.0
+    warp = spec(specs, "sys.warp_size", 32.0)
+    max_threads = spec(specs, "sys.max_threads_per_sm")
+    f.update(
+        {
+            "phys.tile_m": bm,
+            "phys.tile_n": bn,
+            "phys.tile_k": bk,
+            "phys.tile_mn": bm * bn,
+            "phys.tile_aspect": np.log2(ph.safe_div(bm, bn)),
+            "phys.tiles_m": tiles_m,
+            "phys.tiles_n": tiles_n,
+            "phys.ctas": ctas,
+            "phys.k_steps": k_steps,
+            "phys.threads_per_cta": threads,
+            "phys.warps_per_cta": ph.safe_div(threads, warp),
+            "phys.outputs_per_thread": ph.safe_div(bm * bn, threads),
+            "phys.pad_waste_m": ph.padding_waste(m, bm),
+            "phys.pad_waste_n": ph.padding_waste(n, bn),
+            "phys.pad_waste_k": ph.padding_waste(k, bk),
+            "phys.pad_waste": 1.0 - ph.safe_div(flops, padded_flops),
+            "phys.padded_flops": padded_flops,
+            "phys.flops_per_cta": flops_per_cta,
+            "phys.cta_intensity": ph.safe_div(bm * bn, (bm + bn) * in_bytes),
+            "phys.tile_traffic_bytes": tile_bytes,
+            "phys.tile_traffic_ms": ph.safe_div(tile_bytes, bw * 1e9) * 1e3,
+            "phys.smem_per_cta_kb": (nan if smem_bytes is None else smem_bytes) / 1024.0,
+            "phys.smem_fits": np.where(
+                np.isnan(smem_limit) | (nan if smem_bytes is None else np.isnan(smem_bytes)),
+                np.nan,
+                ((nan if smem_bytes is None else smem_bytes) <= smem_limit).astype("float64"),
+            ),
+            "phys.stages": nan if stages is None else stages,
+            "phys.regs_per_thread_est": nan if regs_per_thread is None else regs_per_thread,
+            "phys.reg_spill_est": np.fmax((nan if regs_per_thread is None else regs_per_thread) - _REG_LIMIT_PER_THREAD, 0.0),
+            "phys.ctas_per_sm_smem": by_smem,
+            "phys.ctas_per_sm_regs": by_regs,
+            "phys.ctas_per_sm": per_sm,
+            "phys.occupancy": ph.safe_div(per_sm * threads, max_threads),
+            "phys.threads_fit": np.where(np.isnan(threads), np.nan, (threads <= 1024).astype("float64")),
+            "phys.waves": waves,
+            "phys.waves_ceil": waves_ceil,
+            "phys.wave_efficiency": wave_eff,
+            "phys.sm_waves": sm_waves,
+            "phys.sm_waves_ceil": sm_waves_ceil,
+            "phys.sm_wave_efficiency": sm_wave_eff,
+            "phys.tiled_compute_ms": tiled_compute,
+            "roofline_ms": roofline,
+        }
+    )
+    return f
+
+
+def _bytes_of(dtype: np.ndarray) -> np.ndarray:
+    codes, uniques = pd.factorize(pd.Series(dtype, dtype=object))
+    sizes = np.array([ph.DTYPE_BYTES.get(str(u), np.nan) for u in uniques] + [np.nan])
+    return sizes[codes]
+
+
+def _unit_for(dtype: np.ndarray, tensor_capable: bool | np.ndarray) -> np.ndarray:
+    """'tensor' where the kernel can use tensor cores and the dtype is one they take, else 'simt'."""
+    tc = np.isin(dtype.astype(object), list(ph.TENSOR_CORE_DTYPES)) & np.asarray(tensor_capable, dtype=bool)
+    return np.where(tc, "tensor", "simt").astype(object)
+
+
+def problem_mnk(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    m = col(frame, "problem.M", "problem.m")
+    n = col(frame, "problem.N", "problem.n")
+    k = col(frame, "problem.K", "problem.k")
+    batch = col(frame, "problem.batch", "problem.B", "problem.L", default=1.0)
+    return m, n, k, batch
+
+
+def problem_dtype(frame: pd.DataFrame, default: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+    """(operand dtype, compute dtype): fp32 operands with tf32 allowed compute in tf32."""
+    raw = text_col(frame, "problem.dtype", "problem.in_dtype", "problem.a_dtype", "problem.mat1_dtype")
+    dtype = canonical_dtypes(raw, default)
+    tf32 = truthy(text_col(frame, "problem.allow_tf32", "problem.using_tf32", "problem.tf32", "params.allow_tf32"))
+    compute = np.where((dtype == "fp32") & tf32, "tf32", dtype).astype(object)
+    return dtype, compute
+
+
+def _frame(frame: pd.DataFrame, physics: dict[str, np.ndarray], extra: dict[str, np.ndarray]) -> pd.DataFrame:
+    generic = generic_columns(frame)
+    derived = pd.DataFrame({**physics, **extra}, index=frame.index)
+    return pd.concat([generic, derived], axis=1)
+
+
+# ---- families ------------------------------------------------------------------------------------
+class TritonMatmulExtractor(Extractor):
+    """`triton.matmul`: BLOCK_M/N/K, GROUP_M, num_warps, num_stages.
+
+    Shared memory = max(stages,1)·(BM·BK + BK·BN)·bytes (the pipelined A and B tiles); registers
+    per thread ≈ fp32 accumulators BM·BN/threads + one k-slice of operand fragments + 32.
+    Tensor cores for fp16/bf16/fp8/int8 and fp32 with tf32 allowed.
+    """
+
+    families = ("triton.matmul",)
+
+    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+        m, n, k, batch = problem_mnk(frame)
+        dtype, compute = problem_dtype(frame, "fp16")
+        bm = col(frame, "params.BLOCK_M", "params.BLOCK_SIZE_M")
+        bn = col(frame, "params.BLOCK_N", "params.BLOCK_SIZE_N")
+        bk = col(frame, "params.BLOCK_K", "params.BLOCK_SIZE_K")
+        warps = col(frame, "params.num_warps", default=4.0)
+        stages = col(frame, "params.num_stages", default=2.0)
+        group_m = col(frame, "params.GROUP_M", "params.GROUP_SIZE_M", default=1.0)
+        in_bytes = _bytes_of(dtype)
+        threads = warps * 32.0
+        smem = np.fmax(stages, 1.0) * (bm * bk + bk * bn) * in_bytes
+        regs = ph.safe_div(bm * bn, threads) + ph.safe_div((bm + bn) * bk * in_bytes / 4.0, threads) + 32.0
+        unit = _unit_for(compute, True)
+        physics = matmul_physics(
+            m, n, k, dtype=compute, unit=unit, specs=specs, bm=bm, bn=bn, bk=bk, threads=threads,
+            stages=stages, smem_bytes=smem, regs_per_thread=regs, batch=batch,
+        )
+        physics["phys.in_bytes"] = in_bytes
+        # GROUP_M swizzle: CTAs of one group share B panels in L2; the group's A rows are reused
+        tiles_m = physics["phys.tiles_m"]
+        extra = {
+            "triton.group_m_eff": np.fmin(group_m, tiles_m),
+            "triton.k_per_stage_bytes": (bm + bn) * bk * in_bytes,
+        }
+        return _frame(frame, physics, extra)
+
+    def input_columns(self, frame: pd.DataFrame) -> list[str]:
+        return super().input_columns(frame)
+
+
+class CublasMatmulExtractor(Extractor):
+    """`cublas.matmul`: no params (cuBLAS picks its own kernel), so only problem physics: FLOPs,
+    minimum bytes, arithmetic intensity and the problem-only `roofline_ms`. No tile counts, waves,
+    padding, shared memory or occupancy can be derived."""
+
+    families = ("cublas.matmul",)
+
+    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+        m, n, k, batch = problem_mnk(frame)
+        _, compute = problem_dtype(frame, "fp16")
+        physics = matmul_physics(m, n, k, dtype=compute, unit=_unit_for(compute, True), specs=specs, batch=batch)
+        return _frame(frame, physics, {})
+
+
+class XgemmExtractor(Extractor):
+    """CLBlast `Xgemm` (`clblast.xgemm`, Kernel Tuner) and CLTune `gemm_fast` (`cltune.sgemm`, SGEMM UCI).
+
+    Params MWG, NWG, KWG (block tile), MDIMC×NDIMC (threads), MDIMA, NDIMB (load shapes), KWI
+    (unroll), VWM, VWN (vector widths), STRM, STRN (strided access), SA, SB (cache A/B tiles in
+    local memory: KWG·MWG and KWG·NWG elements), PRECISION (32/16/64 bits; default fp32).
+    OpenCL kernels: SIMT peak, no tensor cores. Per-thread work MWI = MWG/MDIMC, NWI = NWG/NDIMC;
+    registers ≈ MWI·NWI accumulators + (MWI+NWI) operands + 16.
+    """
+
+    families = ("clblast.xgemm", "cltune.sgemm")
+
+    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+        m, n, k, batch = problem_mnk(frame)
+        precision = text_col(frame, "params.PRECISION", "problem.PRECISION", "problem.precision", "problem.dtype")
+        dtype = canonical_dtypes(precision, "fp32")
+        mwg, nwg, kwg = col(frame, "params.MWG"), col(frame, "params.NWG"), col(frame, "params.KWG")
+        mdimc, ndimc = col(frame, "params.MDIMC"), col(frame, "params.NDIMC")
+        mdima, ndimb = col(frame, "params.MDIMA", default=np.nan), col(frame, "params.NDIMB", default=np.nan)
+        kwi = col(frame, "params.KWI", default=1.0)
+        vwm, vwn = col(frame, "params.VWM", default=1.0), col(frame, "params.VWN", default=1.0)
+        sa, sb = col(frame, "params.SA", default=0.0), col(frame, "params.SB", default=0.0)
+        strm, strn = col(frame, "params.STRM", default=0.0), col(frame, "params.STRN", default=0.0)
+        in_bytes = _bytes_of(dtype)
+        threads = mdimc * ndimc
+        mwi, nwi = ph.safe_div(mwg, mdimc), ph.safe_div(nwg, ndimc)
+        smem = (sa * kwg * mwg + sb * kwg * nwg) * in_bytes
+        regs = mwi * nwi + mwi + nwi + 16.0
+        physics = matmul_physics(
+            m, n, k, dtype=dtype, unit=np.full(len(frame), "simt", dtype=object), specs=specs,
+            bm=mwg, bn=nwg, bk=kwg, threads=threads, stages=np.ones(len(frame)), smem_bytes=smem,
+            regs_per_thread=regs, batch=batch,
+        )
+        kdima, kdimb = ph.safe_div(threads, mdima), ph.safe_div(threads, ndimb)
+        extra = {
+            "xgemm.mwi": mwi,
+            "xgemm.nwi": nwi,
+            "xgemm.work_per_thread": mwi * nwi,
+            "xgemm.mwi_per_vwm": ph.safe_div(mwi, vwm),
+            "xgemm.nwi_per_vwn": ph.safe_div(nwi, vwn),
+            "xgemm.kdima": kdima,
+            "xgemm.kdimb": kdimb,
+            "xgemm.mwa": ph.safe_div(mwg, mdima),
+            "xgemm.nwb": ph.safe_div(nwg, ndimb),
+            "xgemm.kwg_per_kwi": ph.safe_div(kwg, kwi),
+            "xgemm.local_a": sa,
+            "xgemm.local_b": sb,
+            "xgemm.local_ab": sa + sb,
+            "xgemm.strided": strm + strn,
+            "xgemm.vec_bytes_m": vwm * in_bytes,
+            "xgemm.vec_bytes_n": vwn * in_bytes,
+            # CLBlast's constraints: a config breaking them would not compile; as a feature it flags odd shapes
+            "xgemm.valid": (
+                (np.mod(mwg, mdimc * vwm) == 0)
+                & (np.mod(nwg, ndimc * vwn) == 0)
+                & (np.isnan(mdima) | (np.mod(mwg, mdima * vwm) == 0))
+                & (np.isnan(ndimb) | (np.mod(nwg, ndimb * vwn) == 0))
+                & (np.mod(kwg, kwi) == 0)
+            ).astype("float64"),
+        }
+        return _frame(frame, physics, extra)
+
+
+_CUTLASS_NAME = re.compile(
+    r"cutlass_(?P<op>simt|tensorop|wmma)?_?(?P<kind>[a-z0-9]*gemm)[a-z0-9_]*?_(?P<bm>\d+)x(?P<bn>\d+)_(?P<bk>\d+)x(?P<stages>\d+)"
+)
+_CUTLASS_DTYPE = {"hgemm": "fp16", "sgemm": "fp32", "dgemm": "fp64", "igemm": "int8", "bf16gemm": "bf16"}
+
+
+def parse_cutlass_name(names: pd.Series) -> pd.DataFrame:
+    """CUTLASS kernel names like `cutlass_simt_hgemm_128x128_8x2_nn_align1` -> op class, dtype, tiles."""
+    codes, uniques = pd.factorize(names.astype(object), use_na_sentinel=True)
+    rows = []
+    for name in uniques:
+        match = _CUTLASS_NAME.search(str(name))
+        if match is None:
+            rows.append((None, None, np.nan, np.nan, np.nan, np.nan))
+            continue
+        kind = match["kind"]
+        dtype = next((d for key, d in _CUTLASS_DTYPE.items() if kind.endswith(key)), None)
+        rows.append((match["op"] or "simt", dtype, *(float(match[g]) for g in ("bm", "bn", "bk", "stages"))))
+    rows.append((None, None, np.nan, np.nan, np.nan, np.nan))
+    table = pd.DataFrame(rows, columns=["op", "dtype", "bm", "bn", "bk", "stages"])
+    return table.iloc[codes].set_axis(names.index)
+
+
+class CutlassGemmExtractor(Extractor):
+    """`cutlass.gemm` (GPPerf CUTLASS profiler sweeps): block tile BM×BN×BK and stages from the
+    params (`tile_m`/`tile_n`/`tile_k`/`stages`, or parsed from the kernel name
+    `cutlass_<simt|tensorop>_<h|s|d>gemm_<BM>x<BN>_<BK>x<stages>_<layout>_align<a>`). Threads per
+    CTA from `params.threads`/`num_warps` when given, else CUTLASS's default warp tiling (SIMT:
+    8×8 outputs per thread; tensor op: 64×64 per warp). SIMT kernels use the SIMT peak."""
+
+    families = ("cutlass.gemm",)
+
+    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+        m, n, k, batch = problem_mnk(frame)
+        name = text_col(frame, "params.kernel_name", "params.kernel", "params.name", "params.operation", "problem.kernel_name")
+        parsed = parse_cutlass_name(name)
+        bm = np.where(np.isnan(p := col(frame, "params.tile_m", "params.cta_m", "params.threadblock_m")), parsed["bm"].to_numpy(float), p)
+        bn = np.where(np.isnan(p := col(frame, "params.tile_n", "params.cta_n", "params.threadblock_n")), parsed["bn"].to_numpy(float), p)
+        bk = np.where(np.isnan(p := col(frame, "params.tile_k", "params.cta_k", "params.threadblock_k")), parsed["bk"].to_numpy(float), p)
+        stages = np.where(np.isnan(p := col(frame, "params.stages", "params.num_stages")), parsed["stages"].to_numpy(float), p)
+        op = text_col(frame, "params.op_class", "params.opcode_class", "params.math").astype(object)
+        op = op.where(op.notna(), parsed["op"]).fillna("simt").astype(str).str.lower()
+        tensor = op.str.contains("tensor|wmma").to_numpy()
+        raw_dtype = text_col(frame, "problem.dtype", "params.dtype", "problem.a_dtype")
+        raw_dtype = raw_dtype.where(raw_dtype.notna(), parsed["dtype"])
+        dtype = canonical_dtypes(raw_dtype, "fp32")
+        unit = _unit_for(dtype, tensor)
+        in_bytes = _bytes_of(dtype)
+        warps_given = col(frame, "params.num_warps", "params.warps")
+        threads = col(frame, "params.threads", "params.threads_per_cta")
+        default_threads = np.where(tensor, np.fmax(ph.safe_div(bm * bn, 64.0 * 64.0), 1.0) * 32.0, np.clip(bm * bn / 64.0, 32.0, 256.0))
+        threads = np.where(np.isnan(threads), np.where(np.isnan(warps_given), default_threads, warps_given * 32.0), threads)
+        smem = np.fmax(stages, 1.0) * (bm + bn) * bk * in_bytes
+        regs = ph.safe_div(bm * bn, threads) * np.where(dtype == "fp64", 2.0, 1.0) + ph.safe_div((bm + bn) * bk * in_bytes / 4.0, threads) + 32.0
+        physics = matmul_physics(
+            m, n, k, dtype=dtype, unit=unit, specs=specs, bm=bm, bn=bn, bk=bk, threads=threads,
+            stages=stages, smem_bytes=smem, regs_per_thread=regs, batch=batch,
+        )
+        align = col(frame, "params.align", "params.alignment")
+        if np.isnan(align).all():
+            align = pd.to_numeric(name.astype(str).str.extract(r"align(\d+)")[0], errors="coerce").to_numpy(float)
+        extra = {"cutlass.align": align, "cutlass.align_bytes": align * in_bytes}
+        return _frame(frame, physics, extra)
+
+
+class TiledMatmulExtractor(Extractor):
+    """`cuda.tiled_matmul` (GPPerf's textbook shared-memory tiled kernel): one tile size T gives
+    T×T CTAs of T² threads, one output per thread, 2·T²·4 bytes of shared memory, fp32 SIMT."""
+
+    families = ("cuda.tiled_matmul",)
+
+    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+        m, n, k, batch = problem_mnk(frame)
+        tile = col(frame, "params.tile_size", "params.TILE_SIZE", "params.TILE", "params.tile")
+        dtype = canonical_dtypes(text_col(frame, "problem.dtype"), "fp32")
+        in_bytes = _bytes_of(dtype)
+        threads = tile * tile
+        physics = matmul_physics(
+            m, n, k, dtype=dtype, unit=np.full(len(frame), "simt", dtype=object), specs=specs,
+            bm=tile, bn=tile, bk=tile, threads=threads, stages=np.ones(len(frame)),
+            smem_bytes=2.0 * tile * tile * in_bytes, regs_per_thread=np.full(len(frame), 24.0), batch=batch,
+        )
+        return _frame(frame, physics, {})
+
+
+for _kernel in TritonMatmulExtractor.families:
+    register_extractor(_kernel, TritonMatmulExtractor())
+register_extractor("cublas.matmul", CublasMatmulExtractor())
+for _kernel in XgemmExtractor.families:
+    register_extractor(_kernel, XgemmExtractor())
+register_extractor("cutlass.gemm", CutlassGemmExtractor())
+register_extractor("cuda.tiled_matmul", TiledMatmulExtractor())

@@ -1,0 +1,182 @@
+"""Pure vectorised physics for GPU kernels: numpy arrays in, numpy arrays out, no per-row Python.
+
+Units are in the names: `_bytes`, `_ms`, `_kb`, `flops`. Inputs may hold NaN (unknown); every
+function propagates NaN instead of raising, so a frame with missing fields still featurizes.
+
+The bound used everywhere is `roofline_ms`: the larger of
+  * compute: the floating-point work the kernel actually executes (problem padded up to whole
+    tiles) on the busiest SM (whole CTAs per SM, i.e. wave quantization), at the SM's share of
+    the peak rate of the unit it uses (tensor cores when the dtype uses them, else SIMT);
+  * memory: the minimum bytes any kernel must move (each operand read once, the output written
+    once) at the DRAM bandwidth.
+It is a lower bound for the given tiling (no kernel with these tiles can beat it on that GPU) and
+it varies with the config through padding and waves, which is what lets it rank configs a little.
+With no tile information it falls back to the problem-only roofline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Element sizes of the canonical dtypes (bytes).
+DTYPE_BYTES: dict[str, float] = {
+    "fp64": 8.0,
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "fp8e4m3": 1.0,
+    "fp8e5m2": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+}
+#: Dtypes whose matmuls run on tensor cores when the kernel uses them (fp32 only via tf32).
+TENSOR_CORE_DTYPES: frozenset[str] = frozenset({"tf32", "fp16", "bf16", "fp8e4m3", "fp8e5m2", "int8", "int4", "fp64"})
+
+_ALIASES = {
+    "float64": "fp64", "double": "fp64", "f64": "fp64", "torch.float64": "fp64", "64": "fp64",
+    "float32": "fp32", "float": "fp32", "f32": "fp32", "single": "fp32", "torch.float32": "fp32", "32": "fp32",
+    "float16": "fp16", "half": "fp16", "f16": "fp16", "torch.float16": "fp16", "16": "fp16",
+    "bfloat16": "bf16", "torch.bfloat16": "bf16",
+    "float8_e4m3fn": "fp8e4m3", "torch.float8_e4m3fn": "fp8e4m3", "fp8": "fp8e4m3", "e4m3": "fp8e4m3",
+    "float8_e5m2": "fp8e5m2", "torch.float8_e5m2": "fp8e5m2", "e5m2": "fp8e5m2",
+    "torch.int8": "int8", "i8": "int8", "s8": "int8",
+}
+
+
+def canonical_dtype(name: object) -> str | None:
+    """A dtype spelling (`torch.float16`, `half`, `fp16`, 32) -> canonical name, or None if unknown."""
+    if name is None:
+        return None
+    if isinstance(name, float):
+        if np.isnan(name):
+            return None
+        if name.is_integer():
+            name = int(name)
+    key = str(name).strip().lower()
+    if key in DTYPE_BYTES:
+        return key
+    return _ALIASES.get(key)
+
+
+def _f(x: object) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def ceil_div(a: object, b: object) -> np.ndarray:
+    """ceil(a / b) for float arrays (NaN where b <= 0 or either is NaN)."""
+    a, b = _f(a), _f(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.ceil(a / b)
+    return np.where(b > 0, out, np.nan)
+
+
+def safe_div(a: object, b: object) -> np.ndarray:
+    """a / b with NaN (not inf, not a warning) where b is 0 or NaN."""
+    a, b = _f(a), _f(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = a / b
+    return np.where(b != 0, out, np.nan)
+
+
+def matmul_flops(m: object, n: object, k: object) -> np.ndarray:
+    """2·M·N·K (one multiply and one add per inner-product term)."""
+    return 2.0 * _f(m) * _f(n) * _f(k)
+
+
+def matmul_min_bytes(m: object, n: object, k: object, in_bytes: object, out_bytes: object) -> np.ndarray:
+    """Compulsory traffic: read A (M×K) and B (K×N) once, write C (M×N) once."""
+    m, n, k = _f(m), _f(n), _f(k)
+    return (m * k + k * n) * _f(in_bytes) + m * n * _f(out_bytes)
+
+
+def roofline_time_ms(flops: object, bytes_moved: object, peak_tflops: object, mem_bw_gbs: object) -> np.ndarray:
+    """max(flops / peak, bytes / bandwidth) in milliseconds; NaN if either rate is unknown."""
+    compute_ms = safe_div(flops, _f(peak_tflops) * 1e12) * 1e3
+    memory_ms = safe_div(bytes_moved, _f(mem_bw_gbs) * 1e9) * 1e3
+    return np.fmax(compute_ms, memory_ms) * np.where(np.isnan(compute_ms) | np.isnan(memory_ms), np.nan, 1.0)
+
+
+def padded(size: object, tile: object) -> np.ndarray:
+    """size rounded up to a whole number of tiles."""
+    return ceil_div(size, tile) * _f(tile)
+
+
+def padding_waste(size: object, tile: object) -> np.ndarray:
+    """Fraction of the padded extent that is padding: 1 - size / (ceil(size/tile)·tile)."""
+    return 1.0 - safe_div(size, padded(size, tile))
+
+
+def wave_stats(ctas: object, slots: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Waves of `ctas` over `slots` concurrent CTA slots: (waves, ceil(waves), efficiency).
+
+    Efficiency = ctas / (ceil(waves)·slots): the fraction of slot-time in busy waves doing work.
+    """
+    waves = safe_div(ctas, slots)
+    waves_ceil = np.ceil(waves)
+    eff = safe_div(ctas, waves_ceil * _f(slots))
+    return waves, waves_ceil, eff
+
+
+def ctas_per_sm(
+    threads_per_cta: object,
+    smem_per_cta_bytes: object,
+    regs_per_thread: object,
+    max_threads_per_sm: object,
+    smem_per_sm_kb: object,
+    regs_per_sm: object,
+    max_ctas_per_sm: object,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Resident CTAs per SM from each limit: (by threads, by shared memory, by registers, overall).
+
+    A NaN limit (spec or config unknown) does not constrain the overall value; 0 means it does not fit.
+    """
+    threads = _f(threads_per_cta)
+    by_threads = np.floor(safe_div(max_threads_per_sm, threads))
+    smem = _f(smem_per_cta_bytes)
+    by_smem = np.where(smem > 0, np.floor(safe_div(_f(smem_per_sm_kb) * 1024.0, smem)), np.inf)
+    by_smem = np.where(np.isnan(_f(smem_per_sm_kb)) | np.isnan(smem), np.nan, by_smem)
+    # registers are allocated per warp in units of 256: approximate by rounding regs/thread up to 8
+    regs = np.ceil(_f(regs_per_thread) / 8.0) * 8.0
+    by_regs = np.floor(safe_div(regs_per_sm, regs * threads))
+    limits = np.stack(
+        [by_threads, by_smem, by_regs, np.broadcast_to(_f(max_ctas_per_sm), by_threads.shape)], axis=0
+    )
+    overall = np.nanmin(np.where(np.isnan(limits), np.inf, limits), axis=0)
+    overall = np.where(np.isinf(overall), np.nan, overall)
+    return by_threads, by_smem, by_regs, overall
+
+
+def tiled_compute_ms(
+    ctas: object, flops_per_cta: object, sm_count: object, peak_tflops: object
+) -> np.ndarray:
+    """Compute-bound time with whole CTAs per SM: the busiest SM runs ceil(ctas/SMs) CTAs at peak/SMs."""
+    per_sm_tflops = safe_div(peak_tflops, sm_count)
+    busiest = ceil_div(ctas, sm_count) * _f(flops_per_cta)
+    return safe_div(busiest, per_sm_tflops * 1e12) * 1e3
+
+
+def pick_peak(table: dict[str, np.ndarray], dtype: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Per-row peak TFLOP/s from spec columns `sys.peak_tflops.<dtype>.<unit>`.
+
+    `table` maps column name -> array (one value per row). A missing tensor peak falls back to the
+    SIMT peak of the same dtype and tf32 to fp32 SIMT (the kernel then cannot beat SIMT); NaN if
+    nothing applies.
+    """
+    n = len(dtype)
+    out = np.full(n, np.nan)
+    keys = pd.Series(dtype, dtype=object).astype(str) + "|" + pd.Series(unit, dtype=object).astype(str)
+    codes, pairs = pd.factorize(keys)
+    for i, pair in enumerate(pairs):
+        d, u = pair.split("|")
+        rows = codes == i
+        candidates = [f"sys.peak_tflops.{d}.{u}", f"sys.peak_tflops.{d}.simt"]
+        if d == "tf32":
+            candidates.append("sys.peak_tflops.fp32.simt")
+        value = np.full(n, np.nan)
+        for col in candidates:
+            if col in table:
+                value = np.where(np.isnan(value), _f(table[col]), value)
+        out[rows] = value[rows]
+    return out

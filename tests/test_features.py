@@ -1,0 +1,159 @@
+"""featurize / FeatureSchema / registry on real records (Kernel Tuner caches, hand-written queries)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.features import (
+    UNKNOWN_CODE,
+    Extractor,
+    FeatureSchema,
+    FeatureSchemaError,
+    GenericExtractor,
+    featurize,
+    get_extractor,
+    register_extractor,
+)
+
+
+def _kerneltuner_gemm(datasets_dir, gpu: str = "RTX_3090", rows: int = 400) -> pd.DataFrame:
+    with gzip.open(datasets_dir / "kerneltuner_gemm" / f"{gpu}.json.gz") as fh:
+        data = json.load(fh)
+    m, n = data["problem_size"]
+    records = []
+    for entry in list(data["cache"].values())[:rows]:
+        if not isinstance(entry.get("time"), float):
+            continue
+        rec = {"kernel": "clblast.xgemm", "system": gpu, "runtime_ms": entry["time"]}
+        rec.update({f"params.{k}": entry[k] for k in data["tune_params_keys"]})
+        rec.update({"problem.M": m, "problem.N": n, "problem.K": m, "problem.dtype": "fp32"})
+        records.append(rec)
+    return pd.DataFrame(records)
+
+
+def _triton_queries() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"kernel": "triton.matmul", "system": "H100", "params.BLOCK_M": bm, "params.BLOCK_N": 64,
+             "params.BLOCK_K": 32, "params.GROUP_M": 8, "params.num_warps": 4, "params.num_stages": 3,
+             "problem.M": 1000, "problem.N": 4096, "problem.K": 512, "problem.dtype": "fp16"}
+            for bm in (32, 64, 128, 256)
+        ]
+    )
+
+
+def test_fit_then_transform_is_identical_and_float(datasets_dir):
+    frame = _kerneltuner_gemm(datasets_dir)
+    X, schema = featurize(frame)
+    assert list(X.columns) == list(schema.names)
+    assert X.columns[0] == "roofline_ms"
+    assert all(dtype == np.float64 for dtype in X.dtypes)
+    assert X["roofline_ms"].notna().all() and (X["roofline_ms"] > 0).all()
+    # transform with the schema: same values, extra input columns ignored, row order followed
+    shuffled = frame.sample(frac=1.0, random_state=0).assign(unrelated_column="x")
+    X2, schema2 = featurize(shuffled, schema)
+    assert schema2 is schema
+    pd.testing.assert_frame_equal(X2.loc[X.index], X)
+
+
+def test_schema_roundtrip_and_version():
+    X, schema = featurize(_triton_queries())
+    again = FeatureSchema.from_json(schema.to_json())
+    assert again == schema and again.version == schema.version
+    schema.check(again)
+    tampered = schema.to_dict()
+    tampered["names"] = list(reversed(tampered["names"]))
+    with pytest.raises(FeatureSchemaError, match="does not match its content"):
+        FeatureSchema.from_dict(tampered)
+    other = FeatureSchema.from_dict({k: v for k, v in tampered.items() if k != "version"})
+    with pytest.raises(FeatureSchemaError, match="different order"):
+        schema.check(other)
+
+
+def test_missing_input_column_is_a_clear_error():
+    frame = _triton_queries()
+    _, schema = featurize(frame)
+    with pytest.raises(FeatureSchemaError, match=r"params\.BLOCK_K"):
+        featurize(frame.drop(columns=["params.BLOCK_K"]), schema)
+
+
+def test_non_numeric_value_in_numeric_feature_is_named():
+    frame = _triton_queries()
+    _, schema = featurize(frame)
+    bad = frame.astype({"params.GROUP_M": object})
+    bad.loc[1, "params.GROUP_M"] = "eight"
+    with pytest.raises(FeatureSchemaError, match=r"params\.GROUP_M.*eight"):
+        featurize(bad, schema)
+
+
+def test_unknown_category_gets_the_documented_code():
+    frame = _triton_queries()
+    _, schema = featurize(frame)
+    query = frame.assign(**{"problem.dtype": "bf16"})
+    X, _ = featurize(query, schema)
+    assert (X["problem.dtype"] == UNKNOWN_CODE).all()
+    assert schema.categories["problem.dtype"] == ("fp16",)
+
+
+def test_system_aliases_are_one_category():
+    frame = _triton_queries()
+    _, schema = featurize(frame)
+    X, _ = featurize(frame.assign(system="NVIDIA H100 80GB HBM3"), schema)
+    assert (X["system"] == 0).all()
+
+
+def test_mixed_families_union_with_nan(datasets_dir):
+    gemm = _kerneltuner_gemm(datasets_dir, rows=20)
+    triton = _triton_queries()
+    frame = pd.concat([gemm, triton], ignore_index=True)
+    X, schema = featurize(frame)
+    is_triton = frame["kernel"] == "triton.matmul"
+    assert X.loc[is_triton, "params.MWG"].isna().all()
+    assert X.loc[~is_triton, "params.BLOCK_M"].isna().all()
+    assert X["roofline_ms"].notna().all()
+    # a frame with only one of the fitted families still gives every schema column
+    X_one, _ = featurize(triton, schema)
+    assert list(X_one.columns) == list(schema.names)
+    assert X_one["params.MWG"].isna().all()
+
+
+def test_generic_fallback_for_unknown_family():
+    frame = pd.DataFrame(
+        [{"kernel": "my.kernel", "system": "H100", "params.width": 4, "params.mode": "fast", "problem.n": 10},
+         {"kernel": "my.kernel", "system": "H100", "params.width": 8, "params.mode": "slow", "problem.n": 20}]
+    )
+    assert isinstance(get_extractor("my.kernel"), GenericExtractor)
+    X, schema = featurize(frame)
+    assert X["params.width"].tolist() == [4.0, 8.0]
+    assert schema.categories["params.mode"] == ("fast", "slow")
+    assert X["roofline_ms"].isna().all()
+
+
+def test_unknown_system_warns_and_gives_nan_roofline():
+    frame = _triton_queries().assign(system="Imaginary GPU 9000")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X, _ = featurize(frame)
+    assert any("Imaginary GPU 9000" in str(w.message) for w in caught)
+    assert X["roofline_ms"].isna().all()
+
+
+def test_register_extractor_overrides_family():
+    class Doubler(Extractor):
+        def extract(self, frame, specs):
+            return pd.DataFrame({"double_x": frame["params.x"] * 2.0, "roofline_ms": 1.0}, index=frame.index)
+
+    register_extractor("test.doubler", Doubler())
+    X, _ = featurize(pd.DataFrame({"kernel": ["test.doubler"] * 2, "params.x": [1, 2]}))
+    assert X["double_x"].tolist() == [2.0, 4.0]
+    assert X["roofline_ms"].tolist() == [1.0, 1.0]
+
+
+def test_no_kernel_column_is_an_error():
+    with pytest.raises(FeatureSchemaError, match="kernel"):
+        featurize(pd.DataFrame({"params.x": [1]}))
