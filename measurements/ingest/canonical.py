@@ -1,0 +1,107 @@
+"""Canonical record files: JSON Lines (`.jsonl`, `.jsonl.gz`, `.jsonl.xz`), CSV and Parquet.
+
+JSONL holds one nested record per line (see README "Canonical measurement record"); CSV and Parquet
+hold flat records with dotted column names (`params.BLOCK_M`, `problem.M`, `ir.ttgir`). In CSV,
+`runtime_ms_samples` is a JSON array in one cell (`"[0.151, 0.153]"`). Lines that are not valid JSON
+objects are rejected with their line number; everything else is checked by `validate_frame`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from perfcast.measurements.ingest._common import (
+    IngestChunk,
+    IngestError,
+    open_bytes,
+    open_text,
+    rejects_frame,
+)
+from perfcast.measurements.schema import flatten_record
+from perfcast.measurements.validate import LINE_COLUMN
+
+
+def read_jsonl(path: Path, *, chunk_rows: int = 100_000) -> Iterator[IngestChunk]:
+    """Yield chunks of a (possibly gzip/xz-compressed) JSON Lines file."""
+    records: list[dict] = []
+    lines: list[int] = []
+    rejects: list[dict] = []
+
+    def flush() -> IngestChunk:
+        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        if len(frame):
+            frame[LINE_COLUMN] = lines
+        chunk = IngestChunk(frame, rejects_frame(rejects, str(path)), file=str(path))
+        records.clear()
+        lines.clear()
+        rejects.clear()
+        return chunk
+
+    try:
+        with open_text(path) as fh:
+            for number, line in enumerate(fh, start=1):
+                text = line.strip()
+                if not text:
+                    continue
+                try:
+                    record = json.loads(text)
+                except ValueError as exc:
+                    rejects.append({"_line": number, "_reason": f"not valid JSON: {exc.msg} (column {exc.colno})",
+                                    "raw": text[:2000]})
+                    continue
+                if not isinstance(record, dict):
+                    rejects.append({"_line": number, "_reason": "a record must be a JSON object", "raw": text[:2000]})
+                    continue
+                records.append(flatten_record(record))
+                lines.append(number)
+                if len(records) >= chunk_rows:
+                    yield flush()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        # a truncated .gz/.xz (e.g. a collector killed mid-write): keep what was read, report the rest
+        rejects.append({"_line": None, "_reason": f"file unreadable past this point: {exc}"})
+    if records or rejects:
+        yield flush()
+
+
+def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
+    """Yield chunks of a flat canonical CSV (dotted columns), parsed by pyarrow's multithreaded reader."""
+    try:
+        with open_bytes(path) as fh:
+            reader = pacsv.open_csv(
+                fh,
+                read_options=pacsv.ReadOptions(block_size=1 << 24),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={"runtime_ms_samples": pa.string(), "measured_at": pa.string(),
+                                  "system": pa.string(), "kernel": pa.string()},
+                    strings_can_be_null=True),
+            )
+            line = 2  # after the header
+            for batch in reader:
+                frame = batch.to_pandas()
+                frame[LINE_COLUMN] = np.arange(line, line + len(frame))
+                line += len(frame)
+                for start in range(0, len(frame), chunk_rows):
+                    yield IngestChunk(frame.iloc[start:start + chunk_rows].reset_index(drop=True), file=str(path))
+    except pa.ArrowInvalid as exc:
+        raise IngestError(f"{path}: not a readable CSV ({exc})") from exc
+
+
+def read_parquet(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
+    """Yield chunks of a flat canonical Parquet file (dotted columns)."""
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise IngestError(f"{path}: not a readable Parquet file ({exc})") from exc
+    row = 1
+    for batch in pf.iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t) else None)
+        frame[LINE_COLUMN] = np.arange(row, row + len(frame))  # 1-based row number in the file
+        row += len(frame)
+        yield IngestChunk(frame, file=str(path))

@@ -1,0 +1,417 @@
+"""The measurement store: append-only, deduplicated, schema-validated Parquet on local disk.
+
+Layout under the root (default `perfcast.config.store_dir()`, i.e. `./.perfcast/store` or `$PERFCAST_STORE`)::
+
+    data/kernel=<family>/part-<utc time>-<uuid>.parquet   one file per kernel family per append
+    quarantine/<utc time>-<name>-<uuid>.jsonl              rejected rows with _file, _line, _reason
+    .tmp/                                                  files being written (never read)
+    .lock                                                  serialises appends across processes
+
+Each kernel family has its own columns (`params.*`, `problem.*` differ between families), so files are
+partitioned by family and schemas are unified on read (a column absent from a file reads as missing).
+Every file is written to `.tmp/` and moved into place with `os.replace`, so a crash mid-append leaves
+no partial file visible. Rows are deduplicated by `record_hash` against everything already stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from perfcast.measurements.schema import SAMPLES_COLUMN, TARGETS
+from perfcast.measurements.validate import (
+    FILE_COLUMN,
+    HASH_COLUMN,
+    LINE_COLUMN,
+    REASON_COLUMN,
+    hash_to_hex,
+    hex_to_hash,
+    record_hash_u64,
+    validate_frame,
+)
+
+from perfcast import config
+
+PART_PREFIX = "kernel="
+
+
+@dataclass
+class AppendReport:
+    """What one `append` did: rows stored, dropped as duplicates, quarantined (and where)."""
+
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantine_path: Path | None = None
+    files: list[Path] = field(default_factory=list)
+    #: The quarantined rows themselves when `append(..., write_quarantine=False)` (the caller writes them).
+    quarantine_rows: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __iadd__(self, other: AppendReport) -> AppendReport:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.quarantine_path = other.quarantine_path or self.quarantine_path
+        self.files.extend(other.files)
+        return self
+
+
+def _utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _safe_name(text: str) -> str:
+    keep = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text)
+    return keep[:80] or "records"
+
+
+def _json_value(value: object) -> object:
+    """A quarantined cell as JSON: NaN/NA -> null, numpy scalars -> Python, arrays -> lists."""
+    if isinstance(value, np.ndarray):
+        return [_json_value(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and not np.isfinite(value):
+        return None if np.isnan(value) else str(value)
+    if isinstance(value, int | float | str | bool):
+        return value
+    return str(value)
+
+
+def _tighten(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-family storage types: drop all-missing columns, integral float params/problem -> Int64."""
+    frame = frame.dropna(axis=1, how="all")
+    for col in frame.columns:
+        if not (col.startswith("params.") or col.startswith("problem.")):
+            continue
+        s = frame[col]
+        if pd.api.types.is_float_dtype(s.dtype):
+            values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            finite = values[~np.isnan(values)]
+            if len(finite) and np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 2**53):
+                frame[col] = s.round().astype("Int64")
+    return frame
+
+
+class MeasurementStore:
+    """Append-only Parquet store of canonical measurement records (see module docstring)."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root is not None else config.store_dir()
+        self._hashes: np.ndarray | None = None  # sorted uint64 hashes of everything stored (lazy)
+        self._hashes_state: tuple | None = None
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    def _tmp_dir(self) -> Path:
+        path = self.root / ".tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def kernels(self) -> list[str]:
+        """Kernel families present in the store."""
+        if not self.data_dir.is_dir():
+            return []
+        return sorted(p.name[len(PART_PREFIX):] for p in self.data_dir.iterdir()
+                      if p.is_dir() and p.name.startswith(PART_PREFIX) and any(p.glob("*.parquet")))
+
+    def files(self, kernel: str | Sequence[str] | None = None) -> list[Path]:
+        """Visible Parquet files, optionally of some kernel families only."""
+        if not self.data_dir.is_dir():
+            return []
+        wanted = None if kernel is None else ({kernel} if isinstance(kernel, str) else set(kernel))
+        out: list[Path] = []
+        for part in sorted(self.data_dir.iterdir()):
+            if not part.is_dir() or not part.name.startswith(PART_PREFIX):
+                continue
+            if wanted is not None and part.name[len(PART_PREFIX):] not in wanted:
+                continue
+            out.extend(sorted(part.glob("*.parquet")))
+        return out
+
+    def _atomic_write(self, target: Path, write) -> None:
+        """Write through a temp file in `.tmp/` and `os.replace` it into place (same filesystem)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp_dir() / f"{target.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            write(tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------ dedup state
+    def _files_state(self) -> tuple:
+        return tuple((str(p), p.stat().st_mtime_ns) for p in self.files())
+
+    def _stored_hashes(self) -> np.ndarray:
+        state = self._files_state()
+        if self._hashes is None or self._hashes_state != state:
+            chunks = [hex_to_hash(pq.read_table(p, columns=[HASH_COLUMN]).column(0).to_numpy(zero_copy_only=False))
+                      for p in self.files()]
+            self._hashes = np.unique(np.concatenate(chunks)) if chunks else np.array([], dtype=np.uint64)
+            self._hashes_state = state
+        return self._hashes
+
+    # ------------------------------------------------------------------ writing
+    def write_quarantine(self, rows: pd.DataFrame, *, file: str | os.PathLike | None = None) -> Path | None:
+        """Write rejected rows (with `_file`, `_line`, `_reason`) as one JSONL file; returns its path."""
+        if rows is None or rows.empty:
+            return None
+        rows = rows.copy()
+        if FILE_COLUMN not in rows or rows[FILE_COLUMN].isna().all():
+            rows[FILE_COLUMN] = None if file is None else str(file)
+        name = _safe_name(Path(str(file)).name) if file is not None else "records"
+        target = self.quarantine_dir / f"{_utc_stamp()}-{name}-{uuid.uuid4().hex[:8]}.jsonl"
+        front = [c for c in (FILE_COLUMN, LINE_COLUMN, REASON_COLUMN) if c in rows]
+        ordered = front + [c for c in rows.columns if c not in front]
+        lines = []
+        for record in rows[ordered].to_dict(orient="records"):
+            lines.append(json.dumps({k: _json_value(v) for k, v in record.items()
+                                     if k in front or _json_value(v) is not None}))
+
+        def write(tmp: Path) -> None:
+            tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+        self._atomic_write(target, write)
+        return target
+
+    def append(self, frame: pd.DataFrame, *, file: str | os.PathLike | None = None,
+               rejects: pd.DataFrame | None = None, write_quarantine: bool = True) -> AppendReport:
+        """Validate, deduplicate and store a flat canonical frame.
+
+        `file` labels quarantined rows (and names the quarantine file); rows that fail validation,
+        plus any `rejects` an adapter could not even parse, go to one quarantine JSONL file.
+        Duplicates (same `record_hash` as a stored row or an earlier row of this frame) are dropped.
+        With `write_quarantine=False` the rejected rows come back in `report.quarantine_rows` instead
+        (ingest collects them so that one source file gives one quarantine file).
+        """
+        report = AppendReport()
+        valid, quarantine = validate_frame(frame) if len(frame) else (frame.iloc[0:0], frame.iloc[0:0])
+        if rejects is not None and len(rejects):
+            quarantine = pd.concat([quarantine, rejects], ignore_index=True) if len(quarantine) else rejects
+        if len(quarantine):
+            if file is not None:
+                if FILE_COLUMN not in quarantine:
+                    quarantine[FILE_COLUMN] = str(file)
+                else:
+                    quarantine[FILE_COLUMN] = quarantine[FILE_COLUMN].fillna(str(file))
+            report.quarantined = len(quarantine)
+            if write_quarantine:
+                report.quarantine_path = self.write_quarantine(quarantine, file=file)
+            else:
+                report.quarantine_rows = quarantine
+        if valid.empty:
+            return report
+
+        hashes = record_hash_u64(valid)
+        with self._lock():
+            stored = self._stored_hashes()
+            _, first = np.unique(hashes, return_index=True)
+            keep = np.zeros(len(valid), dtype=bool)
+            keep[first] = True  # first occurrence within this frame
+            if len(stored):
+                keep &= ~np.isin(hashes, stored, assume_unique=False)
+            report.duplicates = int(len(valid) - keep.sum())
+            new = valid.loc[keep].copy()
+            new[HASH_COLUMN] = hash_to_hex(hashes[keep])
+            stamp = _utc_stamp()
+            for kernel, part in new.groupby("kernel", sort=True):
+                part = _tighten(part.reset_index(drop=True))
+                table = pa.Table.from_pandas(part, preserve_index=False)
+                target = self.data_dir / f"{PART_PREFIX}{kernel}" / f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+                self._atomic_write(target, lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd"))
+                report.files.append(target)
+            report.stored = int(keep.sum())
+            if self._hashes is not None and report.stored:
+                self._hashes = np.unique(np.concatenate([stored, hashes[keep]]))
+                self._hashes_state = self._files_state()
+        return report
+
+    # ------------------------------------------------------------------ reading
+    def _schemas(self, files: Sequence[Path]) -> list[pa.Schema]:
+        return [pq.read_schema(p) for p in files]
+
+    @staticmethod
+    def _select(names: Sequence[str], columns: Sequence[str] | None, with_ir: bool) -> list[str]:
+        if columns is not None:
+            return [c for c in columns if c in names]
+        return [c for c in names if (with_ir or not c.startswith("ir.")) and c != HASH_COLUMN]
+
+    @staticmethod
+    def _unify(tables: list[pa.Table]) -> pa.Table:
+        try:
+            return pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # the same column stored as text in one file and as a number in another: read both as text
+            types: dict[str, set] = {}
+            for t in tables:
+                for f in t.schema:
+                    types.setdefault(f.name, set()).add(f.type)
+            clash = {name for name, ts in types.items() if len({str(t) for t in ts}) > 1
+                     and any(pa.types.is_string(t) or pa.types.is_large_string(t) for t in ts)}
+            fixed = []
+            for t in tables:
+                for name in clash & set(t.column_names):
+                    i = t.column_names.index(name)
+                    t = t.set_column(i, name, t.column(i).cast(pa.string()))
+                fixed.append(t)
+            return pa.concat_tables(fixed, promote_options="permissive")
+
+    def read(self, kernel: str | Sequence[str] | None = None, system: str | Sequence[str] | None = None,
+             columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """Stored records as one flat DataFrame (dotted columns).
+
+        `ir.*` columns (IR text can be large) and `_hash` come back only when named in `columns`.
+        Columns missing from some files (other kernel families) read as missing values.
+        """
+        files = self.files(kernel)
+        tables = []
+        for path in files:
+            names = pq.read_schema(path).names
+            wanted = self._select(names, columns, with_ir=False)
+            if system is not None and "system" not in wanted:
+                wanted = [*wanted, "system"]
+            table = pq.read_table(path, columns=wanted)
+            if system is not None:
+                systems = [system] if isinstance(system, str) else list(system)
+                mask = pc.is_in(table.column("system"), value_set=pa.array(systems, pa.string()))
+                table = table.filter(mask)
+                if columns is not None and "system" not in columns:
+                    table = table.drop_columns(["system"])
+            tables.append(table)
+        if not tables:
+            return pd.DataFrame(columns=list(columns) if columns is not None else [])
+        frame = self._unify(tables).to_pandas(types_mapper=_types_mapper)
+        if columns is not None:
+            frame = frame.reindex(columns=[c for c in columns if c in frame.columns]
+                                  + [c for c in columns if c not in frame.columns])
+        return frame
+
+    def iter_batches(self, batch_rows: int = 131072, kernel: str | Sequence[str] | None = None,
+                     columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+        """Stream stored records in DataFrames of at most `batch_rows` rows (file by file).
+
+        Every batch has the same columns: the union over the selected files (or `columns`).
+        """
+        files = self.files(kernel)
+        union: list[str] = []
+        for schema in self._schemas(files):
+            for name in self._select(schema.names, columns, with_ir=False):
+                if name not in union:
+                    union.append(name)
+        if columns is not None:
+            union = [c for c in columns if c in union] + [c for c in columns if c not in union]
+        for path in files:
+            pf = pq.ParquetFile(path)
+            wanted = [c for c in union if c in pf.schema_arrow.names]
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
+                yield batch.to_pandas(types_mapper=_types_mapper).reindex(columns=union)
+
+    def __len__(self) -> int:
+        return int(sum(pq.ParquetFile(p).metadata.num_rows for p in self.files()))
+
+    # ------------------------------------------------------------------ summary
+    def quarantine_files(self) -> list[Path]:
+        return sorted(self.quarantine_dir.glob("*.jsonl")) if self.quarantine_dir.is_dir() else []
+
+    def summary(self) -> dict:
+        """Counts per system, kernel and status; targets present; value ranges; unknown systems."""
+        cols = ["kernel", "system", "status", *TARGETS, SAMPLES_COLUMN]
+        frame = self.read(columns=cols)
+        n = len(frame)
+        out: dict = {"root": str(self.root), "records": n, "files": len(self.files())}
+        out["per_kernel"] = _counts(frame, "kernel")
+        out["per_system"] = _counts(frame, "system")
+        out["per_status"] = _counts(frame, "status")
+        out["per_system_kernel"] = {f"{s} | {k}": c for (s, k), c in
+                                    sorted(Counter(zip(frame["system"], frame["kernel"], strict=True)).items())} if n else {}
+        targets = {}
+        for target in (*TARGETS, SAMPLES_COLUMN):
+            col = frame[target] if target in frame else pd.Series(dtype="float64")
+            present = int(col.notna().sum())
+            entry: dict = {"present": present}
+            if present and target != SAMPLES_COLUMN:
+                values = col.dropna().astype("float64")
+                entry.update(min=float(values.min()), median=float(values.median()), max=float(values.max()))
+            targets[target] = entry
+        out["targets"] = targets
+        out["unknown_systems"] = _unknown_systems(out["per_system"].keys())
+        quarantined = 0
+        for path in self.quarantine_files():
+            with open(path, "rb") as fh:
+                quarantined += sum(1 for _ in fh)
+        out["quarantined_rows"] = quarantined
+        out["quarantine_files"] = len(self.quarantine_files())
+        return out
+
+
+def _types_mapper(dtype: pa.DataType):
+    """Arrow -> pandas: lists stay Arrow lists; strings become pandas strings; ints nullable."""
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return pd.ArrowDtype(dtype)
+    if pa.types.is_integer(dtype):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(dtype):
+        return pd.BooleanDtype()
+    return None
+
+
+def _counts(frame: pd.DataFrame, col: str) -> dict[str, int]:
+    if col not in frame or frame.empty:
+        return {}
+    counts = frame[col].fillna("<missing>").value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+
+
+def _unknown_systems(names) -> list[str]:
+    """Systems the registry does not know (inline JSON specs count as known); [] without a registry."""
+    try:
+        from perfcast.systems import resolve_name  # noqa: PLC0415 (optional: another stage)
+    except ImportError:
+        return []
+    unknown = []
+    for name in names:
+        if name.startswith("{"):
+            continue
+        try:
+            resolve_name(name)
+        except Exception:
+            unknown.append(name)
+    return unknown

@@ -1,0 +1,434 @@
+"""Schema validation and content hashing of canonical measurement frames.
+
+`validate_frame` is the one gate every row passes before it reaches the store (ingest adapters,
+`MeasurementStore.append`, the HTTP endpoint). It is vectorised: checks run column-wise, never per row.
+It also *normalises* the valid rows into the canonical form (dtype aliases, default layouts, ISO 8601
+UTC timestamps, `runtime_ms_samples` as a list column), so that the same measurement arriving as JSONL,
+CSV or Parquet hashes to the same value.
+
+`record_hash` is the content hash used for deduplication: every field of the record except `source`
+(a provenance label: the same measurement arriving through another path or tool is still the same
+measurement). `measured_at` *is* part of the hash, so repeated measurements of one config at different
+times are all kept, while re-ingesting the same file (whose timestamps come from the file) stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from perfcast.measurements.schema import (
+    DTYPES,
+    MATMUL_FAMILIES,
+    NESTED_SECTIONS,
+    SAMPLES_COLUMN,
+    STATUSES,
+    TARGETS,
+    TOP_LEVEL,
+)
+
+#: Bookkeeping columns: provenance of a row inside its source file, and the reason it was rejected.
+FILE_COLUMN, LINE_COLUMN, REASON_COLUMN = "_file", "_line", "_reason"
+#: The stored content hash (16 hex digits).
+HASH_COLUMN = "_hash"
+BOOKKEEPING: tuple[str, ...] = (FILE_COLUMN, LINE_COLUMN, REASON_COLUMN, HASH_COLUMN)
+#: Fields left out of the content hash (see module docstring).
+HASH_EXCLUDED: frozenset[str] = frozenset({"source", *BOOKKEEPING})
+
+KERNEL_PATTERN = r"^[a-z0-9_]+\.[a-z0-9_]+$"
+LAYOUTS: tuple[str, ...] = ("row", "col")
+INTEGER_PROBLEM_FIELDS: tuple[str, ...] = ("problem.M", "problem.N", "problem.K", "problem.batch")
+
+#: Spellings accepted for `problem.dtype`, normalised to the canonical names in `DTYPES`.
+DTYPE_ALIASES: dict[str, str] = {
+    "float16": "fp16", "half": "fp16", "torch.float16": "fp16", "f16": "fp16",
+    "bfloat16": "bf16", "torch.bfloat16": "bf16",
+    "float32": "fp32", "float": "fp32", "single": "fp32", "torch.float32": "fp32", "f32": "fp32",
+    "float64": "fp64", "double": "fp64", "torch.float64": "fp64", "f64": "fp64",
+    "tf32": "tf32", "int8": "int8", "torch.int8": "int8", "i8": "int8", "int4": "int4",
+    "fp8": "fp8e4m3", "float8_e4m3fn": "fp8e4m3", "torch.float8_e4m3fn": "fp8e4m3", "e4m3": "fp8e4m3",
+    "float8_e5m2": "fp8e5m2", "torch.float8_e5m2": "fp8e5m2", "e5m2": "fp8e5m2",
+}
+LAYOUT_ALIASES: dict[str, str] = {"row": "row", "r": "row", "t": "row", "rowmajor": "row", "row_major": "row",
+                                  "col": "col", "c": "col", "n": "col", "column": "col", "colmajor": "col",
+                                  "col_major": "col", "column_major": "col"}
+
+
+def allowed_column(name: str) -> bool:
+    """Whether a flat column name belongs to the canonical record (or is bookkeeping)."""
+    if name in TOP_LEVEL or name in TARGETS or name == SAMPLES_COLUMN or name in BOOKKEEPING:
+        return True
+    section, dot, sub = name.partition(".")
+    return bool(dot and sub) and section in NESTED_SECTIONS
+
+
+class _Reasons:
+    """Accumulates per-row rejection reasons without a per-row loop."""
+
+    def __init__(self, n: int) -> None:
+        self.values = np.full(n, "", dtype=object)
+
+    def add(self, mask: np.ndarray | pd.Series, message: str) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        current = self.values[mask]
+        self.values[mask] = np.where(current == "", message, current + "; " + message)
+
+    @property
+    def bad(self) -> np.ndarray:
+        return self.values != ""
+
+
+def _is_blank(series: pd.Series) -> np.ndarray:
+    """Missing, or an empty/whitespace string."""
+    missing = series.isna().to_numpy()
+    if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+        stripped = series.astype("string").str.strip()
+        missing = missing | (stripped == "").fillna(True).to_numpy(dtype=bool)
+    return missing
+
+
+def _as_string(series: pd.Series) -> pd.Series:
+    """A column as pandas string dtype; dicts (inline systems) become sorted JSON text."""
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        is_map = series.map(lambda v: isinstance(v, Mapping)).to_numpy(dtype=bool)
+        if is_map.any():
+            series = series.copy()
+            series[is_map] = [json.dumps(dict(v), sort_keys=True) for v in series[is_map]]
+    out = series.astype("string")
+    return out
+
+
+def _apply_aliases(series: pd.Series, aliases: Mapping[str, str]) -> pd.Series:
+    """Replace alias spellings by canonical ones; one dict lookup per *distinct* value."""
+    distinct = series.dropna().unique()
+    mapping = {v: aliases.get(v, v) for v in distinct}
+    if all(k == v for k, v in mapping.items()):
+        return series.astype("string")
+    return series.map(mapping).astype("string")
+
+
+def _to_numeric(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Numeric float64 column and the mask of values that were present but not numbers."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("float64"), np.zeros(len(series), dtype=bool)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.astype("float64"), np.zeros(len(series), dtype=bool)
+    present = ~_is_blank(series)
+    values = pd.to_numeric(series.where(present), errors="coerce")
+    if values.dtype == object:  # booleans or mixed objects left behind
+        values = pd.to_numeric(values.map(lambda v: float(v) if isinstance(v, bool | int | float) else np.nan))
+    values = values.astype("float64")
+    return values, present & values.isna().to_numpy()
+
+
+def _samples_array(series: pd.Series) -> tuple[pa.ListArray | pa.LargeListArray, np.ndarray]:
+    """`runtime_ms_samples` as an Arrow list<double> array plus the mask of unparseable cells."""
+    bad = np.zeros(len(series), dtype=bool)
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_list(series.dtype.pyarrow_dtype):
+        arr = pa.array(series.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return arr.cast(pa.list_(pa.float64())), bad
+    values = series.to_numpy(dtype=object).copy()
+    for i, v in enumerate(values):  # object columns only come from small record batches and CSV text
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            values[i] = None
+        elif isinstance(v, str):
+            text = v.strip()
+            if not text:
+                values[i] = None
+                continue
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in parsed):
+                values[i] = [float(x) for x in parsed]
+            else:
+                values[i], bad[i] = None, True
+        elif isinstance(v, list | tuple | np.ndarray):
+            try:
+                values[i] = [float(x) for x in v]
+            except (TypeError, ValueError):
+                values[i], bad[i] = None, True
+        else:
+            values[i], bad[i] = None, True
+    return pa.array(list(values), type=pa.list_(pa.float64())), bad
+
+
+def _normalise_timestamps(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """ISO 8601 (or Unix seconds) -> `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` strings; mask of unparseable values."""
+    present = ~_is_blank(series)
+    out = pd.Series(pd.NA, index=series.index, dtype="string")
+    if not present.any():
+        return out, np.zeros(len(series), dtype=bool)
+    raw = series[present]
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        parsed = pd.to_datetime(raw, unit="s", utc=True, errors="coerce")
+    else:
+        parsed = pd.to_datetime(raw.astype("string"), utc=True, format="ISO8601", errors="coerce")
+    ok = parsed.notna().to_numpy()
+    whole = parsed.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    frac = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = whole.where(parsed.dt.microsecond == 0, frac)
+    out[present] = text.astype("string")
+    bad = np.zeros(len(series), dtype=bool)
+    bad[np.flatnonzero(present)[~ok]] = True
+    return out, bad
+
+
+def _normalise_scalars(series: pd.Series) -> pd.Series:
+    """`params.*` values: numbers stay numbers, text stays text; mixed object columns are made uniform."""
+    if series.dtype != object:
+        return series
+    nonnull = series.dropna()
+    if nonnull.empty:
+        return series.astype("float64")
+    if nonnull.map(lambda v: isinstance(v, bool | np.bool_)).all():
+        return series.astype("boolean")
+    numeric = pd.to_numeric(nonnull, errors="coerce")
+    if numeric.notna().all():
+        return pd.to_numeric(series, errors="coerce")
+    return series.map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)).astype("string")
+
+
+def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a flat canonical frame into (valid, quarantine).
+
+    Valid rows come back normalised (canonical dtypes and spellings), without `_file`/`_line`.
+    Quarantine rows keep every original column plus `_file`, `_line` (1-based source line, or the row
+    number in the frame when the frame has no `_line`) and `_reason` (every problem found, `; `-joined).
+    """
+    original = frame.reset_index(drop=True)
+    n = len(original)
+    reasons = _Reasons(n)
+    out = original.copy()
+
+    unknown = [c for c in out.columns if not isinstance(c, str) or not allowed_column(c)]
+    if unknown:
+        reasons.add(np.ones(n, dtype=bool), f"unknown field(s) {sorted(map(str, unknown))}: a record has "
+                    f"kernel, system, status, source, measured_at, {', '.join(TARGETS)}, {SAMPLES_COLUMN} and "
+                    "params.*/problem.*/ir.* columns")
+        out = out.drop(columns=unknown)
+
+    # kernel: `<library>.<op>`
+    if "kernel" in out:
+        kernel = _as_string(out["kernel"]).str.strip()
+        reasons.add(_is_blank(out["kernel"]), "kernel missing")
+        bad_kernel = ~kernel.str.match(KERNEL_PATTERN).fillna(True).to_numpy(dtype=bool)
+        reasons.add(bad_kernel, "kernel must look like '<library>.<op>' (lower case), e.g. 'triton.matmul'")
+        out["kernel"] = kernel
+    else:
+        reasons.add(np.ones(n, dtype=bool), "kernel missing")
+        out["kernel"] = pd.Series(pd.NA, index=out.index, dtype="string")
+
+    # system: a registered name/alias or inline specs (JSON object text)
+    if "system" in out:
+        reasons.add(_is_blank(out["system"]), "system missing")
+        out["system"] = _as_string(out["system"]).str.strip()
+    else:
+        reasons.add(np.ones(n, dtype=bool), "system missing")
+        out["system"] = pd.Series(pd.NA, index=out.index, dtype="string")
+
+    # status: defaults to ok
+    if "status" in out:
+        status = _as_string(out["status"]).str.strip().str.lower()
+        status = status.fillna("ok").where(~pd.Series(_is_blank(out["status"]), index=out.index), "ok")
+    else:
+        status = pd.Series("ok", index=out.index, dtype="string")
+    reasons.add(~status.isin(STATUSES).to_numpy(dtype=bool), f"status must be one of {list(STATUSES)}")
+    out["status"] = status
+    is_ok = (status == "ok").to_numpy(dtype=bool)
+
+    for col in ("source",):
+        if col in out:
+            out[col] = _as_string(out[col])
+    if "measured_at" in out:
+        out["measured_at"], bad_ts = _normalise_timestamps(out["measured_at"])
+        reasons.add(bad_ts, "measured_at is not an ISO 8601 timestamp")
+
+    # targets: finite, runtime > 0, power/energy >= 0; a failed row may carry none (inf/NaN -> missing)
+    has_target = np.zeros(n, dtype=bool)
+    for target in TARGETS:
+        if target not in out:
+            continue
+        values, not_number = _to_numeric(out[target])
+        reasons.add(not_number, f"{target} is not a number")
+        arr = values.to_numpy()
+        nonfinite = ~np.isfinite(arr) & ~np.isnan(arr)
+        reasons.add(nonfinite & is_ok, f"{target} is infinite on a status=ok row")
+        arr = np.where(nonfinite, np.nan, arr)
+        if target == "runtime_ms":
+            reasons.add(arr <= 0, "runtime_ms must be > 0")
+        else:
+            reasons.add(arr < 0, f"{target} must be >= 0")
+        has_target |= ~np.isnan(arr)
+        out[target] = arr
+    reasons.add(is_ok & ~has_target, f"status=ok needs at least one target ({', '.join(TARGETS)})")
+
+    if SAMPLES_COLUMN in out:
+        samples, bad_samples = _samples_array(out[SAMPLES_COLUMN])
+        reasons.add(bad_samples, f"{SAMPLES_COLUMN} must be a list of numbers")
+        flat = pc.list_flatten(samples).to_numpy(zero_copy_only=False)
+        if len(flat):
+            bad_value = ~np.isfinite(flat) | (flat <= 0)
+            if bad_value.any():
+                parents = pc.list_parent_indices(samples).to_numpy(zero_copy_only=False)
+                row_bad = np.zeros(n, dtype=bool)
+                row_bad[np.unique(parents[bad_value])] = True
+                reasons.add(row_bad, f"{SAMPLES_COLUMN} values must be finite and > 0")
+        out[SAMPLES_COLUMN] = pd.Series(pd.arrays.ArrowExtensionArray(samples), index=out.index)
+
+    # problem
+    kernel_values = out["kernel"].fillna("").to_numpy(dtype=object)
+    is_matmul = np.isin(kernel_values, MATMUL_FAMILIES)
+    for col in INTEGER_PROBLEM_FIELDS:
+        if col in out:
+            values, not_number = _to_numeric(out[col])
+            arr = values.to_numpy()
+            reasons.add(not_number | (arr <= 0) | (np.isfinite(arr) & (arr != np.round(arr))),
+                        f"{col} must be a positive integer")
+            out[col] = pd.array(np.where(np.isfinite(arr) & (arr == np.round(arr)), arr, np.nan), dtype="Float64")
+            out[col] = out[col].round().astype("Int64")
+    for col in ("problem.M", "problem.N", "problem.K"):
+        missing = out[col].isna().to_numpy() if col in out else np.ones(n, dtype=bool)
+        reasons.add(is_matmul & missing, f"{col} missing (required for matmul kernels)")
+    if "problem.dtype" in out:
+        dtype = _as_string(out["problem.dtype"]).str.strip().str.lower()
+        dtype = _apply_aliases(dtype, DTYPE_ALIASES)
+        reasons.add(dtype.notna().to_numpy(dtype=bool) & ~dtype.isin(DTYPES).to_numpy(dtype=bool),
+                    f"problem.dtype must be one of {list(DTYPES)}")
+        out["problem.dtype"] = dtype
+    for col in ("problem.a_layout", "problem.b_layout"):
+        if col in out:
+            layout = _as_string(out[col]).str.strip().str.lower()
+            layout = _apply_aliases(layout, LAYOUT_ALIASES)
+            reasons.add(layout.notna().to_numpy(dtype=bool) & ~layout.isin(LAYOUTS).to_numpy(dtype=bool),
+                        f"{col} must be 'row' or 'col'")
+        else:
+            layout = pd.Series(pd.NA, index=out.index, dtype="string")
+        # the contract's default, made explicit so equal records hash equal
+        out[col] = layout.where(~(is_matmul & layout.isna().to_numpy()), "row")
+        if not is_matmul.any() and layout.isna().all():
+            out = out.drop(columns=col)
+    if "problem.allow_tf32" in out:
+        raw = out["problem.allow_tf32"]
+        if not pd.api.types.is_bool_dtype(raw.dtype):
+            text = _as_string(raw).str.strip().str.lower()
+            mapped = text.map({"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False})
+            reasons.add(text.notna().to_numpy(dtype=bool) & mapped.isna().to_numpy(), "problem.allow_tf32 must be a boolean")
+            raw = mapped
+        out["problem.allow_tf32"] = raw.astype("boolean")
+
+    for col in out.columns:
+        if col.startswith("params.") or (col.startswith("problem.") and out[col].dtype == object):
+            out[col] = _normalise_scalars(out[col])
+        elif col.startswith("ir."):
+            out[col] = _as_string(out[col])
+
+    bad = reasons.bad
+    valid = out.loc[~bad].drop(columns=[c for c in BOOKKEEPING if c in out], errors="ignore").reset_index(drop=True)
+    quarantine = original.loc[bad].copy()
+    if FILE_COLUMN not in quarantine:
+        quarantine[FILE_COLUMN] = None
+    if LINE_COLUMN not in quarantine:
+        quarantine[LINE_COLUMN] = np.flatnonzero(bad) + 1
+    quarantine[REASON_COLUMN] = reasons.values[bad]
+    return valid, quarantine.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- content hash
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (wrapping uint64 arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * _M1
+        x = x ^ (x >> np.uint64(27))
+        x = x * _M2
+        return x ^ (x >> np.uint64(31))
+
+
+def _name_hash(name: str) -> np.uint64:
+    return np.uint64(pd.util.hash_array(np.array([name], dtype=object))[0])
+
+
+def _column_hash(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(value hash, present mask) for one column; numbers hash by float64 value (int 4 == float 4.0)."""
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_list(series.dtype.pyarrow_dtype):
+        arr = pa.array(series.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        present = arr.is_valid().to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(arr).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+        lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        position = np.arange(len(flat), dtype=np.int64) - starts
+        with np.errstate(over="ignore"):
+            element = _mix(pd.util.hash_array(flat) ^ (position.astype(np.uint64) * _M2))
+        h = np.zeros(len(arr), dtype=np.uint64)
+        np.add.at(h, parents, element)
+        return _mix(h ^ lengths.astype(np.uint64)), present
+    present = series.notna().to_numpy(dtype=bool)
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        values = series.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+        values = np.where(values == 0, 0.0, values)  # -0.0 == 0.0
+        return pd.util.hash_array(values), present
+    if series.dtype == object:
+        # lists in an object column (records straight from JSON): hash through the Arrow path
+        first = series[present].iloc[0] if present.any() else None
+        if isinstance(first, list | tuple | np.ndarray):
+            samples, _ = _samples_array(series)
+            return _column_hash(pd.Series(pd.arrays.ArrowExtensionArray(samples)))
+    text = series.astype("string").fillna("").to_numpy(dtype=object)
+    return pd.util.hash_array(text, categorize=True), present
+
+
+def record_hash_u64(frame: pd.DataFrame) -> np.ndarray:
+    """Content hash of each row as uint64 (see `record_hash`)."""
+    h = np.zeros(len(frame), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in frame.columns:
+            if col in HASH_EXCLUDED:
+                continue
+            values, present = _column_hash(frame[col])
+            # a sum over columns: independent of column order, and a missing value equals an absent column
+            h += np.where(present, _mix(values ^ _name_hash(str(col))), np.uint64(0))
+    return _mix(h)
+
+
+def hash_to_hex(h: np.ndarray) -> np.ndarray:
+    """uint64 hashes -> 16-digit lower-case hex strings, vectorised."""
+    if len(h) == 0:
+        return np.array([], dtype=object)
+    text = np.ascontiguousarray(h, dtype=">u8").tobytes().hex().encode()
+    return np.frombuffer(text, dtype="S16").astype(str).astype(object)
+
+
+def hex_to_hash(values: np.ndarray | pd.Series) -> np.ndarray:
+    """16-digit hex strings -> uint64, vectorised."""
+    values = np.asarray(values, dtype=object)
+    if len(values) == 0:
+        return np.array([], dtype=np.uint64)
+    return np.frombuffer(bytes.fromhex("".join(values)), dtype=">u8").astype(np.uint64)
+
+
+def record_hash(frame: pd.DataFrame) -> pd.Series:
+    """Content hash of each record (16 hex digits), over every field except `source` and bookkeeping.
+
+    Order of columns, absent vs missing values and int vs float spellings of a number do not change it.
+    Hash a *validated* frame (`validate_frame` normalises spellings first) to compare across file formats.
+    """
+    return pd.Series(hash_to_hex(record_hash_u64(frame)), index=frame.index, name=HASH_COLUMN, dtype=object)
+
