@@ -165,9 +165,9 @@ def test_integer_facts() -> None:
         "H100": (132, 228, 227, 65536, 2048, 32, "9.0"),
         "H100 PCIe": (114, 228, 227, 65536, 2048, 32, "9.0"),
         "H200": (132, 228, 227, 65536, 2048, 32, "9.0"),
-        "MI250X": (110, 64, 64, 131072, 2048, 32, None),
-        "W6600": (28, 64, 64, 65536, 1024, 32, None),
-        "W7800": (70, 64, 64, 98304, 1024, 32, None),
+        "MI250X": (110, 64, 64, 131072, 2048, 16, None),
+        "W6600": (28, 64, 64, 65536, 1024, 16, None),
+        "W7800": (70, 64, 64, 98304, 1024, 16, None),
     }
     for name, (sms, smem_sm, smem_blk, regs, threads, blocks, cc) in expect.items():
         s = get_system(name)
@@ -326,3 +326,36 @@ def test_cli_list_and_show() -> None:
     assert json.loads(run("list", "--json").stdout)[0]["name"] == list_systems()[0].name
     bad = run("show", "H1000")
     assert bad.returncode == 1 and "Did you mean" in bad.stderr
+
+
+def test_measured_hopper_properties_match() -> None:
+    """cudaDeviceProp values read on the lent H100 SXM and H200 (see the `probe_*` citations)."""
+    measured = {  # name: (SMs, L2 B, smem/SM B, smem/block opt-in B, bus bits, mem clock MHz)
+        "NVIDIA H100 80GB HBM3": (132, 52428800, 233472, 232448, 5120, 2619),
+        "NVIDIA H200": (132, 62914560, 233472, 232448, 6016, 3201),
+    }
+    for name, (sms, l2, smem_sm, smem_blk, bus_bits, mem_mhz) in measured.items():
+        s = get_system(name)
+        assert s.sm_count == sms
+        assert s.l2_cache_mb * 2**20 == l2
+        assert s.smem_per_sm_kb * 1024 == smem_sm and s.smem_per_block_kb * 1024 == smem_blk
+        # double data rate: bus bytes x 2 transfers per memory clock
+        assert s.memory_bandwidth_gbs == pytest.approx(bus_bits / 8 * 2 * mem_mhz * 1e-3, rel=0.01)
+
+
+@pytest.mark.gpu
+def test_local_gpu_matches_registry() -> None:
+    """On a CUDA machine, the registry entry for the local GPU agrees with what the driver reports."""
+    import torch
+
+    props = torch.cuda.get_device_properties(0)
+    spec = get_system(props.name)  # the NVML/CUDA name must resolve
+    assert spec.sm_count == props.multi_processor_count
+    assert spec.compute_capability == f"{props.major}.{props.minor}"
+    assert spec.registers_per_sm == props.regs_per_multiprocessor
+    assert spec.max_threads_per_sm == props.max_threads_per_multi_processor
+    assert spec.warp_size == props.warp_size
+    assert spec.smem_per_block_kb * 1024 == props.shared_memory_per_block_optin
+    assert spec.smem_per_sm_kb * 1024 == props.shared_memory_per_multiprocessor
+    assert spec.l2_cache_mb * 2**20 == props.L2_cache_size
+    assert spec.memory_gb * 1e9 == pytest.approx(props.total_memory, rel=0.1)
