@@ -23,7 +23,9 @@ from typing import Any
 import pandas as pd
 
 #: Nested sections of a record; in flat form their keys become `section.key` columns.
-NESTED_SECTIONS: tuple[str, ...] = ("params", "problem", "ir")
+#: `meta` holds measurement facts that are neither inputs nor targets (SM clock, temperature,
+#: registers, spills, shared memory, kernel hash, power-window details): see README `collect`.
+NESTED_SECTIONS: tuple[str, ...] = ("params", "problem", "ir", "meta")
 #: Measured quantities; all optional, a query record has none.
 TARGETS: tuple[str, ...] = ("runtime_ms", "power_w", "energy_j")
 SAMPLES_COLUMN = "runtime_ms_samples"

@@ -1,0 +1,127 @@
+"""Merge collector outputs into one compressed bundle (the shipped dataset) and summarise it.
+
+Compile artefacts are kept once per compiled kernel: a record carries `ir.*` only if it is the
+first record (in merge order) of its `meta.kernel_hash`; every other record of that kernel points to
+it through the same hash. xz with a dictionary larger than the data compresses the many similar IR
+texts against each other.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .records import sample_stats
+
+
+def open_text(path: str | Path, mode: str = "rt") -> IO[str]:
+    """Open `.jsonl`, `.jsonl.gz` or `.jsonl.xz` as text."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, mode, encoding="utf-8")
+    if path.suffix == ".xz":
+        return lzma.open(path, mode, encoding="utf-8")
+    return open(path, mode, encoding="utf-8")  # noqa: SIM115
+
+
+def iter_jsonl(paths: Iterable[str | Path]) -> Iterator[tuple[str, int, dict[str, Any] | None, str]]:
+    """(file, line number, record or None, error) for every line; a truncated tail (cut-off run) ends a file."""
+    for path in paths:
+        try:
+            with open_text(path) as fh:
+                for n, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        yield str(path), n, None, f"bad JSON: {exc}"
+                        continue
+                    if not isinstance(rec, dict):
+                        yield str(path), n, None, "not a JSON object"
+                        continue
+                    yield str(path), n, rec, ""
+        except (EOFError, lzma.LZMAError, OSError) as exc:  # a cut-off compressed stream keeps what came before
+            yield str(path), -1, None, f"truncated: {exc}"
+
+
+def dedupe_ir(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Keep `ir` only on the first record of each `meta.kernel_hash`; move it there if a later one has it."""
+    seen: set[str] = set()
+    for rec in records:
+        h = (rec.get("meta") or {}).get("kernel_hash")
+        if h:
+            if h in seen:
+                rec.pop("ir", None)
+            elif rec.get("ir"):
+                seen.add(h)
+        yield rec
+
+
+def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counts that the data card reports: records, per family, statuses, IR kernels, power, noise."""
+    n = 0
+    by_kernel: Counter[str] = Counter()
+    status: Counter[str] = Counter()
+    hashes: set[str] = set()
+    ir_hashes: set[str] = set()
+    with_power = 0
+    cvs: list[float] = []
+    systems: Counter[str] = Counter()
+    for rec in records:
+        n += 1
+        by_kernel[rec.get("kernel", "?")] += 1
+        status[rec.get("status", "?")] += 1
+        systems[rec.get("system", "?")] += 1
+        h = (rec.get("meta") or {}).get("kernel_hash")
+        if h:
+            hashes.add(h)
+            if rec.get("ir"):
+                ir_hashes.add(h)
+        with_power += "power_w" in rec
+        if rec.get("runtime_ms_samples"):
+            cvs.append(sample_stats(rec["runtime_ms_samples"])["cv"])
+    cvs.sort()
+    return {
+        "records": n,
+        "by_kernel": dict(by_kernel),
+        "by_status": dict(status),
+        "systems": dict(systems),
+        "compiled_kernels": len(hashes),
+        "compiled_kernels_with_ir": len(ir_hashes),
+        "records_with_power": with_power,
+        "within_run_cv_median": cvs[len(cvs) // 2] if cvs else None,
+        "within_run_cv_p90": cvs[int(len(cvs) * 0.9)] if cvs else None,
+    }
+
+
+def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192) -> dict[str, Any]:
+    """Merge JSONL parts into `out` (`.jsonl.xz`), IR once per kernel; returns `summarize` plus sizes/rejects."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rejects: list[str] = []
+    good: list[dict[str, Any]] = []
+    for path, line, rec, err in iter_jsonl(inputs):
+        if rec is None:
+            rejects.append(f"{path}:{line}: {err}")
+        else:
+            good.append(rec)
+    merged = list(dedupe_ir(good))
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": dict_mb * 2**20}]
+    raw_bytes = 0
+    tmp = out.with_name(out.name + ".tmp")
+    with lzma.open(tmp, "wt", encoding="utf-8", format=lzma.FORMAT_XZ, filters=filters) as fh:
+        for rec in merged:
+            line = json.dumps(rec, separators=(",", ":"), allow_nan=False) + "\n"
+            raw_bytes += len(line.encode())
+            fh.write(line)
+    tmp.replace(out)
+    summary = summarize(merged)
+    summary.update({"raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
+                    "n_rejects": len(rejects)})
+    return summary

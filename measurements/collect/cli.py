@@ -1,0 +1,74 @@
+"""`perfcast collect SPEC [--out FILE] [--budget-s N] [--power | --no-power]` and `perfcast collect --bundle`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .spec import SpecError, expand_spec, load_spec, unique_configs
+
+SPECS_DIR = Path(__file__).resolve().parent / "specs"
+
+
+def resolve_spec_path(spec: str) -> Path:
+    """A spec file path, or the name of a bundled spec (`measurements/collect/specs/NAME.yaml`)."""
+    path = Path(spec)
+    if path.exists():
+        return path
+    for candidate in (SPECS_DIR / spec, SPECS_DIR / f"{spec}.yaml"):
+        if candidate.exists():
+            return candidate
+    known = ", ".join(sorted(p.stem for p in SPECS_DIR.glob("*.yaml")))
+    raise SpecError(f"spec {spec!r} not found (a file path, or one of the bundled specs: {known})")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", nargs="*", help="sweep spec (YAML/JSON path or bundled spec name); with --bundle: JSONL inputs")
+    parser.add_argument("--out", default=None, help="output JSONL (default: collect-<spec>.jsonl)")
+    parser.add_argument("--budget-s", type=float, default=540.0, help="stop cleanly before this many seconds (default 540)")
+    power = parser.add_mutually_exclusive_group()
+    power.add_argument("--power", dest="power", action="store_true", default=None,
+                       help="NVML energy windows on the sweeps that ask for them (default)")
+    power.add_argument("--no-power", dest="power", action="store_false", help="runtime only")
+    parser.add_argument("--workers", type=int, default=None, help="compile processes (default: CPU cores - 2)")
+    parser.add_argument("--dry-run", action="store_true", help="expand the spec and print counts; no GPU needed")
+    parser.add_argument("--bundle", action="store_true",
+                        help="merge the given JSONL files into --out (.jsonl.xz), IR kept once per compiled kernel")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.bundle:
+        from .bundle import bundle  # noqa: PLC0415
+
+        if not args.spec or not args.out:
+            print("perfcast collect --bundle needs input files and --out", file=sys.stderr)
+            return 2
+        print(json.dumps(bundle(args.spec, args.out), indent=1))
+        return 0
+    if len(args.spec) != 1:
+        print("perfcast collect: give exactly one SPEC", file=sys.stderr)
+        return 2
+    try:
+        path = resolve_spec_path(args.spec[0])
+        spec = load_spec(path)
+        items = expand_spec(spec)
+    except (SpecError, OSError) as exc:
+        print(f"perfcast collect: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        by_kernel: dict[str, int] = {}
+        for it in items:
+            by_kernel[it.kernel] = by_kernel.get(it.kernel, 0) + 1
+        triton_items = [it for it in items if it.kernel.startswith("triton.")]
+        print(json.dumps({"spec": spec.name, "items": len(items), "by_kernel": by_kernel,
+                          "triton_configs": len(unique_configs(triton_items)),
+                          "power_items": sum(it.power for it in items)}, indent=1))
+        return 0
+    from .runner import Collector  # noqa: PLC0415  (imports torch/triton)
+
+    out = Path(args.out or f"collect-{spec.name}.jsonl")
+    report = Collector(spec, out, budget_s=args.budget_s, power=args.power, workers=args.workers).run()
+    print(json.dumps(report.as_dict(), indent=1))
+    return 0 if report.written else 1

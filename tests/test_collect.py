@@ -1,0 +1,316 @@
+"""The GPU collector's CPU paths: specs, pruning, records, artefacts, budget, energy maths, bundling."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+import math
+from pathlib import Path
+
+import pytest
+from perfcast.measurements.collect.bundle import bundle, dedupe_ir, iter_jsonl, summarize
+from perfcast.measurements.collect.cli import SPECS_DIR, resolve_spec_path
+from perfcast.measurements.collect.energy import (
+    calls_per_chunk,
+    energy_per_call_j,
+    update_intervals_s,
+    window_power_w,
+)
+from perfcast.measurements.collect.records import (
+    JsonlWriter,
+    build_record,
+    compile_artefacts,
+    sample_stats,
+    strip_debug_lines,
+    strip_mlir_locations,
+)
+from perfcast.measurements.collect.runner import Budget, interleave_groups
+from perfcast.measurements.collect.spec import (
+    SpecError,
+    canonical_problem,
+    compile_key,
+    config_is_valid,
+    estimate_ms,
+    expand_spec,
+    expand_sweep,
+    load_spec,
+    parse_spec,
+)
+from perfcast.measurements.schema import flatten_record, records_to_frame, unflatten_record
+
+MATMUL_SWEEP = {
+    "kernel": "triton.matmul",
+    "params": {"BLOCK_M": [64, 128, 256], "BLOCK_N": [64, 128, 256], "BLOCK_K": [32, 64, 128], "GROUP_M": [1, 8],
+               "num_warps": [2, 4, 8], "num_stages": [2, 3, 4, 5]},
+    "problems": {"M": [256, 1000, 4096, 16384], "N": [256, 4096, 16384], "K": [512, 4096, 16384],
+                 "dtype": ["fp16", "bf16", "fp32"], "allow_tf32": [True, False], "a_layout": ["row", "col"],
+                 "b_layout": ["row", "col"]},
+    "configs": 40,
+    "problems_per_config": 5,
+}
+
+
+def test_bundled_specs_parse_and_expand():
+    specs = sorted(SPECS_DIR.glob("*.yaml"))
+    assert specs, "no bundled specs"
+    for path in specs:
+        spec = load_spec(path)
+        items = expand_spec(spec)
+        assert items, path
+        assert all(it.reps >= 20 for it in items)
+    assert resolve_spec_path("smoke") == SPECS_DIR / "smoke.yaml"
+    with pytest.raises(SpecError, match="not found"):
+        resolve_spec_path("no-such-spec")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda s: s.update(kernel="triton.conv"), "kernel"),
+        (lambda s: s["params"].pop("BLOCK_K"), "BLOCK_K"),
+        (lambda s: s["problems"].update(dtype=["fp8"]), "dtype"),
+        (lambda s: s["problems"].update(a_layout=["diag"]), "a_layout"),
+        (lambda s: s.update(reps=5), "reps"),
+        (lambda s: s.update(configs=0), "configs"),
+        (lambda s: s["params"].update(num_warps=[]), "num_warps"),
+    ],
+)
+def test_bad_specs_name_the_field(mutate, message):
+    sweep = json.loads(json.dumps(MATMUL_SWEEP))
+    mutate(sweep)
+    with pytest.raises(SpecError, match=message) as err:
+        parse_spec({"sweeps": [sweep]}, origin="t.yaml")
+    assert "sweeps[0]" in str(err.value)
+
+
+def test_spec_file_errors(tmp_path: Path):
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps({"name": "x", "sweeps": []}))
+    with pytest.raises(SpecError, match="sweeps"):
+        load_spec(p)
+    with pytest.raises(SpecError, match="unknown defaults"):
+        parse_spec({"defaults": {"repz": 3}, "sweeps": [MATMUL_SWEEP]})
+
+
+def test_expansion_is_config_major_deterministic_and_pruned():
+    spec = parse_spec({"seed": 3, "sweeps": [MATMUL_SWEEP]})
+    items = expand_sweep(spec.sweeps[0], spec.seed)
+    again = expand_sweep(spec.sweeps[0], spec.seed)
+    assert [(it.params, it.problem) for it in items] == [(it.params, it.problem) for it in again]
+    other = expand_sweep(spec.sweeps[0], spec.seed + 1)
+    assert [(it.params, it.problem) for it in items] != [(it.params, it.problem) for it in other]
+    configs = {json.dumps([it.params, {k: it.problem[k] for k in ("dtype", "allow_tf32", "a_layout", "b_layout")}],
+                          sort_keys=True) for it in items}
+    assert len(configs) == 40
+    assert 40 < len(items) <= 40 * 5
+    for it in items:
+        ok, why = config_is_valid(it.kernel, it.params, it.problem)
+        assert ok, why
+        assert it.est_ms <= 5.0
+        assert not (it.problem["dtype"] != "fp32" and it.problem["allow_tf32"])
+    # shapes of one config are contiguous: one compile serves them
+    seen_done: set[str] = set()
+    prev = None
+    for it in items:
+        cfg = json.dumps(it.params, sort_keys=True) + it.problem["dtype"] + it.problem["a_layout"] + it.problem["b_layout"]
+        if cfg != prev:
+            assert cfg not in seen_done or prev is None
+            if prev:
+                seen_done.add(prev)
+            prev = cfg
+
+
+def test_validity_pruning():
+    base = {"M": 4096, "N": 4096, "K": 4096, "dtype": "fp16"}
+    ok, _ = config_is_valid("triton.matmul", dict(BLOCK_M=128, BLOCK_N=128, BLOCK_K=64, GROUP_M=8, num_warps=4, num_stages=3), base)
+    assert ok
+    big = dict(BLOCK_M=256, BLOCK_N=256, BLOCK_K=128, GROUP_M=8, num_warps=8, num_stages=5)
+    ok, why = config_is_valid("triton.matmul", big, {**base, "dtype": "fp32"})
+    assert not ok and "shared memory" in why
+    ok, why = config_is_valid("triton.matmul", dict(BLOCK_M=256, BLOCK_N=256, BLOCK_K=32, GROUP_M=8, num_warps=2, num_stages=2), base)
+    assert not ok and "registers" in why
+    ok, why = config_is_valid("triton.softmax", {"BLOCK_SIZE": 3000, "num_warps": 4}, {"rows": 8, "cols": 4096, "dtype": "fp16"})
+    assert not ok and "power of two" in why
+    ok, why = config_is_valid("triton.softmax", {"BLOCK_SIZE": 16384, "num_warps": 4}, {"rows": 8, "cols": 1000, "dtype": "fp16"})
+    assert not ok and "row length" in why
+    ok, why = config_is_valid("triton.elementwise", {"BLOCK_SIZE": 1024, "num_warps": 64}, {"numel": 10, "dtype": "fp32"})
+    assert not ok and "num_warps" in why
+
+
+def test_estimate_and_canonical_problem():
+    fp16 = canonical_problem("triton.matmul", {"M": 8192, "N": 8192, "K": 8192, "dtype": "fp16", "allow_tf32": True})
+    assert fp16["allow_tf32"] is False and fp16["a_layout"] == "row"
+    fp32 = {**fp16, "dtype": "fp32"}
+    tf32 = {**fp32, "allow_tf32": True}
+    # ieee fp32 is the slowest path, tf32 next, fp16 fastest
+    assert estimate_ms("triton.matmul", fp32) > estimate_ms("triton.matmul", tf32) > estimate_ms("triton.matmul", fp16)
+    assert 1.0 < estimate_ms("triton.matmul", fp16) < 3.0  # 1.1 PFLOP at the optimistic 650 TFLOP/s
+    assert "batch" not in canonical_problem("cublas.matmul", {"M": 2, "N": 2, "K": 2, "dtype": "fp16", "batch": 1})
+    sm = estimate_ms("triton.softmax", {"rows": 4096, "cols": 4096, "dtype": "fp32"})
+    assert sm == pytest.approx(2 * 4096 * 4096 * 4 / 3e12 * 1e3)
+
+
+def test_compile_key_tracks_triton_specialisation():
+    p = {"BLOCK_SIZE": 1024, "num_warps": 4}
+    a = compile_key("triton.softmax", p, {"rows": 100, "cols": 4096, "dtype": "fp16"})
+    b = compile_key("triton.softmax", p, {"rows": 7, "cols": 8192, "dtype": "fp16"})
+    c = compile_key("triton.softmax", p, {"rows": 7, "cols": 1000, "dtype": "fp16"})
+    d = compile_key("triton.softmax", p, {"rows": 7, "cols": 8192, "dtype": "bf16"})
+    assert len({a, c, d}) == 3
+    assert a == b  # rows 100 and 7 are both "not a multiple of 16": Triton compiles one binary for both
+    assert compile_key("triton.softmax", p, {"rows": 32, "cols": 4096, "dtype": "fp16"}) == compile_key(
+        "triton.softmax", p, {"rows": 64, "cols": 8192, "dtype": "fp16"})
+
+
+def test_record_shape_is_canonical_and_validates():
+    from perfcast.measurements.validate import validate_frame
+
+    samples = [0.51, 0.5, 0.52, 0.49] * 5
+    rec = build_record(
+        "triton.matmul", {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "GROUP_M": 8, "num_warps": 8, "num_stages": 3},
+        {"M": 4096, "N": 4096, "K": 4096, "dtype": "fp16", "a_layout": "row", "b_layout": "col", "allow_tf32": False},
+        "NVIDIA H100 80GB HBM3", samples_ms=samples, power_w=600.0, ir={"ttgir": "module {}"},
+        meta={"kernel_hash": "abc", "registers": 168, "spills": 0, "sm_clock_mhz": 1980, "temperature_c": 51},
+    )
+    assert rec["runtime_ms"] == pytest.approx(0.505)
+    assert rec["energy_j"] == pytest.approx(600.0 * 0.505e-3)
+    assert rec["status"] == "ok" and rec["source"] == "perfcast.collect"
+    flat = flatten_record(rec)
+    assert flat["meta.registers"] == 168 and flat["ir.ttgir"] == "module {}" and flat["params.BLOCK_M"] == 128
+    assert unflatten_record(flat) == rec
+    failed = build_record("triton.matmul", rec["params"], rec["problem"], rec["system"], status="failed",
+                          meta={"error": "OutOfResources: shared memory"})
+    assert "runtime_ms" not in failed and failed["meta"]["error"].startswith("OutOfResources")
+    valid, quarantine = validate_frame(records_to_frame([rec, failed]))
+    assert len(valid) == 2, quarantine.get("_reason")
+    assert {"meta.registers", "meta.kernel_hash"} <= set(valid.columns)
+
+
+def test_sample_stats():
+    s = sample_stats([1.0, 2.0, 3.0, float("nan")])
+    assert s["median"] == 2.0 and s["min"] == 1.0
+    assert s["cv"] == pytest.approx(math.sqrt(2 / 3) / 2)
+    assert math.isnan(sample_stats([])["median"])
+
+
+TTIR = """#loc = loc("/work/main/measurements/collect/kernels.py":24:0)
+module {
+  tt.func public @k(%arg0: !tt.ptr<f16> {tt.divisibility = 16 : i32} loc("a_ptr"(#loc))) attributes {noinline = false} {
+    %c0 = arith.constant 0 : i32 loc(#loc1)
+    %s = tt.splat %arg0 : !tt.ptr<f16> -> tensor<64x!tt.ptr<f16>> loc(callsite(#loc2 at #loc3))
+    tt.return loc(#loc4)
+  } loc(#loc)
+} loc(#loc)
+#loc1 = loc("/work/main/x.py":25:10)
+#loc2 = loc(unknown)
+"""
+
+
+def test_strip_locations_keeps_the_ops():
+    out = strip_mlir_locations(TTIR)
+    assert "loc(" not in out and "#loc" not in out
+    assert "%c0 = arith.constant 0 : i32\n" in out
+    assert "tt.splat %arg0 : !tt.ptr<f16> -> tensor<64x!tt.ptr<f16>>\n" in out
+    assert "{tt.divisibility = 16 : i32}) attributes" in out
+    ptx = ".version 8.7\n.file 1 \"/x.py\"\n\tld.global.b32 %r1, [%rd1];\n\t.loc 1 25 10\n"
+    assert strip_debug_lines(ptx) == ".version 8.7\n\tld.global.b32 %r1, [%rd1];\n"
+    llvm = "  %5 = load i32, ptr %4, align 4, !dbg !12\n!12 = !DILocation(line: 3, scope: !7)\n"
+    assert strip_debug_lines(llvm) == "  %5 = load i32, ptr %4, align 4\n"
+    ir = compile_artefacts({"ttir": TTIR, "ttgir": TTIR, "llir": llvm, "ptx": ptx, "cubin": b"\x7fELF"})
+    assert set(ir) == {"ttir", "ttgir", "llvm", "ptx"}
+
+
+def test_budget_stops_before_overrun():
+    b = Budget(budget_s=100.0, start_s=1000.0, reserve_s=5.0)
+    assert b.allows(10.0, now_s=1000.0)
+    assert b.allows(10.0, now_s=1085.0)
+    assert not b.allows(10.0, now_s=1085.1)
+    assert b.remaining(1100.0) == 0.0
+
+
+def test_energy_window_maths():
+    # 600 J over 1.0 s = 600 W; per call of 0.5 ms that is 0.3 J
+    assert window_power_w(1_000_000.0, 1_600_000.0, 10.0, 11.0) == pytest.approx(600.0)
+    assert math.isnan(window_power_w(5.0, 4.0, 0.0, 1.0))  # a counter never runs backwards
+    assert math.isnan(window_power_w(5.0, 6.0, 1.0, 1.0))
+    assert energy_per_call_j(600.0, 0.5) == pytest.approx(0.3)
+    times = [0.0, 0.03, 0.06, 0.1, 0.13, 0.2, 0.25, 0.3]
+    values = [5, 5, 5, 9, 9, 14, 14, 20]
+    assert update_intervals_s(times, values) == pytest.approx([0.1, 0.1])
+    assert calls_per_chunk(0.01) == 2000 and calls_per_chunk(50.0) == 1 and calls_per_chunk(0.0) == 1
+    assert calls_per_chunk(1e-6) == 10_000
+
+
+def test_interleave_keeps_configs_together_and_mixes_sweeps():
+    spec = parse_spec({"seed": 1, "sweeps": [
+        {**MATMUL_SWEEP, "name": "mm", "configs": 6, "problems_per_config": 3},
+        {"name": "sm", "kernel": "triton.softmax", "params": {"BLOCK_SIZE": [512, 1024, 2048], "num_warps": [4, 8]},
+         "problems": {"rows": [1024, 4096], "cols": [1024, 2048, 4096], "dtype": ["fp16", "fp32"]},
+         "configs": 3, "problems_per_config": 2},
+    ]})
+    items = expand_spec(spec)
+    order = interleave_groups(items)
+    assert sorted(map(id, order)) == sorted(map(id, items))
+    keys = [it.compile_key for it in order]
+    runs = [k for i, k in enumerate(keys) if i == 0 or keys[i - 1] != k]
+    assert len(runs) == len(set(keys))  # each compiled config is one contiguous run
+    first_half = {it.sweep for it in order[: len(order) // 2]}
+    assert first_half == {"mm", "sm"}
+
+
+def test_writer_bundle_and_truncated_inputs(tmp_path: Path):
+    recs = [build_record("triton.softmax", {"BLOCK_SIZE": 1024, "num_warps": 4}, {"rows": 4, "cols": 8, "dtype": "fp16"},
+                         "NVIDIA H100 80GB HBM3", samples_ms=[0.01 * (i + 1)] * 20,
+                         ir={"ttgir": f"module {{ {i % 2} }}"}, meta={"kernel_hash": f"h{i % 2}"}) for i in range(6)]
+    with JsonlWriter(tmp_path / "a.jsonl") as w:
+        for r in recs[:3]:
+            w.write(r)
+    gz = tmp_path / "b.jsonl.gz"
+    with JsonlWriter(gz) as w:
+        for r in recs[3:]:
+            w.write(r)
+    # a run cut off mid-write: a half line at the end of a plain file
+    with open(tmp_path / "a.jsonl", "a") as fh:
+        fh.write('{"kernel": "triton.softm')
+    rows = list(iter_jsonl([tmp_path / "a.jsonl", gz]))
+    assert sum(r is not None for _, _, r, _ in rows) == 6
+    assert [e for _, _, r, e in rows if r is None][0].startswith("bad JSON")
+    deduped = list(dedupe_ir(json.loads(json.dumps(r)) for r in recs))
+    assert sum("ir" in r for r in deduped) == 2
+    out = tmp_path / "bundle.jsonl.xz"
+    summary = bundle([tmp_path / "a.jsonl", gz], out, dict_mb=8)
+    assert summary["records"] == 6 and summary["n_rejects"] == 1
+    assert summary["compiled_kernels"] == 2 and summary["compiled_kernels_with_ir"] == 2
+    with lzma.open(out, "rt") as fh:
+        back = [json.loads(line) for line in fh]
+    assert len(back) == 6 and sum("ir" in r for r in back) == 2
+    assert summarize(back)["by_kernel"] == {"triton.softmax": 6}
+    # truncated gzip stream: the records before the cut survive
+    data = gz.read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    got = list(iter_jsonl([cut]))
+    assert got[-1][2] is None and "truncated" in got[-1][3]
+    assert gzip.decompress(data).count(b"\n") == 3
+
+
+def test_cli_dry_run(capsys):
+    from perfcast.cli import main
+
+    assert main(["collect", "smoke", "--dry-run"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["items"] > 50 and len(out["by_kernel"]) == 6 and out["power_items"] > 0
+    assert main(["collect", "no-such-spec", "--dry-run"]) == 2
+
+
+@pytest.mark.gpu
+def test_collect_smoke_on_gpu(tmp_path: Path):
+    from perfcast.measurements.collect.runner import Collector
+
+    spec = load_spec(SPECS_DIR / "smoke.yaml")
+    report = Collector(spec, tmp_path / "out.jsonl", budget_s=120, workers=4, progress=False).run()
+    assert report.written > 0 and report.ok > 0
+    recs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    ok = [r for r in recs if r["status"] == "ok"]
+    assert all(len(r["runtime_ms_samples"]) >= 20 and r["runtime_ms"] > 0 for r in ok)
