@@ -165,7 +165,7 @@ class SystemSpec(BaseModel):
 
     def peak(self, dtype: str, tensor_cores: bool = True) -> float:
         """Peak TFLOP/s for `dtype`, falling back as `peak_tflops()` documents; NaN if absent."""
-        return float(peak_tflops([self.name], dtype, tensor_cores, _specs={self.name: self})[0])
+        return float(_peaks_for(np.zeros(1, dtype=np.int64), [self], dtype, tensor_cores, "nan")[0])
 
 
 class UnknownSystemError(LookupError):
@@ -469,17 +469,13 @@ def _spec_rows(specs: Sequence[SystemSpec | None]) -> np.ndarray:
 
 
 def _factorize_names(names: Sequence[str] | pd.Series | np.ndarray,
-                     errors: Literal["raise", "nan"],
-                     specs: Mapping[str, SystemSpec] | None = None) -> tuple[np.ndarray, list[SystemSpec | None]]:
+                     errors: Literal["raise", "nan"]) -> tuple[np.ndarray, list[SystemSpec | None]]:
     """Codes into a list of unique specs (resolved once per unique name)."""
     if isinstance(names, str):
         raise TypeError("pass a sequence of names, not one string")
     codes, uniques = pd.factorize(pd.Series(np.asarray(names, dtype=object)), use_na_sentinel=True)
     resolved: list[SystemSpec | None] = []
     for u in uniques:
-        if specs is not None:
-            resolved.append(specs[u])
-            continue
         try:
             resolved.append(get_system(u))
         except UnknownSystemError:
@@ -507,7 +503,8 @@ def spec_table(names: Sequence[str] | pd.Series | np.ndarray, *, errors: Literal
     codes, resolved = _factorize_names(names, errors)
     values = _spec_rows(resolved)[codes] if len(codes) else np.empty((0, len(TABLE_COLUMNS)))
     index = names.index if isinstance(names, pd.Series) else None
-    frame = pd.DataFrame(values, columns=list(TABLE_COLUMNS), index=index)
+    # `values` is a fresh array: wrapping it without a copy saves seconds on million-row frames
+    frame = pd.DataFrame(values, columns=list(TABLE_COLUMNS), index=index, copy=False)
     if include_text:
         for col, attr in (("sys.name", "name"), ("sys.vendor", "vendor"), ("sys.architecture", "architecture")):
             lookup = np.array([getattr(s, attr) if s is not None else None for s in resolved], dtype=object)
@@ -517,8 +514,7 @@ def spec_table(names: Sequence[str] | pd.Series | np.ndarray, *, errors: Literal
 
 def peak_tflops(names: Sequence[str] | pd.Series | np.ndarray, dtypes: str | Sequence[str] | np.ndarray,
                 tensor_cores: bool | Sequence[bool] | np.ndarray = True, *,
-                errors: Literal["raise", "nan"] = "raise",
-                _specs: Mapping[str, SystemSpec] | None = None) -> np.ndarray:
+                errors: Literal["raise", "nan"] = "raise") -> np.ndarray:
     """Peak TFLOP/s per row for (system, dtype, tensor-core use); vectorised over rows.
 
     `dtypes` and `tensor_cores` are scalars or per-row arrays. Fallbacks, in order: a tensor request
@@ -526,7 +522,14 @@ def peak_tflops(names: Sequence[str] | pd.Series | np.ndarray, dtypes: str | Seq
     uses fp32 (the maths then runs in fp32). Anything still absent (bf16 on Turing, fp8 on Ampere,
     an unknown dtype with `errors="nan"`) is NaN.
     """
-    codes, resolved = _factorize_names(names, errors, _specs)
+    codes, resolved = _factorize_names(names, errors)
+    return _peaks_for(codes, resolved, dtypes, tensor_cores, errors)
+
+
+def _peaks_for(codes: np.ndarray, resolved: Sequence[SystemSpec | None],
+               dtypes: str | Sequence[str] | np.ndarray, tensor_cores: bool | Sequence[bool] | np.ndarray,
+               errors: Literal["raise", "nan"]) -> np.ndarray:
+    """`peak_tflops` over rows given as codes into unique specs."""
     n = len(codes)
     dt = np.broadcast_to(np.asarray(dtypes, dtype=object), (n,))
     tc = np.broadcast_to(np.asarray(tensor_cores, dtype=bool), (n,))
