@@ -254,7 +254,8 @@ class MeasurementStore:
             stamp = _utc_stamp()
             for kernel, part in new.groupby("kernel", sort=True):
                 part = _tighten(part.reset_index(drop=True))
-                table = pa.Table.from_pandas(part, preserve_index=False)
+                # no pandas metadata: files are read column subsets and merged across families
+                table = pa.Table.from_pandas(part, preserve_index=False).replace_schema_metadata(None)
                 target = self.data_dir / f"{PART_PREFIX}{kernel}" / f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
                 self._atomic_write(target, lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd"))
                 report.files.append(target)
@@ -308,7 +309,7 @@ class MeasurementStore:
             wanted = self._select(names, columns, with_ir=False)
             if system is not None and "system" not in wanted:
                 wanted = [*wanted, "system"]
-            table = pq.read_table(path, columns=wanted)
+            table = pq.read_table(path, columns=wanted).replace_schema_metadata(None)
             if system is not None:
                 systems = [system] if isinstance(system, str) else list(system)
                 mask = pc.is_in(table.column("system"), value_set=pa.array(systems, pa.string()))
@@ -372,6 +373,16 @@ class MeasurementStore:
                 entry.update(min=float(values.min()), median=float(values.median()), max=float(values.max()))
             targets[target] = entry
         out["targets"] = targets
+        per_kernel: dict[str, dict] = {}
+        for kernel, group in frame.groupby("kernel", sort=True) if n else ():
+            entry = {}
+            for target in TARGETS:
+                values = group[target].dropna().astype("float64") if target in group else pd.Series(dtype="float64")
+                if len(values):
+                    entry[target] = {"present": len(values), "min": float(values.min()),
+                                     "median": float(values.median()), "max": float(values.max())}
+            per_kernel[str(kernel)] = entry
+        out["targets_per_kernel"] = per_kernel
         out["unknown_systems"] = _unknown_systems(out["per_system"].keys())
         quarantined = 0
         for path in self.quarantine_files():

@@ -1,0 +1,54 @@
+"""`perfcast data summary [--store DIR] [--json]`: what the measurement store holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from perfcast.measurements.store import MeasurementStore
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    summary = sub.add_parser("summary", help="counts per system, kernel and status; targets present; value ranges")
+    summary.add_argument("--store", type=Path, default=None,
+                         help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
+    summary.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def format_summary(s: dict) -> str:
+    """Human-readable summary text."""
+    lines = [f"store {s['root']}: {s['records']:,} records in {s['files']} files"]
+    for title, key in (("per kernel", "per_kernel"), ("per system", "per_system"), ("per status", "per_status")):
+        lines.append(f"{title}:")
+        lines.extend(f"  {name:<40} {count:>10,}" for name, count in s[key].items())
+    lines.append("targets (present / min / median / max):")
+    for target, entry in s["targets"].items():
+        if "min" in entry:
+            lines.append(f"  {target:<20} {entry['present']:>10,}  {_fmt(entry['min'])} / {_fmt(entry['median'])} / "
+                         f"{_fmt(entry['max'])}")
+        else:
+            lines.append(f"  {target:<20} {entry['present']:>10,}")
+    lines.append("per kernel ranges:")
+    for kernel, targets in s.get("targets_per_kernel", {}).items():
+        for target, entry in targets.items():
+            lines.append(f"  {kernel:<26} {target:<11} {entry['present']:>9,}  {_fmt(entry['min'])} .. "
+                         f"{_fmt(entry['max'])} (median {_fmt(entry['median'])})")
+    if s.get("unknown_systems"):
+        lines.append("systems unknown to the registry (add them with a systems YAML file, see `perfcast systems`): "
+                     + ", ".join(s["unknown_systems"]))
+    lines.append(f"quarantined rows: {s['quarantined_rows']:,} in {s['quarantine_files']} files "
+                 f"under {Path(s['root']) / 'quarantine'}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    store = MeasurementStore(args.store)
+    summary = store.summary()
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0

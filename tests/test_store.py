@@ -1,0 +1,134 @@
+"""MeasurementStore: append/dedup, quarantine, heterogeneous families, reads, atomicity, summary."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from perfcast.measurements import store as store_module
+from perfcast.measurements.ingest import read_path
+from perfcast.measurements.schema import records_to_frame
+from perfcast.measurements.store import MeasurementStore
+
+
+def _triton(i: int, **extra) -> dict:
+    return {"kernel": "triton.matmul", "system": "NVIDIA H100 80GB HBM3", "status": "ok",
+            "params": {"BLOCK_M": 64 * (1 + i % 2), "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8, "num_warps": 4,
+                       "num_stages": 3},
+            "problem": {"M": 1024 + i, "N": 1024, "K": 1024, "dtype": "fp16"},
+            "runtime_ms": 0.1 + i / 1000, "ir": {"ttgir": f"module {{ // {i} }}"}, **extra}
+
+
+@pytest.fixture
+def store(tmp_path) -> MeasurementStore:
+    return MeasurementStore(tmp_path / "store")
+
+
+def test_default_root_follows_config(monkeypatch, tmp_path):
+    monkeypatch.setenv("PERFCAST_STORE", str(tmp_path / "elsewhere"))
+    assert MeasurementStore().root == tmp_path / "elsewhere"
+
+
+def test_append_dedups_within_and_across_calls(store):
+    frame = records_to_frame([_triton(i) for i in range(10)] + [_triton(3)])
+    first = store.append(frame)
+    assert (first.stored, first.duplicates, first.quarantined) == (10, 1, 0)
+    again = store.append(frame)
+    assert (again.stored, again.duplicates) == (0, 11)
+    assert len(store) == 10
+    # a fresh instance (another process) sees the same hashes on disk
+    assert MeasurementStore(store.root).append(frame).stored == 0
+
+
+def test_bad_rows_go_to_quarantine_file_with_reason(store):
+    frame = records_to_frame([_triton(0), {**_triton(1), "runtime_ms": -3.0}, {**_triton(2), "kernel": ""}])
+    report = store.append(frame)  # the frame path: no file
+    assert (report.stored, report.quarantined) == (1, 2)
+    rows = [json.loads(line) for line in report.quarantine_path.read_text().splitlines()]
+    assert [r["_line"] for r in rows] == [2, 3]
+    assert "runtime_ms must be > 0" in rows[0]["_reason"] and "kernel missing" in rows[1]["_reason"]
+    assert rows[0]["runtime_ms"] == -3.0  # original values kept
+    assert store.summary()["quarantined_rows"] == 2
+
+
+def test_heterogeneous_families_and_reads(store, datasets_dir):
+    store.append(records_to_frame([_triton(i) for i in range(4)]))
+    chunk = next(read_path(datasets_dir / "kerneltuner_convolution" / "MI250X.json.gz"))
+    store.append(chunk.frame.head(50))
+    store.append(records_to_frame([_triton(9, problem={"M": 8, "N": 8, "K": 8, "dtype": "fp16", "batch": 4})]))
+    assert store.kernels() == ["kerneltuner.convolution", "triton.matmul"]
+    everything = store.read()
+    assert len(everything) == 55
+    assert "ir.ttgir" not in everything and "_hash" not in everything  # IR text only on request
+    assert everything["params.block_size_x"].notna().sum() == 50
+    assert everything["problem.batch"].notna().sum() == 1
+    triton = store.read(kernel="triton.matmul", columns=["kernel", "problem.M", "ir.ttgir"])
+    assert list(triton.columns) == ["kernel", "problem.M", "ir.ttgir"]
+    assert triton["ir.ttgir"].str.startswith("module").all()
+    amd = store.read(system="AMD Instinct MI250X")
+    assert len(amd) == 50 and set(amd["kernel"]) == {"kerneltuner.convolution"}
+    samples = amd["runtime_ms_samples"].iloc[0]
+    assert len(samples) == 32
+
+
+def test_iter_batches_has_uniform_columns(store):
+    store.append(records_to_frame([_triton(i) for i in range(7)]))
+    store.append(records_to_frame([{"kernel": "cublas.matmul", "system": "NVIDIA H100 80GB HBM3", "runtime_ms": 1.0,
+                                    "problem": {"M": 1, "N": 2, "K": 3, "dtype": "fp32"}}]))
+    batches = list(store.iter_batches(batch_rows=3))
+    assert [len(b) for b in batches] == [1, 3, 3, 1]
+    assert len({tuple(b.columns) for b in batches}) == 1
+    assert sum(len(b) for b in batches) == len(store) == 8
+
+
+def test_param_type_clash_across_files_reads_as_text(store):
+    store.append(records_to_frame([{**_triton(0), "params": {"BLOCK_M": 64, "variant": 1}}]))
+    store.append(records_to_frame([{**_triton(1), "params": {"BLOCK_M": 64, "variant": "wide"}}]))
+    frame = store.read(kernel="triton.matmul")
+    assert sorted(frame["params.variant"].astype(str)) == ["1", "wide"]
+
+
+def test_crash_mid_append_leaves_no_visible_file(store, monkeypatch):
+    store.append(records_to_frame([_triton(0)]))
+    before = store.files()
+
+    def boom(table, where, **kwargs):
+        with open(where, "wb") as fh:  # half a file, then the "crash"
+            fh.write(b"PAR1 partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_module.pq, "write_table", boom)
+    with pytest.raises(OSError, match="disk full"):
+        store.append(records_to_frame([_triton(i) for i in range(1, 5)]))
+    monkeypatch.undo()
+    assert store.files() == before
+    assert len(store) == 1
+    assert not list((store.root / ".tmp").glob("*"))
+    for path in store.files():
+        pq.read_metadata(path)  # every visible file is complete
+    assert store.append(records_to_frame([_triton(i) for i in range(1, 5)])).stored == 4
+
+
+def test_summary_counts(store):
+    store.append(records_to_frame([_triton(i) for i in range(5)]
+                                  + [{**_triton(7), "status": "failed", "runtime_ms": None}]
+                                  + [{**_triton(8), "system": "Mystery GPU 9000"}]))
+    summary = store.summary()
+    assert summary["records"] == 7
+    assert summary["per_status"] == {"ok": 6, "failed": 1}
+    assert summary["per_system"]["NVIDIA H100 80GB HBM3"] == 6
+    assert summary["targets"]["runtime_ms"]["present"] == 6
+    assert summary["targets"]["runtime_ms"]["min"] == pytest.approx(0.1)
+    assert summary["targets_per_kernel"]["triton.matmul"]["runtime_ms"]["max"] == pytest.approx(0.108)
+    assert "Mystery GPU 9000" in summary["unknown_systems"]
+
+
+def test_empty_store(store):
+    assert len(store) == 0
+    assert store.read().empty
+    assert list(store.iter_batches()) == []
+    assert store.summary()["records"] == 0
+    empty = store.append(pd.DataFrame())
+    assert (empty.stored, empty.quarantined) == (0, 0)

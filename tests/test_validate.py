@@ -1,0 +1,149 @@
+"""validate_frame and record_hash: normalisation, per-row reasons, hash invariances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from perfcast.measurements.schema import records_to_frame
+from perfcast.measurements.validate import record_hash, validate_frame
+
+
+def _record(**overrides) -> dict:
+    record = {
+        "kernel": "triton.matmul",
+        "params": {"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8, "num_warps": 4, "num_stages": 3},
+        "problem": {"M": 4096, "N": 4096, "K": 4096, "dtype": "fp16"},
+        "system": "NVIDIA H100 80GB HBM3",
+        "runtime_ms": 0.153,
+        "runtime_ms_samples": [0.151, 0.153, 0.155],
+        "status": "ok",
+        "source": "test",
+        "measured_at": "2026-11-24T10:00:00Z",
+    }
+    record.update(overrides)
+    return record
+
+
+def test_valid_rows_are_normalised():
+    frame = records_to_frame([
+        _record(problem={"M": 64, "N": 32, "K": 16, "dtype": "torch.float16"}, measured_at="2026-11-24T11:00:00+01:00"),
+        _record(problem={"M": 64, "N": 32, "K": 16, "dtype": "float32", "a_layout": "col", "allow_tf32": "true"},
+                status=None),
+    ])
+    valid, quarantine = validate_frame(frame)
+    assert quarantine.empty
+    assert list(valid["problem.dtype"]) == ["fp16", "fp32"]
+    assert list(valid["problem.a_layout"]) == ["row", "col"]  # default made explicit
+    assert list(valid["problem.b_layout"]) == ["row", "row"]
+    assert list(valid["status"]) == ["ok", "ok"]  # missing status means ok
+    assert valid.loc[0, "measured_at"] == "2026-11-24T10:00:00Z"  # converted to UTC
+    assert bool(valid.loc[1, "problem.allow_tf32"]) is True
+    assert list(valid["runtime_ms_samples"].iloc[0]) == [0.151, 0.153, 0.155]
+
+
+def test_every_problem_is_reported_per_row_and_nothing_is_dropped():
+    frame = records_to_frame([
+        _record(),                                     # line 1: fine
+        _record(kernel="Triton Matmul"),               # 2: bad kernel id
+        _record(system=""),                            # 3: no system
+        _record(runtime_ms=-1.0),                      # 4: negative runtime
+        _record(status="crashed"),                     # 5: unknown status
+        _record(runtime_ms=float("inf")),              # 6: inf on an ok row
+        _record(problem={"M": 64, "N": 64, "dtype": "fp16"}),  # 7: matmul without K
+        _record(problem={"M": 64.5, "N": 64, "K": 64, "dtype": "fp16"}),  # 8: fractional M
+        _record(problem={"M": 64, "N": 64, "K": 64, "dtype": "fp13"}),    # 9: unknown dtype
+        _record(runtime_ms=None, runtime_ms_samples=None),                # 10: ok without targets
+        _record(runtime_ms_samples=[0.1, -2.0]),       # 11: bad sample
+        _record(measured_at="yesterday"),              # 12: bad timestamp
+    ])
+    valid, quarantine = validate_frame(frame)
+    assert len(valid) + len(quarantine) == len(frame)
+    assert len(valid) == 1
+    reasons = dict(zip(quarantine["_line"], quarantine["_reason"], strict=True))
+    assert "kernel must look like" in reasons[2]
+    assert "system missing" in reasons[3]
+    assert "runtime_ms must be > 0" in reasons[4]
+    assert "status must be one of" in reasons[5]
+    assert "infinite" in reasons[6]
+    assert "problem.K missing" in reasons[7]
+    assert "problem.M must be a positive integer" in reasons[8]
+    assert "problem.dtype must be one of" in reasons[9]
+    assert "needs at least one target" in reasons[10]
+    assert "runtime_ms_samples values" in reasons[11]
+    assert "ISO 8601" in reasons[12]
+    # quarantined rows keep their original values
+    assert quarantine.set_index("_line").loc[2, "kernel"] == "Triton Matmul"
+
+
+def test_failed_rows_keep_no_target_and_inf_becomes_missing():
+    frame = records_to_frame([_record(status="failed", runtime_ms=float("inf"), runtime_ms_samples=None),
+                              _record(status="timeout", runtime_ms=None, runtime_ms_samples=None)])
+    valid, quarantine = validate_frame(frame)
+    assert quarantine.empty
+    assert valid["runtime_ms"].isna().all()
+
+
+def test_unknown_columns_are_quarantined_with_the_field_named():
+    frame = records_to_frame([_record()])
+    frame["gflops"] = 12.0
+    valid, quarantine = validate_frame(frame)
+    assert valid.empty
+    assert "unknown field(s) ['gflops']" in quarantine.loc[0, "_reason"]
+
+
+def test_adapter_line_numbers_are_kept():
+    frame = records_to_frame([_record(), _record(kernel="bad")])
+    frame["_line"] = [10, 11]
+    frame["_file"] = "x.jsonl"
+    valid, quarantine = validate_frame(frame)
+    assert "_line" not in valid and "_file" not in valid
+    assert quarantine.loc[0, "_line"] == 11 and quarantine.loc[0, "_file"] == "x.jsonl"
+
+
+def test_hash_ignores_source_spelling_and_column_order_but_not_content():
+    a, _ = validate_frame(records_to_frame([_record()]))
+    b, _ = validate_frame(records_to_frame([_record(source="elsewhere",
+                                                    params={"num_stages": 3.0, "num_warps": 4, "GROUP_M": 8,
+                                                            "BLOCK_K": 32, "BLOCK_N": 64, "BLOCK_M": 128.0},
+                                                    problem={"M": 4096, "N": 4096, "K": 4096, "dtype": "float16",
+                                                             "a_layout": "row"})]))
+    assert record_hash(a).iloc[0] == record_hash(b[list(reversed(b.columns))]).iloc[0]
+    c, _ = validate_frame(records_to_frame([_record(params={"BLOCK_M": 64})]))
+    d, _ = validate_frame(records_to_frame([_record(measured_at="2026-11-24T10:00:01Z")]))
+    e, _ = validate_frame(records_to_frame([_record(runtime_ms_samples=[0.153, 0.151, 0.155])]))
+    hashes = {record_hash(x).iloc[0] for x in (a, c, d, e)}
+    assert len(hashes) == 4  # params, measured_at and sample order all matter
+    assert len(record_hash(a).iloc[0]) == 16
+
+
+def test_missing_value_equals_absent_column():
+    frame = records_to_frame([_record()])
+    with_extra = frame.assign(**{"problem.batch": np.nan, "ir.ttgir": None})
+    assert record_hash(frame).iloc[0] == record_hash(with_extra).iloc[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(["kernel", "system", "runtime_ms", "params.BLOCK_M", "problem.M", "status"]),
+       st.floats(min_value=1e-3, max_value=1e4, allow_nan=False), st.integers(min_value=1, max_value=1 << 20))
+def test_hash_is_order_free_and_int_float_blind(order, runtime, m):
+    row = {"kernel": "cutlass.gemm", "system": "NVIDIA GeForce RTX 4070", "runtime_ms": runtime,
+           "params.BLOCK_M": 128, "problem.M": m, "status": "ok"}
+    frame = pd.DataFrame([row])[list(order)]
+    as_float = pd.DataFrame([{**row, "params.BLOCK_M": 128.0, "problem.M": float(m)}])
+    assert record_hash(frame).iloc[0] == record_hash(as_float).iloc[0]
+
+
+def test_empty_frame():
+    valid, quarantine = validate_frame(pd.DataFrame(columns=["kernel", "system", "runtime_ms"]))
+    assert valid.empty and quarantine.empty
+    assert len(record_hash(valid)) == 0
+
+
+@pytest.mark.parametrize("system", [{"name": "my-gpu", "sm_count": 20, "mem_bw_gbs": 300.0}])
+def test_inline_system_specs_become_sorted_json(system):
+    valid, quarantine = validate_frame(records_to_frame([_record(system=system)]))
+    assert quarantine.empty
+    assert valid.loc[0, "system"] == '{"mem_bw_gbs": 300.0, "name": "my-gpu", "sm_count": 20}'
