@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,28 @@ def test_dataset_device_names_resolve(datasets_dir: Path) -> None:
             assert resolve_name(device) == device == "NVIDIA A100-PCIE-40GB"
         else:
             assert resolve_name(device) == by_stem == device, f
+
+
+def test_measured_throughput_within_peaks(datasets_dir: Path) -> None:
+    """Real data check of the fp32 peaks: no measured config beats them, the best reach a sane share.
+
+    Kernel Tuner caches carry GFLOP/s per config (fp32 OpenCL/HIP kernels, no tensor cores); SGEMM UCI
+    is a 2048^3 SGEMM on the GTX 680 with runtimes in ms.
+    """
+    best: dict[str, float] = {}
+    for f in sorted(datasets_dir.glob("kerneltuner_*/*.json.gz")):
+        with gzip.open(f, "rt") as fh:
+            doc = json.load(fh)
+        rates = [v["GFLOP/s"] for v in doc["cache"].values()
+                 if isinstance(v.get("GFLOP/s"), (int, float)) and math.isfinite(v["GFLOP/s"])]
+        best[resolve_name(doc["device_name"] or f.name.removesuffix(".json.gz"))] = max(rates)
+    with zipfile.ZipFile(datasets_dir / "sgemm_uci" / "sgemm_product_dataset.zip") as z:
+        runs = pd.read_csv(z.open("sgemm_product.csv"), usecols=lambda c: c.startswith("Run"))
+    best[resolve_name("GTX 680")] = 2 * 2048**3 / (float(runs.min().min()) * 1e6)
+    assert len(best) == 11
+    for name, gflops in best.items():
+        peak_gflops = get_system(name).peak_tflops["fp32"]["simt"] * 1e3
+        assert 0.25 < gflops / peak_gflops <= 1.0, (name, gflops, peak_gflops)
 
 
 def test_unknown_name_error_is_readable() -> None:
