@@ -258,6 +258,7 @@ MLIR_OPS: tuple[str, ...] = (
     "tt.descriptor_load", "tt.descriptor_store", "tt.get_program_id",
     "ttg.convert_layout", "ttg.local_alloc", "ttg.local_load", "ttg.local_store", "ttg.local_dealloc",
     "ttg.async_copy_global_to_local", "ttg.async_commit_group", "ttg.async_wait", "ttg.memdesc_subview",
+    "ttg.memdesc_index", "ttg.memdesc_trans",
     "ttng.warp_group_dot", "ttng.warp_group_dot_wait", "ttng.async_tma_copy_global_to_local",
     "ttng.barrier_expect", "ttng.wait_barrier", "ttng.init_barrier", "ttng.fence_async_shared",
     "ttng.tc_gen5_mma",
@@ -739,6 +740,9 @@ def _llvm_features(stripped: str) -> dict[str, float]:
     asm_wgmma = sum("wgmma.mma_async" in a for a in asm)
     asm_cp = sum("cp.async" in a and "wait" not in a and "commit" not in a for a in asm)
     asm_bulk = sum("cp.async.bulk" in a for a in asm)
+    # Triton emits global loads/stores as predicated inline PTX (`@$5 st.global.v4.b32 ...`)
+    asm_ld = sum("ld.global" in a for a in asm)
+    asm_st = sum("st.global" in a for a in asm)
     out["n_inline_asm"] = float(len(asm))
     out["asm.mma_sync"] = float(asm_mma)
     out["asm.wgmma"] = float(asm_wgmma)
@@ -746,10 +750,10 @@ def _llvm_features(stripped: str) -> dict[str, float]:
     out["asm.ldmatrix"] = float(sum("ldmatrix" in a for a in asm))
     out["n_nvvm_intrinsics"] = float(sum(nvvm_calls.values()))
     nvvm_mma = sum(c for k, c in nvvm_calls.items() if k.startswith(("mma.", "wgmma.mma_async")))
-    out["n_loads"] = float(ops["load"] - loads_shared)
-    out["n_stores"] = float(ops["store"] - stores_shared)
-    out["n_loads_shared"] = float(loads_shared)
-    out["n_stores_shared"] = float(stores_shared)
+    out["n_loads"] = float(ops["load"] - loads_shared + asm_ld)
+    out["n_stores"] = float(ops["store"] - stores_shared + asm_st)
+    out["n_loads_shared"] = float(loads_shared + sum("ld.shared" in a or "ldmatrix" in a for a in asm))
+    out["n_stores_shared"] = float(stores_shared + sum("st.shared" in a or "stmatrix" in a for a in asm))
     out["n_async_copy"] = float(asm_cp + sum(c for k, c in nvvm_calls.items() if k.startswith("cp.async")))
     out["n_tma"] = float(asm_bulk + sum(c for k, c in nvvm_calls.items() if "tma" in k or "bulk" in k))
     out["n_dot"] = float(asm_mma + asm_wgmma + nvvm_mma)

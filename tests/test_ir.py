@@ -145,7 +145,7 @@ def test_llvm_features() -> None:
     assert f["n_funcs"] == 1 and f["n_blocks"] == 4
     assert f["asm.mma_sync"] == 1 and f["asm.cp_async"] == 1 and f["asm.ldmatrix"] == 1 and f["n_dot"] == 1
     assert (f["dot_m"], f["dot_n"], f["dot_k"]) == (16, 8, 16)
-    assert f["n_loads_shared"] == 1 and f["n_loads"] == 1 and f["n_barriers"] == 2
+    assert f["n_loads_shared"] == 2 and f["n_loads"] == 1 and f["n_barriers"] == 2  # addrspace(3) load + ldmatrix
     assert f["n_loops"] == 1 and f["reqntid"] == 128 and f["vec_width_max"] == 4
 
 
