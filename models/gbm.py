@@ -1,0 +1,479 @@
+"""`GBCostModel`: LightGBM cost model for runtime, power and energy with calibrated intervals.
+
+Per target present in the training frame:
+- a point booster (L2 in the transformed space: log(runtime_ms / roofline_ms), log(power_w),
+  log(energy_j / roofline_ms)), so predictions scale with the physics bound and extrapolate to
+  problem sizes outside the training range;
+- a lower and an upper quantile booster (default q10/q90), trained on the rows outside a calibration
+  split held out *by problem*, then conformalised (CQR, `perfcast.models.calibration`) on that split
+  so the interval covers `coverage` of measurements of unseen problems.
+Failed configs (status != ok) are learned by a feasibility classifier (`pred.feasible_prob`), not
+dropped. `ranking=True` adds a LambdaRank booster grouped by problem (`pred.rank_score`, higher =
+faster) for callers that rank.
+
+Saving writes an ONNX model directory (see `perfcast.models.onnx_model`); the LightGBM boosters also
+go to `lightgbm/*.txt` (LightGBM's text format, not pickle) so `update` can continue training a
+loaded model. Prediction from a directory never needs LightGBM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .calibration import cqr_correction, group_split, problem_keys
+from .onnx_model import (
+    FORMAT_VERSION,
+    META_FILE,
+    MODEL_FILE,
+    SCHEMA_FILE,
+    OnnxCostModel,
+    log_offset,
+    outputs_to_frame,
+    to_transformed,
+)
+
+TARGET_TRANSFORMS: dict[str, str] = {
+    # runtime and energy scale with the work, so learn them relative to the roofline bound
+    "runtime_ms": "log_ratio_roofline",
+    "energy_j": "log_ratio_roofline",
+    # power saturates at the board limit: plain log
+    "power_w": "log",
+}
+ALL_TARGETS: tuple[str, ...] = tuple(TARGET_TRANSFORMS)
+MIN_TARGET_ROWS = 20
+MIN_CAL_ROWS = 30
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "regression",
+    "learning_rate": 0.05,
+    "num_leaves": 63,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "max_bin": 255,
+    "num_threads": 2,
+    "verbose": -1,
+}
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def data_snapshot(frame: pd.DataFrame) -> dict[str, Any]:
+    """Hash and counts of a training frame: rows, per system / kernel / status, targets present.
+
+    The hash is order-insensitive over the identity columns (kernel, system, status, params.*,
+    problem.*, targets), so the same measurements in another order give the same hash.
+    """
+    cols = [c for c in ("kernel", "system", "status") if c in frame.columns]
+    cols += sorted(c for c in frame.columns if isinstance(c, str) and c.startswith(("params.", "problem.")))
+    cols += [t for t in ALL_TARGETS if t in frame.columns]
+    if len(frame) and cols:
+        sub = frame[cols].copy()
+        for c in sub.columns:
+            if sub[c].dtype == object or str(sub[c].dtype).startswith(("string", "str")):
+                sub[c] = sub[c].astype(str)
+        row_hash = np.sort(pd.util.hash_pandas_object(sub, index=False).to_numpy(dtype=np.uint64))
+        digest = hashlib.sha256(row_hash.tobytes() + ",".join(cols).encode()).hexdigest()[:16]
+    else:
+        digest = "empty"
+
+    def counts(col: str) -> dict[str, int]:
+        if col not in frame.columns:
+            return {}
+        return {str(k): int(v) for k, v in frame[col].astype(str).value_counts().sort_index().items()}
+
+    return {
+        "hash": digest,
+        "n_rows": len(frame),
+        "systems": counts("system"),
+        "kernels": counts("kernel"),
+        "status": counts("status"),
+        "targets": {t: int(pd.to_numeric(frame[t], errors="coerce").gt(0).sum()) for t in ALL_TARGETS if t in frame},
+    }
+
+
+def _ok_mask(frame: pd.DataFrame) -> np.ndarray:
+    if "status" not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    s = frame["status"]
+    return (s.isna() | (s.astype(str) == "ok")).to_numpy()
+
+
+def _relevance(keys: np.ndarray, runtime: np.ndarray, levels: int = 30) -> np.ndarray:
+    """LambdaRank labels: 0..levels per problem, `levels` for the fastest config."""
+    pct = pd.Series(runtime).groupby(keys).rank(method="average", pct=True).to_numpy()
+    return np.floor(levels * (1.0 - pct) + 0.5).astype(np.int32).clip(0, levels)
+
+
+class GBCostModel:
+    """Gradient-boosted cost model (scikit-learn style: constructor args are hyperparameters).
+
+    Args:
+        targets: targets to learn; None = every one of runtime_ms, power_w, energy_j present with at
+            least 20 usable rows.
+        quantiles: (lower, 0.5, upper); the point prediction is the L2 fit in log space (its median
+            under symmetric log errors), the outer two get quantile boosters + CQR.
+        params: LightGBM parameters overriding `DEFAULT_PARAMS` for every booster.
+        num_boost_round: rounds of the point boosters (and ranking booster).
+        quantile_boost_round: rounds of the quantile boosters (default: num_boost_round // 2).
+        ranking: also fit a LambdaRank booster grouped by problem (`pred.rank_score`).
+        coverage: target coverage of the calibrated interval on unseen problems.
+        feasibility: fit a classifier of status == ok when the frame has failed configs.
+        calibration_fraction: share of problems held out to conformalise the interval.
+        seed: seeds LightGBM and the calibration split.
+        keep_data: keep the training frame so `update` can refit on old + new measurements.
+    """
+
+    def __init__(
+        self,
+        targets: Iterable[str] | None = None,
+        quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9),
+        params: dict[str, Any] | None = None,
+        num_boost_round: int = 500,
+        quantile_boost_round: int | None = None,
+        ranking: bool = False,
+        coverage: float = 0.8,
+        feasibility: bool = True,
+        calibration_fraction: float = 0.2,
+        seed: int = 0,
+        keep_data: bool = True,
+    ):
+        self.targets = tuple(targets) if targets is not None else None
+        self.quantiles = tuple(quantiles)
+        self.params = dict(params or {})
+        self.num_boost_round = num_boost_round
+        self.quantile_boost_round = quantile_boost_round
+        self.ranking = ranking
+        self.coverage = coverage
+        self.feasibility = feasibility
+        self.calibration_fraction = calibration_fraction
+        self.seed = seed
+        self.keep_data = keep_data
+        # fitted state
+        self.boosters_: dict[str, Any] = {}
+        self.classifiers_: tuple[str, ...] = ()
+        self.schema_: Any = None
+        self.meta_: dict[str, Any] | None = None
+        self._data: pd.DataFrame | None = None
+        self._onnx: OnnxCostModel | None = None
+        self._parity_X: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- scikit-learn style helpers
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-serialisable), as recorded in `model.json`."""
+        return {
+            "targets": list(self.targets) if self.targets is not None else None,
+            "quantiles": list(self.quantiles),
+            "params": self.params,
+            "num_boost_round": self.num_boost_round,
+            "quantile_boost_round": self.quantile_boost_round,
+            "ranking": self.ranking,
+            "coverage": self.coverage,
+            "feasibility": self.feasibility,
+            "calibration_fraction": self.calibration_fraction,
+            "seed": self.seed,
+            "keep_data": self.keep_data,
+        }
+
+    def _lgb_params(self, **overrides: Any) -> dict[str, Any]:
+        p = {**DEFAULT_PARAMS, "seed": self.seed, **self.params, **overrides}
+        return p
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.meta_ is not None
+
+    # ----------------------------------------------------------------------------------- fit
+    def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> GBCostModel:
+        """Fit on a canonical flat frame with targets (failed configs included)."""
+        from perfcast.features import featurize  # noqa: PLC0415
+
+        if len(frame) == 0:
+            raise ValueError("cannot fit on an empty frame")
+        t0 = time.perf_counter()
+        frame = frame.reset_index(drop=True)
+        X_df, schema = featurize(frame)
+        self.schema_ = schema
+        self._fit_arrays(frame, X_df, init=None, progress=progress)
+        self.meta_["fit_seconds"] = round(time.perf_counter() - t0, 3)
+        self._data = frame if self.keep_data else None
+        self._onnx = None
+        return self
+
+    def _targets_present(self, frame: pd.DataFrame, ok: np.ndarray) -> list[str]:
+        wanted = self.targets if self.targets is not None else ALL_TARGETS
+        unknown = [t for t in wanted if t not in TARGET_TRANSFORMS]
+        if unknown:
+            raise ValueError(f"unknown targets {unknown}; known: {list(TARGET_TRANSFORMS)}")
+        present = []
+        for t in wanted:
+            if t not in frame.columns:
+                continue
+            y = pd.to_numeric(frame[t], errors="coerce").to_numpy(dtype=np.float64)
+            if int((np.isfinite(y) & (y > 0) & ok).sum()) >= MIN_TARGET_ROWS:
+                present.append(t)
+        if not present:
+            raise ValueError(
+                f"no target with >= {MIN_TARGET_ROWS} usable rows (finite, > 0, status ok) among {list(wanted)}"
+            )
+        return present
+
+    def _fit_arrays(
+        self, frame: pd.DataFrame, X_df: pd.DataFrame, *, init: dict[str, Any] | None, progress: bool
+    ) -> None:
+        import lightgbm as lgb  # noqa: PLC0415
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        # Train on float32 features: the ONNX tree operator compares float32, so the boosters then
+        # see exactly the values ONNX will see (only the threshold rounding differs).
+        X = np.ascontiguousarray(X_df.to_numpy(dtype=np.float32))
+        offset = log_offset(X_df["roofline_ms"].to_numpy(dtype=np.float64) if "roofline_ms" in X_df else None, len(X))
+        ok = _ok_mask(frame)
+        targets = self._targets_present(frame, ok)
+        keys = problem_keys(frame).to_numpy()
+        q_lo, q_hi = min(self.quantiles), max(self.quantiles)
+        q_boost = self.quantile_boost_round or max(1, self.num_boost_round // 2)
+        jobs = len(targets) * 3 + int(self.feasibility) + int(self.ranking)
+        bar = tqdm(total=jobs, desc="fit boosters", disable=not progress, leave=False)
+
+        def train(name: str, params: dict[str, Any], ds: Any, rounds: int) -> Any:
+            booster = lgb.train(params, ds, num_boost_round=rounds, init_model=(init or {}).get(name))
+            bar.update(1)
+            return booster
+
+        boosters: dict[str, Any] = {}
+        target_meta: dict[str, Any] = {}
+        for target in targets:
+            transform = TARGET_TRANSFORMS[target]
+            y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
+            z = to_transformed(y, transform, offset)
+            rows = np.flatnonzero(ok & np.isfinite(z))
+            cal_mask, rule = group_split(pd.Series(keys[rows]), self.calibration_fraction, self.seed)
+            fit_rows, cal_rows = rows[~cal_mask], rows[cal_mask]
+            if len(cal_rows) < MIN_CAL_ROWS or len(fit_rows) < MIN_TARGET_ROWS:
+                fit_rows, cal_rows = rows, rows[:0]
+            ds_all = lgb.Dataset(X[rows], label=z[rows], free_raw_data=False, params={"verbose": -1})
+            boosters[target] = train(target, self._lgb_params(objective="regression"), ds_all, self.num_boost_round)
+            lo_name, hi_name = f"{target}.q{round(q_lo * 100):02d}", f"{target}.q{round(q_hi * 100):02d}"
+            for name, alpha in ((lo_name, q_lo), (hi_name, q_hi)):
+                # one Dataset per booster: continuing from `init` sets a booster-specific init score
+                ds_fit = lgb.Dataset(X[fit_rows], label=z[fit_rows], free_raw_data=False, params={"verbose": -1})
+                boosters[name] = train(name, self._lgb_params(objective="quantile", alpha=alpha), ds_fit, q_boost)
+            calib: dict[str, Any] = {"rule": rule, "n_fit": len(fit_rows), "n_cal": len(cal_rows)}
+            correction = 0.0
+            if len(cal_rows):
+                lo = boosters[lo_name].predict(X[cal_rows])
+                hi = boosters[hi_name].predict(X[cal_rows])
+                zc = z[cal_rows]
+                calib["raw_coverage"] = float(np.mean((zc >= lo) & (zc <= hi)))
+                correction = cqr_correction(zc, lo, hi, self.coverage)
+                calib["n_cal_problems"] = int(pd.Series(keys[cal_rows]).nunique())
+            else:
+                calib["note"] = "too few rows to hold out a calibration split: interval not conformalised"
+            target_meta[target] = {
+                "transform": transform,
+                "point": target,
+                "lower": lo_name,
+                "upper": hi_name,
+                "quantiles": [q_lo, 0.5, q_hi],
+                "coverage": self.coverage,
+                "correction": correction,
+                "calibration": calib,
+                "n_rows": len(rows),
+            }
+
+        classifiers: list[str] = []
+        extra_meta: dict[str, Any] = {}
+        n_failed = int((~ok).sum())
+        if self.feasibility and 0 < n_failed < len(ok):
+            ds = lgb.Dataset(X, label=ok.astype(np.int32), params={"verbose": -1})
+            boosters["feasible_prob"] = train(
+                "feasible_prob", self._lgb_params(objective="binary"), ds, max(50, self.num_boost_round // 4)
+            )
+            classifiers.append("feasible_prob")
+            extra_meta["feasible_prob"] = {"n_ok": int(ok.sum()), "n_failed": n_failed}
+        elif self.feasibility:
+            extra_meta["feasible_prob"] = {"note": "no failed configs (or none ok) in the data: classifier not fitted"}
+            bar.update(1)
+        if self.ranking and "runtime_ms" in targets:
+            y = pd.to_numeric(frame["runtime_ms"], errors="coerce").to_numpy(dtype=np.float64)
+            rows = np.flatnonzero(ok & np.isfinite(y) & (y > 0))
+            # LambdaRank needs contiguous query groups; cap a group's size so one huge problem (a
+            # brute-force sweep of one shape) does not dominate the pairwise cost.
+            rk = pd.Series(keys[rows])
+            chunk = rk.groupby(rk).cumcount().to_numpy() // 2000
+            qid = pd.Series(keys[rows] + "#" + chunk.astype(str))
+            order = np.argsort(qid.to_numpy(), kind="stable")
+            rows, qid = rows[order], qid.to_numpy()[order]
+            label = _relevance(qid, y[rows])
+            group = pd.Series(qid).groupby(qid, sort=False).size().to_numpy()
+            ds = lgb.Dataset(X[rows], label=label, group=group, params={"verbose": -1})
+            boosters["rank_score"] = train(
+                "rank_score", self._lgb_params(objective="lambdarank", metric="ndcg"), ds, self.num_boost_round
+            )
+            extra_meta["rank_score"] = {"groups": int(len(group)), "note": "higher = faster within a problem"}
+        bar.close()
+
+        self.boosters_ = boosters
+        self.classifiers_ = tuple(classifiers)
+        rng = np.random.default_rng(self.seed)
+        self._parity_X = X[rng.choice(len(X), size=min(len(X), 2000), replace=False)]
+        self.meta_ = {
+            "format_version": FORMAT_VERSION,
+            "perfcast_version": _perfcast_version(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "targets": target_meta,
+            "extra_outputs": extra_meta,
+            "outputs": list(boosters),
+            "quantiles": [q_lo, 0.5, q_hi],
+            "coverage": self.coverage,
+            "hyperparameters": self.get_params(),
+            "lightgbm_params": self._lgb_params(),
+            "feature_names": list(X_df.columns),
+            "n_features": int(X.shape[1]),
+            "data": data_snapshot(frame),
+            "metrics": {},
+        }
+
+    # ------------------------------------------------------------------------------- predict
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Canonical flat records -> `pred.<target>`, `pred.<target>.q10`, `pred.<target>.q90` (+ extras)."""
+        if not self.is_fitted:
+            raise RuntimeError("GBCostModel is not fitted: call fit(frame) or GBCostModel.load(dir)")
+        if self._onnx is not None:  # loaded from a directory: predict exactly as serving does
+            return self._onnx.predict_frame(frame)
+        from perfcast.features import featurize  # noqa: PLC0415
+
+        X_df, _ = featurize(frame, self.schema_)
+        X = np.ascontiguousarray(X_df.to_numpy(dtype=np.float32))
+        raw = {name: np.asarray(b.predict(X), dtype=np.float64) for name, b in self.boosters_.items()}
+        roofline = X_df["roofline_ms"].to_numpy(dtype=np.float64) if "roofline_ms" in X_df else None
+        return outputs_to_frame(raw, self.meta_, roofline, frame.index)
+
+    # -------------------------------------------------------------------------------- update
+    def update(self, frame: pd.DataFrame, *, rounds: int = 50, progress: bool = False) -> GBCostModel:
+        """Add measurements and refit (TVM MetaSchedule-style online cost model).
+
+        With the training data kept (`keep_data=True`, the default after `fit`), refits on old + new
+        rows. A model loaded from a directory has no training data: its boosters continue for `rounds`
+        more rounds on the new rows (same feature schema, conformal constants re-estimated on them).
+        """
+        if not self.is_fitted:
+            return self.fit(frame, progress=progress)
+        if self._data is not None:
+            data = pd.concat([self._data, frame], ignore_index=True, sort=False)
+            return self.fit(data, progress=progress)
+        if not self.boosters_:
+            raise RuntimeError("this model directory has no lightgbm/*.txt boosters: cannot continue training")
+        from perfcast.features import featurize  # noqa: PLC0415
+
+        frame = frame.reset_index(drop=True)
+        X_df, _ = featurize(frame, self.schema_)
+        saved_rounds, saved_q = self.num_boost_round, self.quantile_boost_round
+        self.num_boost_round, self.quantile_boost_round = rounds, rounds
+        try:
+            self._fit_arrays(frame, X_df, init=dict(self.boosters_), progress=progress)
+        finally:
+            self.num_boost_round, self.quantile_boost_round = saved_rounds, saved_q
+        self._onnx = None
+        return self
+
+    # ---------------------------------------------------------------------------- save / load
+    def save(self, model_dir: str | Path, *, metrics: dict[str, Any] | None = None) -> Path:
+        """Write `model.onnx`, `feature_schema.json`, `model.json` (+ `lightgbm/*.txt`) to a directory."""
+        from .onnx_export import merge_boosters  # noqa: PLC0415
+
+        if not self.is_fitted or not self.boosters_:
+            raise RuntimeError("nothing to save: fit the model first")
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        meta = dict(self.meta_)
+        if metrics:
+            meta["metrics"] = {**meta.get("metrics", {}), **metrics}
+        corrections = {f"cqr.{t}": str(s["correction"]) for t, s in meta["targets"].items()}
+        onnx_model = merge_boosters(
+            self.boosters_,
+            meta["n_features"],
+            classifiers=self.classifiers_,
+            metadata={"perfcast.format_version": str(FORMAT_VERSION), **corrections},
+        )
+        meta["onnx_parity"] = self._parity(onnx_model)
+        (model_dir / MODEL_FILE).write_bytes(onnx_model.SerializeToString())
+        (model_dir / SCHEMA_FILE).write_text(self.schema_.to_json())
+        lgb_dir = model_dir / "lightgbm"
+        lgb_dir.mkdir(exist_ok=True)
+        for name, booster in self.boosters_.items():
+            booster.save_model(str(lgb_dir / f"{name}.txt"))
+        meta["classifiers"] = list(self.classifiers_)
+        (model_dir / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
+        self.meta_ = meta
+        return model_dir
+
+    def _parity(self, onnx_model: Any) -> dict[str, float]:
+        """Max relative difference of ONNX vs LightGBM on a sample of training rows (recorded in model.json)."""
+        if self._parity_X is None or not len(self._parity_X):
+            return {}
+        import onnxruntime as ort  # noqa: PLC0415
+
+        sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        got = dict(zip(names, sess.run(names, {"X": self._parity_X}), strict=True))
+        rel = []
+        for name, booster in self.boosters_.items():
+            ref = booster.predict(self._parity_X)
+            rel.append(np.abs(got[name] - ref) / np.maximum(np.abs(ref), 1e-6))
+        r = np.concatenate(rel)
+        return {"rows": len(self._parity_X), "p999_rel": float(np.quantile(r, 0.999)), "max_rel": float(r.max())}
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, threads: int | None = None) -> GBCostModel:
+        """Load a saved directory: predicts through ONNX; LightGBM text boosters (if saved) enable `update`."""
+        model_dir = Path(model_dir)
+        onnx = OnnxCostModel.load(model_dir, threads=threads)
+        hp = dict(onnx.meta.get("hyperparameters", {}))
+        if hp.get("quantiles") is not None:
+            hp["quantiles"] = tuple(hp["quantiles"])
+        model = cls(**hp)
+        model.meta_ = onnx.meta
+        model.schema_ = onnx.schema
+        model._onnx = onnx
+        model.classifiers_ = tuple(onnx.meta.get("classifiers", ()))
+        lgb_dir = model_dir / "lightgbm"
+        if lgb_dir.is_dir():
+            import lightgbm as lgb  # noqa: PLC0415
+
+            model.boosters_ = {
+                name: lgb.Booster(model_file=str(lgb_dir / f"{name}.txt"))
+                for name in onnx.meta["outputs"]
+                if (lgb_dir / f"{name}.txt").is_file()
+            }
+            if set(model.boosters_) != set(onnx.meta["outputs"]):
+                model.boosters_ = {}
+        return model
+
+
+def _perfcast_version() -> str:
+    import perfcast  # noqa: PLC0415
+
+    return perfcast.__version__

@@ -1,0 +1,183 @@
+"""`OnnxCostModel`: predict from a saved model directory with onnxruntime only.
+
+The prediction path imports numpy, pandas, onnxruntime and `perfcast.features` — never LightGBM,
+MLflow or pickle-based loaders (tests/test_onnx_model.py checks `sys.modules` in a fresh process).
+
+A model directory holds:
+- `model.onnx`: one graph, input `X` (float32 [N, n_features]), one float32 [N] output per
+  target x quantile (+ `feasible_prob`, `rank_score`), in the model's transformed space;
+- `feature_schema.json`: the `perfcast.features.FeatureSchema` that builds `X`;
+- `model.json`: format version, targets, how each output maps back to units, CQR corrections, data
+  snapshot, metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.onnx"
+SCHEMA_FILE = "feature_schema.json"
+META_FILE = "model.json"
+
+#: transform name -> meaning; the inverse is applied in `to_units`.
+TRANSFORMS = {
+    "log_ratio_roofline": "log(value / roofline_ms) where roofline_ms is finite and > 0, else log(value)",
+    "log": "log(value)",
+}
+
+
+def log_offset(roofline_ms: np.ndarray | pd.Series | None, n: int) -> np.ndarray:
+    """log(roofline_ms) where usable, else 0: the offset between log(value) and the learned log-ratio."""
+    if roofline_ms is None:
+        return np.zeros(n)
+    r = np.asarray(roofline_ms, dtype=np.float64)
+    out = np.zeros(r.shape)
+    ok = np.isfinite(r) & (r > 0)
+    out[ok] = np.log(r[ok])
+    return out
+
+
+def to_transformed(values: np.ndarray, transform: str, offset: np.ndarray) -> np.ndarray:
+    """Physical values -> the space a booster learns (NaN where the value is not finite and > 0)."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.full(v.shape, np.nan)
+    ok = np.isfinite(v) & (v > 0)
+    out[ok] = np.log(v[ok])
+    if transform == "log_ratio_roofline":
+        out = out - offset
+    elif transform != "log":
+        raise ValueError(f"unknown transform {transform!r}; known: {sorted(TRANSFORMS)}")
+    return out
+
+
+def to_units(raw: np.ndarray, transform: str, offset: np.ndarray) -> np.ndarray:
+    """Inverse of `to_transformed`."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if transform == "log_ratio_roofline":
+        return np.exp(raw + offset)
+    if transform == "log":
+        return np.exp(raw)
+    raise ValueError(f"unknown transform {transform!r}; known: {sorted(TRANSFORMS)}")
+
+
+def outputs_to_frame(
+    raw: Mapping[str, np.ndarray], meta: Mapping[str, Any], roofline_ms: np.ndarray | None, index: pd.Index
+) -> pd.DataFrame:
+    """Raw graph outputs -> `pred.*` columns in units, CQR-corrected intervals, ordered lo <= point <= hi.
+
+    Shared by `OnnxCostModel` and `GBCostModel` (native LightGBM) so both map outputs the same way.
+    """
+    from .calibration import apply_correction  # noqa: PLC0415 (pure numpy module)
+
+    n = len(index)
+    offset = log_offset(roofline_ms, n)
+    cols: dict[str, np.ndarray] = {}
+    for target, spec in meta["targets"].items():
+        transform = spec["transform"]
+        point = np.asarray(raw[spec["point"]], dtype=np.float64)
+        cols[f"pred.{target}"] = to_units(point, transform, offset)
+        if spec.get("lower") and spec.get("upper"):
+            lo, hi = apply_correction(
+                raw[spec["lower"]], raw[spec["upper"]], float(spec.get("correction", 0.0)), point
+            )
+            cols[f"pred.{spec['lower']}"] = to_units(lo, transform, offset)
+            cols[f"pred.{spec['upper']}"] = to_units(hi, transform, offset)
+    for extra in ("feasible_prob", "rank_score"):
+        if extra in raw:
+            cols[f"pred.{extra}"] = np.asarray(raw[extra], dtype=np.float64)
+    return pd.DataFrame(cols, index=index)
+
+
+def default_threads() -> int:
+    """onnxruntime intra-op threads: `PERFCAST_ORT_THREADS`, default 1 (one worker process per core)."""
+    try:
+        return max(1, int(os.environ.get("PERFCAST_ORT_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+class OnnxCostModel:
+    """A saved cost model served by onnxruntime: `predict_frame(records) -> pred.* columns`."""
+
+    def __init__(self, session: Any, schema: Any, meta: dict[str, Any], model_dir: Path | None = None):
+        self.session = session
+        self.schema = schema
+        self.meta = meta
+        self.model_dir = model_dir
+        self.output_names = [o.name for o in session.get_outputs()]
+        self.input_name = session.get_inputs()[0].name
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, threads: int | None = None) -> OnnxCostModel:
+        """Load `model.onnx` + `feature_schema.json` + `model.json` from a directory."""
+        import onnxruntime as ort  # noqa: PLC0415
+        from perfcast.features import FeatureSchema  # noqa: PLC0415
+
+        model_dir = Path(model_dir)
+        missing = [f for f in (MODEL_FILE, SCHEMA_FILE, META_FILE) if not (model_dir / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{model_dir} is not a perfcast model directory: missing {', '.join(missing)}")
+        meta = json.loads((model_dir / META_FILE).read_text())
+        version = meta.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{model_dir / META_FILE}: format_version {version!r}, this perfcast reads {FORMAT_VERSION}")
+        schema = FeatureSchema.from_json((model_dir / SCHEMA_FILE).read_text())
+        opts = ort.SessionOptions()
+        n = threads or default_threads()
+        opts.intra_op_num_threads = n
+        opts.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            str(model_dir / MODEL_FILE), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        return cls(session, schema, meta, model_dir)
+
+    @property
+    def targets(self) -> list[str]:
+        """Targets this model predicts (`runtime_ms`, `power_w`, `energy_j`)."""
+        return list(self.meta["targets"])
+
+    def featurize(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Canonical flat records -> the feature matrix this model was trained on (schema-checked)."""
+        from perfcast.features import featurize  # noqa: PLC0415
+
+        X, _ = featurize(frame, self.schema)
+        return X
+
+    def raw_outputs(self, X: np.ndarray | pd.DataFrame) -> dict[str, np.ndarray]:
+        """Run the graph on a feature matrix; outputs in the transformed space."""
+        arr = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+        values = self.session.run(self.output_names, {self.input_name: arr})
+        return dict(zip(self.output_names, values, strict=True))
+
+    def predict_features(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Feature frame (from `featurize`) -> `pred.*` columns, same index."""
+        roofline = X["roofline_ms"].to_numpy(dtype=np.float64) if "roofline_ms" in X.columns else None
+        return outputs_to_frame(self.raw_outputs(X), self.meta, roofline, X.index)
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Canonical flat records -> DataFrame of `pred.*` columns with the input's index and order."""
+        if len(frame) == 0:
+            cols = [f"pred.{c}" for c in self.output_columns()]
+            return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in cols}, index=frame.index)
+        X = self.featurize(frame)
+        out = self.predict_features(X)
+        out.index = frame.index
+        return out
+
+    def output_columns(self) -> list[str]:
+        """Names (without `pred.`) of the columns `predict_frame` returns, in order."""
+        cols: list[str] = []
+        for target, spec in self.meta["targets"].items():
+            cols.append(target)
+            if spec.get("lower") and spec.get("upper"):
+                cols += [spec["lower"], spec["upper"]]
+        cols += [e for e in ("feasible_prob", "rank_score") if e in self.output_names]
+        return cols
