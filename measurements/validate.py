@@ -135,8 +135,11 @@ def _samples_array(series: pd.Series) -> tuple[pa.ListArray | pa.LargeListArray,
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
         return arr.cast(pa.list_(pa.float64())), bad
+    fast = _samples_from_text(series)
+    if fast is not None:
+        return fast, bad
     values = series.to_numpy(dtype=object).copy()
-    for i, v in enumerate(values):  # object columns only come from small record batches and CSV text
+    for i, v in enumerate(values):  # the general path: record batches (lists) and irregular text
         if v is None or (isinstance(v, float) and np.isnan(v)):
             values[i] = None
         elif isinstance(v, str):
@@ -160,6 +163,41 @@ def _samples_array(series: pd.Series) -> tuple[pa.ListArray | pa.LargeListArray,
         else:
             values[i], bad[i] = None, True
     return pa.array(list(values), type=pa.list_(pa.float64())), bad
+
+
+def _samples_from_text(series: pd.Series) -> pa.ListArray | None:
+    """Vectorised parse of JSON number arrays in text cells (`"[0.15, 0.16]"`, CSV); None if not all such."""
+    if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
+        return None
+    try:
+        text = pa.array(series.astype("string").array, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return None
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    text = pc.utf8_trim_whitespace(text)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    shaped = pc.match_substring_regex(text, r"^\[[-+0-9eE.,\s]*\]$")
+    if not pc.all(pc.or_kleene(shaped, pc.is_null(text))).as_py():
+        return None
+    inner = pc.utf8_trim_whitespace(pc.utf8_slice_codeunits(text, 1, -1))
+    parts = pc.split_pattern(inner, ",")
+    flat = pc.utf8_trim_whitespace(pc.list_flatten(parts))
+    lengths = pc.list_value_length(parts)
+    # "[]" splits into one empty string: an empty list
+    empty = pc.fill_null(pc.equal(inner, ""), False)
+    lengths = pc.if_else(empty, 0, lengths)
+    flat = pc.filter(flat, pc.not_equal(flat, ""))
+    try:
+        values = pc.cast(flat, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    lengths_np = lengths.to_numpy(zero_copy_only=False)
+    lengths_np = np.where(np.isnan(lengths_np.astype(float)), 0, lengths_np).astype(np.int64)
+    if lengths_np.sum() != len(values):
+        return None
+    offsets = np.concatenate([[0], np.cumsum(lengths_np)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=text.is_null())
 
 
 def _normalise_timestamps(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
