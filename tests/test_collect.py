@@ -158,7 +158,10 @@ def test_compile_key_tracks_triton_specialisation():
     c = compile_key("triton.softmax", p, {"rows": 7, "cols": 1000, "dtype": "fp16"})
     d = compile_key("triton.softmax", p, {"rows": 7, "cols": 8192, "dtype": "bf16"})
     assert len({a, c, d}) == 3
-    assert a == b  # rows 100 and 7 are both "not a multiple of 16": Triton compiles one binary for both
+    assert a == b  # rows are only the grid, and cols 4096/8192 are both multiples of 16: one binary
+    r = {"BLOCK_M": 4, "BLOCK_N": 256, "num_warps": 4}
+    assert compile_key("triton.reduction", r, {"rows": 7, "cols": 64, "dtype": "fp16"}) != compile_key(
+        "triton.reduction", r, {"rows": 16, "cols": 64, "dtype": "fp16"})
     assert compile_key("triton.softmax", p, {"rows": 32, "cols": 4096, "dtype": "fp16"}) == compile_key(
         "triton.softmax", p, {"rows": 64, "cols": 8192, "dtype": "fp16"})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from .spec import SpecError, expand_spec, load_spec, unique_configs
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     power.add_argument("--power", dest="power", action="store_true", default=None,
                        help="NVML energy windows on the sweeps that ask for them (default)")
     power.add_argument("--no-power", dest="power", action="store_false", help="runtime only")
+    parser.add_argument("--seed", type=int, default=None, help="override the spec's seed (a new draw of configs/shapes)")
     parser.add_argument("--workers", type=int, default=None, help="compile processes (default: CPU cores - 2)")
     parser.add_argument("--dry-run", action="store_true", help="expand the spec and print counts; no GPU needed")
     parser.add_argument("--bundle", action="store_true",
@@ -53,6 +55,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         path = resolve_spec_path(args.spec[0])
         spec = load_spec(path)
+        if args.seed is not None:
+            spec = replace(spec, seed=args.seed, name=f"{spec.name}-s{args.seed}")
         items = expand_spec(spec)
     except (SpecError, OSError) as exc:
         print(f"perfcast collect: {exc}", file=sys.stderr)

@@ -346,6 +346,7 @@ class Collector:
                         meta["single_call_ms"] = round(call_ms, 4)
                     else:
                         samples = time_reps(launch, it.reps)
+                        torch.backends.cuda.matmul.allow_tf32 = False  # reference checks stay in fp32
                         meta["sm_clock_mhz"] = nvml.sm_clock_mhz()
                         meta["temperature_c"] = nvml.temperature_c()
                         if it.power and nvml.has_energy_counter:

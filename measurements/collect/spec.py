@@ -305,12 +305,22 @@ def estimate_ms(kernel: str, problem: Mapping[str, Any]) -> float:
     return max(compute_ms, nbytes / (_EST_TBPS * 1e12) * 1e3, 0.002)
 
 
+#: Problem sizes passed to the Triton kernel as integer arguments (softmax/layernorm rows are only the grid).
+_INT_ARGS: dict[str, tuple[str, ...]] = {
+    "triton.matmul": ("M", "N", "K"),
+    "triton.softmax": ("cols",),
+    "triton.layernorm": ("cols",),
+    "triton.elementwise": ("numel",),
+    "triton.reduction": ("rows", "cols"),
+}
+
+
 def compile_key(kernel: str, params: Mapping[str, Any], problem: Mapping[str, Any]) -> str:
     """Identity of the compiled binary a measurement uses (Triton specialises ints on % 16 and == 1)."""
     parts = [kernel]
     parts += [f"{k}={params[k]}" for k in sorted(params)]
     parts += [f"{k}={problem.get(k)}" for k in COMPILE_PROBLEM_KEYS.get(kernel, ())]
-    for k in ("M", "N", "K", "rows", "cols", "numel"):
+    for k in _INT_ARGS.get(kernel, ()):
         if k in problem:
             v = int(problem[k])
             parts.append(f"{k}%16={'1' if v == 1 else ('0' if v % 16 == 0 else 'x')}")
