@@ -1,0 +1,304 @@
+"""The FastAPI app: `create_app(model_uri)` builds the prediction service around a hot-swappable `Predictor`.
+
+Handlers are `async def` and call onnxruntime inline: a prediction takes well under a millisecond, so a
+thread-pool hop would cost more than it saves. Model reloads (polling the alias, or
+`POST /v1/admin/reload`) load the new model in a thread and then swap one reference; a request reads
+that reference once at its start, so in-flight requests finish on the model they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from perfcast.serving import metrics
+from perfcast.serving.predictor import (
+    InputTooLargeError,
+    Predictor,
+    PredictorInputError,
+    model_json_digest,
+    registry_version,
+    resolve_model_dir,
+)
+from perfcast.serving.schemas import (
+    MAX_BODY_BYTES,
+    MAX_IR_CHARS,
+    MAX_RECORDS,
+    ErrorResponse,
+    Health,
+    MeasurementsRequest,
+    MeasurementsResponse,
+    ModelInfo,
+    ModelsResponse,
+    PredictRequest,
+    PredictResponse,
+    RankRequest,
+    RankResponse,
+    ReloadResponse,
+)
+
+log = logging.getLogger("perfcast.serving")
+
+#: Seconds between checks whether the model alias moved (0 disables polling).
+DEFAULT_RELOAD_INTERVAL_S = 30.0
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Unknown system/kernel (lists the known ones) or unusable input."},
+    413: {"model": ErrorResponse, "description": f"More than {MAX_RECORDS} records or {MAX_IR_CHARS} IR characters."},
+}
+
+
+def model_version_of(uri: str) -> str:
+    """The version the URI points at now, cheaply (no model load, no mlflow import)."""
+    version = registry_version(uri)
+    if version is not None:
+        return version
+    path = resolve_model_dir(uri)
+    info = json.loads((path / "model.json").read_text())
+    return str(info.get("version") or model_json_digest(path))
+
+
+class ModelHolder:
+    """The current `Predictor`, swapped atomically on reload."""
+
+    def __init__(self, predictor: Predictor, uri: str | None):
+        self.predictor = predictor
+        self.uri = uri
+        self._reload_lock = threading.Lock()
+
+    def reload(self, force: bool = False) -> tuple[bool, str, str]:
+        """Load the model the URI points at now if its version differs; returns (swapped, old, new)."""
+        old = self.predictor
+        if self.uri is None:
+            return False, old.version, old.version
+        with self._reload_lock:
+            if not force and model_version_of(self.uri) == self.predictor.version:
+                return False, old.version, old.version
+            new = Predictor.load(self.uri)
+            if not force and new.version == old.version:
+                return False, old.version, old.version
+            self.predictor = new  # one reference assignment: atomic for readers
+        metrics.set_model(new.meta.name, new.version, previous=(old.meta.name, old.version))
+        metrics.RELOADS.labels(result="swapped").inc()
+        log.info("model reloaded: %s -> %s", old.version, new.version)
+        return True, old.version, new.version
+
+
+def _error(status: int, detail: Any, known: list[str] | None = None, field: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"detail": detail}
+    if field is not None:
+        body["field"] = field
+    if known is not None:
+        body["known"] = known
+    return JSONResponse(body, status_code=status)
+
+
+def _check_ir_size(irs: list[dict[str, str] | None], where: str) -> None:
+    total = sum(len(text) for ir in irs if ir for text in ir.values())
+    if total > MAX_IR_CHARS:
+        raise InputTooLargeError(f"{where}: {total} IR characters, more than the limit of {MAX_IR_CHARS}")
+
+
+def _check_count(n: int, where: str) -> None:
+    if n > MAX_RECORDS:
+        raise InputTooLargeError(f"{where}: {n} items, more than the limit of {MAX_RECORDS}")
+
+
+def create_app(
+    model_uri: str | Path | None = None,
+    *,
+    predictor: Predictor | None = None,
+    store_dir: str | Path | None = None,
+    reload_interval_s: float = DEFAULT_RELOAD_INTERVAL_S,
+) -> FastAPI:
+    """The service for a model directory or `models:/name@alias` URI (or a loaded `predictor`)."""
+    if predictor is None:
+        if model_uri is None:
+            raise ValueError("create_app needs a model_uri or a predictor")
+        predictor = Predictor.load(model_uri)
+    uri = str(model_uri) if model_uri is not None else None
+    holder = ModelHolder(predictor, uri)
+    metrics.set_model(predictor.meta.name, predictor.version)
+    store_lock = threading.Lock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if uri is not None and reload_interval_s > 0:
+            task = asyncio.create_task(_poll(holder, reload_interval_s))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="perfcast",
+        version=__import__("perfcast").__version__,
+        summary="Learned GPU-kernel cost model: runtime, power and energy with 10-90 % intervals, and ranking.",
+        lifespan=lifespan,
+    )
+    app.state.holder = holder
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes each bad `input` back, which cannot be JSON when it is NaN/inf and
+        # can be megabytes: answer the location, message and type only
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]  # fmt: skip
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(PredictorInputError)
+    async def _bad_input(request: Request, exc: PredictorInputError) -> JSONResponse:
+        return _error(400, str(exc), known=exc.known, field=exc.field)
+
+    @app.exception_handler(InputTooLargeError)
+    async def _too_large(request: Request, exc: InputTooLargeError) -> JSONResponse:
+        return _error(413, str(exc))
+
+    from perfcast.features.schema import FeatureSchemaError  # noqa: PLC0415
+
+    @app.exception_handler(FeatureSchemaError)
+    async def _schema_error(request: Request, exc: FeatureSchemaError) -> JSONResponse:
+        return _error(400, f"cannot build the model's features from this input: {exc}")
+
+    @app.post("/v1/predict", response_model=PredictResponse, responses=_ERRORS)
+    async def predict(body: PredictRequest) -> dict[str, Any]:
+        """Per record: runtime_ms, power_w, energy_j (those the model predicts), each with q10/q90."""
+        pred = holder.predictor  # read once: a reload during this request does not affect it
+        _check_count(len(body.records), "records")
+        _check_ir_size([r.ir for r in body.records], "records")
+        records = [r.model_dump(exclude_none=True) for r in body.records]
+        predictions = pred.predict(records)
+        metrics.RECORDS.labels(endpoint="/v1/predict").inc(len(records))
+        return {"model": pred.meta.name, "model_version": pred.version, "predictions": predictions}
+
+    @app.post("/v1/rank", response_model=RankResponse, responses=_ERRORS)
+    async def rank(body: RankRequest) -> dict[str, Any]:
+        """Candidate params of one system + problem, best first by `objective` (lower is better)."""
+        pred = holder.predictor
+        _check_count(len(body.candidates), "candidates")
+        _check_ir_size([body.ir], "ir")
+        ranked = pred.rank(
+            body.system,
+            body.problem,
+            body.candidates,
+            objective=body.objective,
+            top_k=body.top_k,
+            kernel=body.kernel,
+            ir=body.ir,
+        )
+        metrics.RECORDS.labels(endpoint="/v1/rank").inc(len(body.candidates))
+        return {"model": pred.meta.name, "model_version": pred.version, "objective": body.objective, "candidates": ranked}
+
+    @app.post("/v1/measurements", response_model=MeasurementsResponse, responses=_ERRORS)
+    async def measurements(body: MeasurementsRequest) -> dict[str, Any]:
+        """Store new canonical measurements: validated, deduplicated, bad rows quarantined with a reason."""
+        _check_count(len(body.records), "records")
+        _check_ir_size([r.ir for r in body.records], "records")
+        records = [r.model_dump(exclude_none=True) for r in body.records]
+        root = Path(store_dir) if store_dir is not None else None
+        return await asyncio.to_thread(_store_records, records, root, store_lock)
+
+    @app.get("/v1/models", response_model=ModelsResponse)
+    async def models() -> dict[str, Any]:
+        """The loaded model: name, version, aliases, targets, kernels, feature schema version, metrics."""
+        m = holder.predictor.meta
+        info = ModelInfo(
+            name=m.name,
+            version=m.version,
+            aliases=list(m.aliases),
+            uri=m.uri,
+            directory=str(m.directory),
+            targets=list(m.targets),
+            kernels=list(m.kernels),
+            feature_schema_version=m.feature_schema_version,
+            metrics=dict(m.metrics),
+        )
+        return {"models": [info]}
+
+    @app.post("/v1/admin/reload", response_model=ReloadResponse)
+    async def reload() -> dict[str, Any]:
+        """Load the model the URI points at now (if its version changed) and swap it in."""
+        swapped, old, new = await asyncio.to_thread(holder.reload)
+        return {"reloaded": swapped, "model_version": new, "previous_version": old}
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> dict[str, Any]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+    async def readyz() -> Any:
+        """A model is loaded and answers."""
+        pred = holder.predictor
+        if pred is None:
+            return JSONResponse({"status": "no model"}, status_code=503)
+        return {"status": "ready", "model_version": pred.version}
+
+    @app.get("/metrics", response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus exposition: request counts, latency histograms per endpoint, model version."""
+        data, content_type = metrics.render()
+        return Response(content=data, media_type=content_type)
+
+    # the last added is outermost: metrics also count the 413s of the body limit
+    app.add_middleware(metrics.BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(metrics.MetricsMiddleware)
+    return app
+
+
+def _store_records(records: list[dict[str, Any]], root: Path | None, lock: threading.Lock) -> dict[str, Any]:
+    from perfcast.measurements.schema import records_to_frame  # noqa: PLC0415
+    from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
+    from perfcast.measurements.validate import validate_frame  # noqa: PLC0415
+
+    from perfcast.config import store_dir  # noqa: PLC0415
+
+    frame = records_to_frame(records)
+    _, quarantine = validate_frame(frame)
+    with lock:
+        report = MeasurementStore(root or store_dir()).append(frame)
+    reasons = []
+    if len(quarantine):
+        index = quarantine.get("_line", quarantine.index)
+        for i, reason in zip(list(index)[:100], list(quarantine["_reason"])[:100], strict=False):
+            reasons.append({"index": int(i) if isinstance(i, int | float) and i == i else -1, "reason": str(reason)})
+    return {
+        "received": len(records),
+        "stored": int(report.stored),
+        "duplicates": int(report.duplicates),
+        "quarantined": int(report.quarantined),
+        "quarantine": reasons,
+    }
+
+
+async def _poll(holder: ModelHolder, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await asyncio.to_thread(holder.reload)
+        except Exception:  # a broken registry must not take the service down: keep serving the old model
+            metrics.RELOADS.labels(result="failed").inc()
+            log.exception("model reload check failed; still serving %s", holder.predictor.version)
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers (`perfcast serve --workers N`): settings come from PERFCAST_SERVE_* vars."""
+    return create_app(
+        os.environ["PERFCAST_SERVE_MODEL"],
+        store_dir=os.environ.get("PERFCAST_SERVE_STORE") or None,
+        reload_interval_s=float(os.environ.get("PERFCAST_SERVE_RELOAD_S", DEFAULT_RELOAD_INTERVAL_S)),
+    )

@@ -1,0 +1,96 @@
+"""`perfcast serve`: run the HTTP prediction service (uvicorn, loopback by default)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "models:/perfcast-runtime@champion"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("PERFCAST_MODEL", DEFAULT_MODEL),
+        help=f"model directory or registry URI (default: $PERFCAST_MODEL or {DEFAULT_MODEL})",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: loopback only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (one per core is best)")
+    parser.add_argument("--store", default=None, help="measurement store for POST /v1/measurements")
+    parser.add_argument(
+        "--reload-interval", type=float, default=30.0, help="seconds between alias checks for a new champion (0: off)"
+    )
+    parser.add_argument("--log-level", default="warning")
+
+
+def example_request(predictor: Any, host: str = "127.0.0.1", port: int = 8000) -> str:
+    """A `curl` command ranking a few configs the loaded model knows, to paste into a shell."""
+    body = example_rank_body(predictor)
+    return (
+        f"curl -s http://{host}:{port}/v1/rank -H 'content-type: application/json' \\\n"
+        f"  -d '{json.dumps(body, separators=(',', ':'))}'"
+    )
+
+
+#: Typical values used to build an example request from a model's input columns.
+_EXAMPLE_PARAMS: dict[str, list[Any]] = {
+    "BLOCK_M": [64, 128], "BLOCK_N": [64, 128], "BLOCK_K": [32, 64], "GROUP_M": [8], "num_warps": [4, 8],
+    "num_stages": [3, 4], "TILE": [8, 16, 32],
+}  # fmt: skip
+_EXAMPLE_PROBLEM: dict[str, Any] = {"M": 4096, "N": 4096, "K": 4096, "dtype": "fp16", "a_layout": "row", "b_layout": "col"}
+
+
+def example_rank_body(predictor: Any) -> dict[str, Any]:
+    """A small `/v1/rank` request built from the model itself: its kernel, its most-seen system and the
+    input columns its feature schema reads (typical values for each)."""
+    import itertools  # noqa: PLC0415
+
+    meta = predictor.meta
+    kernel = meta.kernels[0]
+    info = json.loads((meta.directory / "model.json").read_text()) if (meta.directory / "model.json").is_file() else {}
+    systems = (info.get("data") or {}).get("systems") or {}
+    system = max(systems, key=systems.get) if systems else "NVIDIA A100-SXM4-80GB"
+    inputs = getattr(predictor.model.schema, "inputs", {}).get(kernel, ())
+    params = [c.split(".", 1)[1] for c in inputs if c.startswith("params.")]
+    problem = {k: _EXAMPLE_PROBLEM.get(k, 1) for k in (c.split(".", 1)[1] for c in inputs if c.startswith("problem."))}
+    grid = [_EXAMPLE_PARAMS.get(p, [1]) for p in params]
+    candidates = [dict(zip(params, values, strict=True)) for values in itertools.islice(itertools.product(*grid), 8)]
+    return {"kernel": kernel, "system": system, "problem": problem, "candidates": candidates or [{}], "top_k": 3}
+
+
+def main(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+    from perfcast.serving.predictor import resolve_model_dir  # noqa: PLC0415
+
+    try:
+        model_dir = resolve_model_dir(args.model)
+    except Exception as exc:  # the CLI reports any resolve failure as one clear line
+        print(f"perfcast serve: cannot resolve model {args.model!r}: {exc}", file=sys.stderr)
+        return 2
+    print(f"perfcast serve: model {args.model} -> {model_dir}", file=sys.stderr)
+    os.environ["PERFCAST_SERVE_MODEL"] = str(args.model)
+    os.environ["PERFCAST_SERVE_RELOAD_S"] = str(args.reload_interval)
+    if args.store:
+        os.environ["PERFCAST_SERVE_STORE"] = str(Path(args.store).resolve())
+    # onnxruntime: one intra-op thread per worker process; the workers are the parallelism
+    os.environ.setdefault("PERFCAST_ORT_THREADS", "1")
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # must be set before any worker imports prometheus_client
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="perfcast-prom-")
+    print(f"perfcast serve: http://{args.host}:{args.port} (docs at /docs, {args.workers} worker(s))", file=sys.stderr)
+    uvicorn.run(
+        "perfcast.serving.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+    )
+    return 0

@@ -1,0 +1,464 @@
+"""`Predictor`: the in-process prediction API (the HTTP service wraps one).
+
+`Predictor.load(uri)` takes a model directory or a registry URI (`models:/perfcast-<name>@champion`),
+resolved to a local directory without importing mlflow, and predicts from the ONNX model with
+onnxruntime only. `.predict(records)` and `.rank(system, problem, candidates, ...)` have exactly the
+semantics of `POST /v1/predict` and `POST /v1/rank`.
+
+Answers are plain dicts (JSON-ready): per record and target `{"value", "q10", "q90"}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record
+from perfcast.models.calibration import apply_correction
+from perfcast.models.onnx_model import log_offset, to_units
+
+OBJECTIVES: tuple[str, ...] = ("runtime", "energy", "edp")
+
+
+class PredictorInputError(ValueError):
+    """Input the model cannot answer for (HTTP 400); `field` names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None, known: Sequence[str] | None = None):
+        super().__init__(message)
+        self.field = field
+        self.known = list(known) if known is not None else None
+
+
+class UnknownNameError(PredictorInputError):
+    """An unknown system or kernel; `known` lists what is known."""
+
+
+class InputTooLargeError(ValueError):
+    """Too many records or too much IR text (HTTP 413)."""
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What `/v1/models` reports about a loaded model."""
+
+    name: str
+    version: str
+    uri: str
+    directory: Path
+    targets: tuple[str, ...]
+    kernels: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    feature_schema_version: str | None = None
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _aliases_of(uri: str) -> tuple[str, ...]:
+    # models:/name@alias -> ("alias",)
+    if uri.startswith("models:/") and "@" in uri:
+        return (uri.rsplit("@", 1)[1],)
+    return ()
+
+
+def resolve_model_dir(uri: str | Path) -> Path:
+    """A model directory as is, else the registry resolver (no mlflow import on this path)."""
+    path = Path(uri).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if not str(uri).startswith("models:/"):
+        raise FileNotFoundError(f"model {uri!r} is neither a model directory nor a models:/ registry URI")
+    from perfcast.training.registry import resolve_model_dir as resolve  # noqa: PLC0415
+
+    return Path(resolve(str(uri)))
+
+
+class Predictor:
+    """Predict runtime/power/energy with intervals and rank candidate configs, in-process."""
+
+    def __init__(self, model: Any, meta: ModelMeta, *, cache_rows: int = 200_000):
+        self.model = model
+        self.meta = meta
+        self._system_names: dict[str, str] = {}
+        self._lock = threading.Lock()
+        #: feature rows by (kernel, system, problem, params, ir) key; bounded to `cache_rows`
+        self._features: dict[tuple, np.ndarray] = {}
+        self.cache_rows = cache_rows
+        names = list(getattr(model.schema, "names", ()))
+        self._roofline_col = names.index("roofline_ms") if "roofline_ms" in names else None
+        self._sessions: dict[tuple[str, ...], Any] = {}
+
+    # ---- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, uri: str | Path) -> Predictor:
+        """Load from a model directory or a `models:/name@alias` registry URI."""
+        from perfcast.models import OnnxCostModel  # noqa: PLC0415
+
+        version = registry_version(uri)
+        directory = resolve_model_dir(uri)
+        model = OnnxCostModel.load(directory)
+        return cls(model, read_meta(directory, str(uri), model, version=version))
+
+    @property
+    def version(self) -> str:
+        return self.meta.version
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.meta.targets
+
+    # ---- checks -------------------------------------------------------------------------------
+    def system_name(self, name: str) -> str:
+        """Canonical system name, or `UnknownNameError` listing the known systems."""
+        cached = self._system_names.get(name)
+        if cached is not None:
+            return cached
+        from perfcast.systems import UnknownSystemError, get_system, list_systems  # noqa: PLC0415
+
+        try:
+            canonical = get_system(name).name
+        except UnknownSystemError as exc:
+            known = [getattr(s, "name", s) for s in list_systems()]
+            raise UnknownNameError(str(exc), field="system", known=[str(k) for k in known]) from exc
+        with self._lock:
+            if len(self._system_names) > 10_000:  # bounded: names come from users
+                self._system_names.clear()
+            self._system_names[name] = canonical
+        return canonical
+
+    def check_kernel(self, kernel: str | None) -> str:
+        kernels = self.meta.kernels
+        if kernel is None:
+            if len(kernels) == 1:
+                return kernels[0]
+            raise PredictorInputError(f"`kernel` is required: this model knows {list(kernels)}", field="kernel", known=kernels)
+        if kernel not in kernels:
+            raise UnknownNameError(
+                f"unknown kernel {kernel!r}: this model was trained on {list(kernels)}", field="kernel", known=kernels
+            )
+        return kernel
+
+    # ---- prediction ---------------------------------------------------------------------------
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Flat query frame (dotted columns) -> `pred.<target>`, `.q10`, `.q90` columns, same rows."""
+        return self.model.predict_frame(frame)
+
+    def predict(self, records: Iterable[Mapping[str, Any]]) -> list[dict[str, dict[str, float]]]:
+        """Query records -> per record `{target: {"value", "q10", "q90"}}` for the model's targets."""
+        records = list(records)
+        keys = []
+        for i, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                raise PredictorInputError(f"record {i} is not a mapping", field=f"records.{i}")
+            try:
+                kernel = self.check_kernel(record.get("kernel"))
+                system = self.system_name(str(record.get("system")))
+            except PredictorInputError as exc:
+                exc.field = f"records.{i}.{exc.field}"
+                raise
+            keys.append((kernel, system, _freeze(record.get("problem")), _freeze(record.get("params")), _ir_key(record.get("ir"))))
+        if not records:
+            return []
+
+        def build(rows: list[int]) -> pd.DataFrame:
+            flat = []
+            for i in rows:
+                row = flatten_record(records[i])
+                row["kernel"], row["system"] = keys[i][0], keys[i][1]
+                flat.append(row)
+            return pd.DataFrame.from_records(flat)
+
+        values = self._predict_keys(keys, build)
+        return [{t: _estimate(values, t, i) for t in self._present(values)} for i in range(len(records))]
+
+    def rank(
+        self,
+        system: str,
+        problem: Mapping[str, Any],
+        candidates: Sequence[Mapping[str, Any]],
+        objective: str = "runtime",
+        top_k: int | None = None,
+        *,
+        kernel: str | None = None,
+        ir: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Candidates (`params` dicts) sorted best first by `objective` (lower is better).
+
+        Each item: `index` (position in `candidates`), `params`, `score` and `prediction`.
+        `energy` uses the model's energy_j, else power_w × runtime_ms; `edp` is energy_j × runtime_ms.
+        """
+        if objective not in OBJECTIVES:
+            raise PredictorInputError(f"unknown objective {objective!r}; use one of {list(OBJECTIVES)}", field="objective")
+        if top_k is not None and top_k < 1:
+            raise PredictorInputError("top_k must be >= 1", field="top_k")
+        self._check_objective(objective)
+        kernel = self.check_kernel(kernel)
+        system = self.system_name(system)
+        n = len(candidates)
+        if n == 0:
+            return []
+        context = (kernel, system, _freeze(problem))
+        ir_key = _ir_key(ir)
+        keys = [(*context, _freeze(cand), ir_key) for cand in candidates]
+
+        def build(rows: list[int]) -> pd.DataFrame:
+            m = len(rows)
+            columns: dict[str, Any] = {"kernel": [kernel] * m, "system": [system] * m}
+            for key, value in problem.items():
+                columns[f"problem.{key}"] = [value] * m
+            for key, value in (ir or {}).items():
+                columns[f"ir.{key}"] = [value] * m
+            chosen = [candidates[i] for i in rows]
+            param_keys: dict[str, None] = {}
+            for cand in chosen:
+                param_keys.update(dict.fromkeys(cand))
+            for key in param_keys:
+                columns[f"params.{key}"] = [cand.get(key) for cand in chosen]
+            return pd.DataFrame(columns)
+
+        X = self._feature_rows(keys, build)
+        if top_k is not None and top_k < n:
+            # score every candidate with the point boosters only, then intervals for the top_k rows
+            point = self._outputs(X, self._score_outputs(objective))
+            point.update(_derived_energy(point))
+            order = _order(_objective(point, objective))[:top_k]
+            X = X[order]
+            values = self._outputs(X)
+            positions = np.arange(len(order))
+        else:
+            values = self._outputs(X)
+            order = positions = None
+        values.update(_derived_energy(values))
+        score = _objective(values, objective)
+        if order is None:
+            order = positions = _order(score)
+        targets = self._present(values)
+        lists = {k: v.tolist() for k, v in values.items()}
+        scores = score.tolist()
+        out = []
+        for i, j in zip(order.tolist(), positions.tolist(), strict=True):
+            prediction = {}
+            for t in targets:
+                v = lists[f"pred.{t}"][j]
+                q10, q90 = lists.get(f"pred.{t}.q10"), lists.get(f"pred.{t}.q90")
+                prediction[t] = {"value": v, "q10": q10[j] if q10 else v, "q90": q90[j] if q90 else v}
+            out.append({"index": i, "params": dict(candidates[i]), "score": scores[j], "prediction": prediction})
+        return out
+
+    # ---- the fast path: cached feature rows + onnxruntime + numpy unit mapping --------------------
+    def _feature_rows(self, keys: list[tuple], build: Any) -> np.ndarray:
+        """Feature matrix for `keys`, featurizing (in one batch) only rows never seen before."""
+        cache = self._features
+        missing: dict[tuple, int] = {}
+        for i, key in enumerate(keys):
+            if key not in cache and key not in missing:
+                missing[key] = i
+        if missing:
+            X = self.model.featurize(build(list(missing.values()))).to_numpy(dtype=np.float64)
+            if len(cache) + len(missing) > self.cache_rows:
+                # drop the oldest half (dicts keep insertion order): cheap, bounded, good enough
+                for old in list(cache)[: len(cache) // 2 + len(missing)]:
+                    cache.pop(old, None)
+            for key, row in zip(missing, X, strict=True):
+                cache[key] = row
+            if len(missing) == len(keys):
+                return X
+        rows = [cache.get(key) for key in keys]
+        if any(r is None for r in rows):  # evicted by a concurrent call: featurize without the cache
+            return self.model.featurize(build(list(range(len(keys))))).to_numpy(dtype=np.float64)
+        return np.stack(rows) if len(rows) > 1 else rows[0][None, :]
+
+    def _predict_keys(self, keys: list[tuple], build: Any) -> dict[str, np.ndarray]:
+        return self._outputs(self._feature_rows(keys, build))
+
+    def _score_outputs(self, objective: str) -> tuple[str, ...]:
+        """The point outputs an objective needs (a subgraph of the model runs ~3x faster than all)."""
+        specs = self.model.meta["targets"]
+        wanted = ["runtime_ms"]
+        if objective != "runtime":
+            wanted.append("energy_j" if "energy_j" in specs else "power_w")
+        return tuple(specs[t]["point"] for t in wanted)
+
+    def _session(self, outputs: tuple[str, ...] | None) -> Any:
+        """onnxruntime session computing only `outputs` (None: the whole model); built once."""
+        if outputs is None or set(outputs) >= set(self.model.output_names):
+            return self.model.session
+        session = self._sessions.get(outputs)
+        if session is None:
+            import onnx  # noqa: PLC0415 (only when a top_k rank first needs a subgraph)
+            import onnxruntime as ort  # noqa: PLC0415
+            from onnx.utils import Extractor  # noqa: PLC0415
+
+            proto = onnx.load(str(self.meta.directory / "model.onnx"))
+            sub = Extractor(proto).extract_model([self.model.input_name], list(outputs))
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.model.session.get_session_options().intra_op_num_threads
+            opts.inter_op_num_threads = 1
+            session = ort.InferenceSession(sub.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+            self._sessions[outputs] = session
+        return session
+
+    def _outputs(self, X: np.ndarray, outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """Feature matrix -> `pred.*` arrays in units; the same mapping as `OnnxCostModel.predict_features`,
+        without building a DataFrame (tests check both agree). `outputs` limits the graph outputs run."""
+        session = self._session(outputs)
+        names = [o.name for o in session.get_outputs()] if outputs is not None else self.model.output_names
+        arrays = session.run(names, {self.model.input_name: np.ascontiguousarray(X, dtype=np.float32)})
+        raw = dict(zip(names, arrays, strict=True))
+        offset = log_offset(X[:, self._roofline_col] if self._roofline_col is not None else None, len(X))
+        out: dict[str, np.ndarray] = {}
+        for target, spec in self.model.meta["targets"].items():
+            if spec["point"] not in raw:
+                continue
+            transform = spec["transform"]
+            point = np.asarray(raw[spec["point"]], dtype=np.float64)
+            out[f"pred.{target}"] = to_units(point, transform, offset)
+            if spec.get("lower") in raw and spec.get("upper") in raw:
+                lo, hi = apply_correction(raw[spec["lower"]], raw[spec["upper"]], float(spec.get("correction", 0.0)), point)
+                out[f"pred.{spec['lower']}"] = to_units(lo, transform, offset)
+                out[f"pred.{spec['upper']}"] = to_units(hi, transform, offset)
+        return out
+
+    def _present(self, values: Mapping[str, np.ndarray]) -> list[str]:
+        return [t for t in TARGETS if f"pred.{t}" in values]
+
+    def _check_objective(self, objective: str) -> None:
+        targets = set(self.targets)
+        if "runtime_ms" not in targets:
+            raise PredictorInputError("this model does not predict runtime_ms", field="objective")
+        if objective in ("energy", "edp") and not ({"energy_j", "power_w"} & targets):
+            raise PredictorInputError(
+                f"objective {objective!r} needs energy_j or power_w, but this model predicts only {sorted(targets)}",
+                field="objective",
+            )
+
+
+def _derived_energy(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """energy_j from power_w × runtime_ms when the model has power but not energy (W × ms / 1000 = J)."""
+    if "pred.energy_j" in values or "pred.power_w" not in values or "pred.runtime_ms" not in values:
+        return {}
+    out = {}
+    for suffix in ("", ".q10", ".q90"):
+        p, r = values.get(f"pred.power_w{suffix}"), values.get(f"pred.runtime_ms{suffix}")
+        if p is not None and r is not None:
+            out[f"pred.energy_j{suffix}"] = p * r / 1000.0
+    return out
+
+
+def _order(score: np.ndarray) -> np.ndarray:
+    """Best (lowest) first; NaN scores (a model that cannot say) last; ties keep request order."""
+    return np.lexsort((np.arange(len(score)), np.nan_to_num(score, nan=np.inf)))
+
+
+def _objective(values: dict[str, np.ndarray], objective: str) -> np.ndarray:
+    runtime = values["pred.runtime_ms"]
+    if objective == "runtime":
+        return runtime
+    energy = values["pred.energy_j"]
+    return energy if objective == "energy" else energy * runtime
+
+
+def _estimate(values: dict[str, np.ndarray], target: str, i: int) -> dict[str, float]:
+    v = float(values[f"pred.{target}"][i])
+    q10 = values.get(f"pred.{target}.q10")
+    q90 = values.get(f"pred.{target}.q90")
+    return {"value": v, "q10": float(q10[i]) if q10 is not None else v, "q90": float(q90[i]) if q90 is not None else v}
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable, order-independent key for a params/problem mapping (None -> ())."""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        # fast path: flat mapping of hashable scalars (what the HTTP API allows). Insertion order is
+        # kept: the same params in another order only make a second cache entry, never a wrong one.
+        try:
+            key = tuple(value.items())
+            hash(key)
+            return key
+        except TypeError:
+            pass
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, float) and value != value:
+        return "nan"  # NaN != NaN would defeat the cache
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def _ir_key(ir: Any) -> Any:
+    """IR texts enter the key as digests (a 1 MB text must not be kept alive by the cache)."""
+    if not ir:
+        return ()
+    if not isinstance(ir, Mapping):
+        return repr(ir)
+    return tuple(sorted((str(k), hashlib.blake2b(str(v).encode(), digest_size=16).digest()) for k, v in ir.items()))
+
+
+def registry_version(uri: str | Path) -> str | None:
+    """The registry version a `models:/name@alias` URI points at now (None for a directory)."""
+    if not str(uri).startswith("models:/") or Path(uri).is_dir():
+        return None
+    from perfcast.training.registry import current_version  # noqa: PLC0415
+
+    return str(current_version(str(uri)))
+
+
+def read_meta(directory: Path, uri: str, model: Any = None, *, version: str | None = None) -> ModelMeta:
+    """Model name, version, targets, kernels and metrics from `model.json` (and the model object)."""
+    info: dict[str, Any] = {}
+    path = directory / "model.json"
+    if path.is_file():
+        info = json.loads(path.read_text())
+    targets = tuple(getattr(model, "targets", None) or info.get("targets") or ())
+    # the kernel families the feature schema was fitted on are the ones the model knows
+    schema_inputs = getattr(getattr(model, "schema", None), "inputs", None)
+    kernels = tuple(sorted(schema_inputs)) if schema_inputs else tuple(info.get("kernels") or KERNEL_FAMILIES)
+    schema_version = None
+    schema_path = directory / "feature_schema.json"
+    if schema_path.is_file():
+        schema_version = json.loads(schema_path.read_text()).get("version")
+    name = str(info.get("name") or info.get("registered_model") or directory.name)
+    version = version or str(info.get("version") or model_json_digest(directory))
+    metrics = info.get("metrics") or {}
+    return ModelMeta(
+        name=name,
+        version=version,
+        uri=uri,
+        directory=directory,
+        targets=tuple(t for t in TARGETS if t in targets),
+        kernels=kernels,
+        aliases=_aliases_of(uri),
+        feature_schema_version=schema_version,
+        metrics=_finite(metrics),
+    )
+
+
+def model_json_digest(directory: Path) -> str:
+    """Version of an unregistered model directory: a digest of its `model.json` (unique per training)."""
+    path = Path(directory) / "model.json"
+    if not path.is_file():
+        return "unversioned"
+    return "sha-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _finite(obj: Any) -> Any:
+    """Metrics for JSON: NaN/inf become None."""
+    if isinstance(obj, Mapping):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

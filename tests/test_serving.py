@@ -1,0 +1,149 @@
+"""`perfcast.Predictor`: predict and rank on real models trained on real measurements."""
+
+# ruff: noqa: F811  (pytest fixtures imported from test_serving_helpers are "redefined" as arguments)
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.models import OnnxCostModel
+from perfcast.serving.predictor import Predictor, PredictorInputError, UnknownNameError
+from scipy import stats
+from test_serving_helpers import (  # noqa: F401 (fixtures)
+    A100,
+    ah_frames,
+    power_model_dir,
+    query_record,
+    runtime_model_dir,
+)
+
+import perfcast
+
+
+@pytest.fixture(scope="module")
+def predictor(runtime_model_dir: Path) -> Predictor:
+    return perfcast.Predictor.load(runtime_model_dir)
+
+
+@pytest.fixture(scope="module")
+def heldout(ah_frames: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    return ah_frames[1]
+
+
+def test_predict_matches_the_onnx_model_and_has_ordered_intervals(predictor: Predictor, heldout: pd.DataFrame,
+                                                                  runtime_model_dir: Path) -> None:  # fmt: skip
+    rows = heldout.head(50)
+    records = [query_record(r) for _, r in rows.iterrows()]
+    got = predictor.predict(records)
+    assert len(got) == 50 and all(set(p) == {"runtime_ms"} for p in got)
+    # the fast path (feature cache + numpy unit mapping) must agree with the model's own predict_frame
+    ref = OnnxCostModel.load(runtime_model_dir).predict_frame(rows.drop(columns=["runtime_ms", "_problem"]))
+    np.testing.assert_allclose([p["runtime_ms"]["value"] for p in got], ref["pred.runtime_ms"], rtol=1e-6)
+    np.testing.assert_allclose([p["runtime_ms"]["q10"] for p in got], ref["pred.runtime_ms.q10"], rtol=1e-6)
+    np.testing.assert_allclose([p["runtime_ms"]["q90"] for p in got], ref["pred.runtime_ms.q90"], rtol=1e-6)
+    for p in got:
+        r = p["runtime_ms"]
+        assert 0 < r["q10"] <= r["value"] <= r["q90"]
+    # a second call hits the feature cache and answers the same
+    assert predictor.predict(records) == got
+
+
+def test_predictions_track_real_runtimes_on_unseen_problems(predictor: Predictor, heldout: pd.DataFrame) -> None:
+    records = [query_record(r) for _, r in heldout.iterrows()]
+    pred = np.array([p["runtime_ms"]["value"] for p in predictor.predict(records)])
+    rho = stats.spearmanr(pred, heldout["runtime_ms"]).statistic
+    assert rho > 0.6, rho
+
+
+def test_rank_sorts_by_runtime_and_agrees_with_predict(predictor: Predictor, heldout: pd.DataFrame) -> None:
+    problem_rows = heldout[heldout["_problem"] == heldout["_problem"].iloc[0]]
+    first = query_record(problem_rows.iloc[0])
+    candidates = [query_record(r)["params"] for _, r in problem_rows.iterrows()]
+    ranked = predictor.rank(A100, first["problem"], candidates)
+    assert sorted(item["index"] for item in ranked) == list(range(len(candidates)))
+    scores = [item["score"] for item in ranked]
+    assert scores == sorted(scores)
+    best = ranked[0]
+    assert best["params"] == candidates[best["index"]]
+    again = predictor.predict([{**first, "params": best["params"]}])[0]["runtime_ms"]
+    assert again["value"] == pytest.approx(best["score"]) == pytest.approx(best["prediction"]["runtime_ms"]["value"])
+    # top_k scores the point model only, then intervals for the k best: the same answer as a full rank
+    assert predictor.rank(A100, first["problem"], candidates, top_k=5) == ranked[:5]
+    # the model's top 5 is better than a random 5 of the measured configs
+    measured = problem_rows["runtime_ms"].to_numpy()
+    top5 = measured[[item["index"] for item in ranked[:5]]]
+    assert top5.min() <= np.median(measured)
+
+
+def test_unknown_system_and_kernel_list_what_is_known(predictor: Predictor) -> None:
+    record = {"kernel": "triton.matmul", "system": "GeForce 256", "params": {}, "problem": {}}
+    with pytest.raises(UnknownNameError) as err:
+        predictor.predict([record])
+    assert err.value.field == "records.0.system" and A100 in err.value.known
+    with pytest.raises(UnknownNameError) as err:
+        predictor.predict([{**record, "system": "A100", "kernel": "cublas.matmul"}])
+    assert err.value.known == ["triton.matmul"]
+    with pytest.raises(PredictorInputError, match="needs energy_j or power_w"):
+        predictor.rank("A100", {"M": 64, "N": 64, "K": 64, "dtype": "fp16"}, [{"BLOCK_M": 16}], objective="energy")
+    with pytest.raises(PredictorInputError, match="unknown objective"):
+        predictor.rank("A100", {}, [{}], objective="speed")
+
+
+def test_energy_and_edp_objectives_from_power_times_runtime(power_model_dir: Path) -> None:
+    pred = Predictor.load(power_model_dir)
+    assert pred.targets == ("runtime_ms", "power_w")
+    problem = {"M": 2048, "N": 2048, "K": 2048, "dtype": "fp32", "a_layout": "row", "b_layout": "row"}
+    candidates = [{"TILE": t} for t in (1, 4, 8, 16, 32)]
+    by_energy = pred.rank("RTX 4070", problem, candidates, objective="energy")
+    by_edp = pred.rank("RTX 4070", problem, candidates, objective="edp")
+    for item in by_energy:
+        p = item["prediction"]
+        assert item["score"] == pytest.approx(p["power_w"]["value"] * p["runtime_ms"]["value"] / 1000)
+        assert p["energy_j"]["value"] == pytest.approx(item["score"])
+    for item in by_edp:
+        p = item["prediction"]
+        assert item["score"] == pytest.approx(p["energy_j"]["value"] * p["runtime_ms"]["value"])
+    assert [i["score"] for i in by_energy] == sorted(i["score"] for i in by_energy)
+
+
+def test_concurrent_predictions_agree(predictor: Predictor, heldout: pd.DataFrame) -> None:
+    records = [query_record(r) for _, r in heldout.head(200).iterrows()]
+    expected = predictor.predict(records)
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for i in range(offset, 200, 4):
+                assert predictor.predict([records[i]])[0] == expected[i]
+        except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_serving_path_imports_neither_mlflow_nor_lightgbm(runtime_model_dir: Path) -> None:
+    code = (
+        "import sys, perfcast\n"
+        f"p = perfcast.Predictor.load({str(runtime_model_dir)!r})\n"
+        "import perfcast.serving.app\n"
+        "bad = [m for m in ('mlflow', 'lightgbm', 'torch') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_load_rejects_what_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Predictor.load(tmp_path / "nothing")
+    with pytest.raises(FileNotFoundError, match="not a perfcast model directory"):
+        Predictor.load(tmp_path)
