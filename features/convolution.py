@@ -20,6 +20,7 @@ from perfcast.features.registry import Extractor, register_extractor
 _FLOAT_BYTES = 4.0
 _DEFAULT_MAX_CTAS_PER_SM = 16.0
 _DEFAULT_REGS_PER_SM = 65536.0
+_STATIC_SMEM_KB = 48.0
 
 
 class ConvolutionExtractor(Extractor):
@@ -72,7 +73,8 @@ class ConvolutionExtractor(Extractor):
         roofline = np.where(np.isnan(tiled_compute), problem_roofline, np.fmax(tiled_compute, memory_ms))
         # each CTA reads its halo'd input tile once: traffic grows as tiles shrink
         halo_bytes = ctas * (tile_h + fh - 1.0) * (tile_w + fw - 1.0) * _FLOAT_BYTES + h * w * _FLOAT_BYTES
-        smem_limit = spec(specs, "sys.smem_per_block_kb") * 1024.0
+        # static __shared__ arrays: 48 KB per block on every NVIDIA GPU, whatever the opt-in maximum
+        smem_limit = np.fmin(spec(specs, "sys.smem_per_block_kb"), _STATIC_SMEM_KB) * 1024.0
         warp = spec(specs, "sys.warp_size", 32.0)
         physics = {
             "phys.flops": flops,
@@ -106,6 +108,7 @@ class ConvolutionExtractor(Extractor):
             "phys.smem_per_cta_kb": smem / 1024.0,
             "phys.smem_fits": np.where(np.isnan(smem_limit), np.nan, (smem <= smem_limit).astype("float64")),
             "phys.regs_per_thread_est": regs,
+            "phys.regs_per_cta_est": regs * threads,
             "phys.ctas_per_sm_smem": by_smem,
             "phys.ctas_per_sm_regs": by_regs,
             "phys.ctas_per_sm": per_sm,
@@ -119,6 +122,8 @@ class ConvolutionExtractor(Extractor):
             "phys.sm_wave_efficiency": sm_wave_eff,
             "phys.tiled_compute_ms": tiled_compute,
             "roofline_ms": roofline,
+            # not a bound: compute and halo'd tile traffic back to back (ranks configs better, see README)
+            "phys.estimate_ms": roofline + np.nan_to_num(ph.safe_div(halo_bytes, bw * 1e9) * 1e3),
         }
         extra = {
             # input elements loaded per output: fh·fw from global/L1 without shared memory, the halo ratio with it

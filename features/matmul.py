@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 from perfcast.features import physics as ph
-from perfcast.features.registry import Extractor, generic_columns, register_extractor
+from perfcast.features.registry import Columns, Extractor, generic_columns, register_extractor
 
 #: Default registers per SM / max resident CTAs when a spec lacks them (every NVIDIA GPU since Kepler).
 _DEFAULT_REGS_PER_SM = 65536.0
@@ -38,12 +38,13 @@ def col(frame: pd.DataFrame, *names: str, default: float = np.nan) -> np.ndarray
 
 
 def text_col(frame: pd.DataFrame, *names: str) -> pd.Series:
-    """First present column among `names` as strings (missing -> None)."""
-    out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    for name in names:
-        if name in frame.columns:
-            values = frame[name].astype(object)
-            out = out.where(out.notna(), values.where(values.notna(), None))
+    """First present column among `names` (later ones fill its gaps); all-missing if none."""
+    present = [name for name in names if name in frame.columns]
+    if not present:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    out = frame[present[0]]
+    for name in present[1:]:
+        out = out.astype(object).where(out.notna(), frame[name].astype(object))
     return out
 
 
@@ -56,15 +57,15 @@ def spec(specs: pd.DataFrame, name: str, default: float = np.nan) -> np.ndarray:
 
 
 def canonical_dtypes(values: pd.Series, default: str = "fp32") -> np.ndarray:
-    """Per-row canonical dtype names (unknown spellings -> `default`)."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    """Per-row canonical dtype names (unknown spellings and missing -> `default`), object array."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = np.array([ph.canonical_dtype(u) or default for u in uniques] + [default], dtype=object)
     return mapped[codes]  # code -1 (missing) picks the trailing default
 
 
 def truthy(values: pd.Series) -> np.ndarray:
     """Bool-ish column (True, 1, "true", "yes", "tf32") -> bool array; missing/other -> False."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
 
     def one(u: object) -> bool:
         if isinstance(u, bool | np.bool_):
@@ -130,6 +131,7 @@ def matmul_physics(
     }
     if bm is None or bn is None:
         f["roofline_ms"] = f["phys.problem_roofline_ms"]
+        f["phys.estimate_ms"] = f["roofline_ms"]
         return f
     bk = nan if bk is None else bk
     threads = nan if threads is None else threads
@@ -205,6 +207,8 @@ def matmul_physics(
             "phys.sm_wave_efficiency": sm_wave_eff,
             "phys.tiled_compute_ms": tiled_compute,
             "roofline_ms": roofline,
+            # not a bound: compute and no-reuse tile traffic back to back (ranks configs better, see README)
+            "phys.estimate_ms": roofline + np.nan_to_num(ph.safe_div(tile_bytes, bw * 1e9) * 1e3),
         }
     )
     return f
@@ -218,8 +222,10 @@ def _bytes_of(dtype: np.ndarray) -> np.ndarray:
 
 def _unit_for(dtype: np.ndarray, tensor_capable: bool | np.ndarray) -> np.ndarray:
     """'tensor' where the kernel can use tensor cores and the dtype is one they take, else 'simt'."""
-    tc = np.isin(dtype.astype(object), list(ph.TENSOR_CORE_DTYPES)) & np.asarray(tensor_capable, dtype=bool)
-    return np.where(tc, "tensor", "simt").astype(object)
+    codes, uniques = pd.factorize(np.asarray(dtype, dtype=object))
+    takes_tc = np.array([str(u) in ph.TENSOR_CORE_DTYPES for u in uniques] + [False])[codes]
+    tc = takes_tc & np.asarray(tensor_capable, dtype=bool)
+    return np.array(["simt", "tensor"], dtype=object)[tc.astype(np.int64)]
 
 
 def problem_mnk(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -235,14 +241,14 @@ def problem_dtype(frame: pd.DataFrame, default: str = "fp32") -> tuple[np.ndarra
     raw = text_col(frame, "problem.dtype", "problem.in_dtype", "problem.a_dtype", "problem.mat1_dtype")
     dtype = canonical_dtypes(raw, default)
     tf32 = truthy(text_col(frame, "problem.allow_tf32", "problem.using_tf32", "problem.tf32", "params.allow_tf32"))
-    compute = np.where((dtype == "fp32") & tf32, "tf32", dtype).astype(object)
+    compute = dtype.copy()
+    compute[tf32 & (dtype == "fp32")] = "tf32"
     return dtype, compute
 
 
-def _frame(frame: pd.DataFrame, physics: dict[str, np.ndarray], extra: dict[str, np.ndarray]) -> pd.DataFrame:
-    generic = generic_columns(frame)
-    derived = pd.DataFrame({**physics, **extra}, index=frame.index)
-    return pd.concat([generic, derived], axis=1)
+def _frame(frame: pd.DataFrame, physics: dict[str, np.ndarray], extra: dict[str, np.ndarray]) -> Columns:
+    """Generic param/problem columns plus physics and family-derived columns."""
+    return {**generic_columns(frame), **physics, **extra}
 
 
 # ---- families ------------------------------------------------------------------------------------

@@ -16,8 +16,25 @@ With no tile information it falls back to the problem-only roofline.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
+
+_F = TypeVar("_F", bound=Callable)
+
+
+def _quiet(fn: _F) -> _F:
+    """NaN/inf/overflow in a row give NaN/inf in that row, never a warning or an exception."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 #: Element sizes of the canonical dtypes (bytes).
 DTYPE_BYTES: dict[str, float] = {
@@ -64,6 +81,7 @@ def _f(x: object) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+@_quiet
 def ceil_div(a: object, b: object) -> np.ndarray:
     """ceil(a / b) for float arrays (NaN where b <= 0 or either is NaN)."""
     a, b = _f(a), _f(b)
@@ -72,6 +90,7 @@ def ceil_div(a: object, b: object) -> np.ndarray:
     return np.where(b > 0, out, np.nan)
 
 
+@_quiet
 def safe_div(a: object, b: object) -> np.ndarray:
     """a / b with NaN (not inf, not a warning) where b is 0 or NaN."""
     a, b = _f(a), _f(b)
@@ -80,17 +99,20 @@ def safe_div(a: object, b: object) -> np.ndarray:
     return np.where(b != 0, out, np.nan)
 
 
+@_quiet
 def matmul_flops(m: object, n: object, k: object) -> np.ndarray:
     """2·M·N·K (one multiply and one add per inner-product term)."""
     return 2.0 * _f(m) * _f(n) * _f(k)
 
 
+@_quiet
 def matmul_min_bytes(m: object, n: object, k: object, in_bytes: object, out_bytes: object) -> np.ndarray:
     """Compulsory traffic: read A (M×K) and B (K×N) once, write C (M×N) once."""
     m, n, k = _f(m), _f(n), _f(k)
     return (m * k + k * n) * _f(in_bytes) + m * n * _f(out_bytes)
 
 
+@_quiet
 def roofline_time_ms(flops: object, bytes_moved: object, peak_tflops: object, mem_bw_gbs: object) -> np.ndarray:
     """max(flops / peak, bytes / bandwidth) in milliseconds; NaN if either rate is unknown."""
     compute_ms = safe_div(flops, _f(peak_tflops) * 1e12) * 1e3
@@ -98,16 +120,19 @@ def roofline_time_ms(flops: object, bytes_moved: object, peak_tflops: object, me
     return np.fmax(compute_ms, memory_ms) * np.where(np.isnan(compute_ms) | np.isnan(memory_ms), np.nan, 1.0)
 
 
+@_quiet
 def padded(size: object, tile: object) -> np.ndarray:
     """size rounded up to a whole number of tiles."""
     return ceil_div(size, tile) * _f(tile)
 
 
+@_quiet
 def padding_waste(size: object, tile: object) -> np.ndarray:
     """Fraction of the padded extent that is padding: 1 - size / (ceil(size/tile)·tile)."""
     return 1.0 - safe_div(size, padded(size, tile))
 
 
+@_quiet
 def wave_stats(ctas: object, slots: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Waves of `ctas` over `slots` concurrent CTA slots: (waves, ceil(waves), efficiency).
 
@@ -119,6 +144,7 @@ def wave_stats(ctas: object, slots: object) -> tuple[np.ndarray, np.ndarray, np.
     return waves, waves_ceil, eff
 
 
+@_quiet
 def ctas_per_sm(
     threads_per_cta: object,
     smem_per_cta_bytes: object,
@@ -148,6 +174,7 @@ def ctas_per_sm(
     return by_threads, by_smem, by_regs, overall
 
 
+@_quiet
 def tiled_compute_ms(
     ctas: object, flops_per_cta: object, sm_count: object, peak_tflops: object
 ) -> np.ndarray:
@@ -166,17 +193,18 @@ def pick_peak(table: dict[str, np.ndarray], dtype: np.ndarray, unit: np.ndarray)
     """
     n = len(dtype)
     out = np.full(n, np.nan)
-    keys = pd.Series(dtype, dtype=object).astype(str) + "|" + pd.Series(unit, dtype=object).astype(str)
-    codes, pairs = pd.factorize(keys)
-    for i, pair in enumerate(pairs):
-        d, u = pair.split("|")
-        rows = codes == i
+    d_codes, d_uniques = pd.factorize(np.asarray(dtype, dtype=object))
+    u_codes, u_uniques = pd.factorize(np.asarray(unit, dtype=object))
+    pair_codes = d_codes.astype(np.int64) * max(len(u_uniques), 1) + u_codes
+    for code in np.unique(pair_codes):
+        d, u = str(d_uniques[code // max(len(u_uniques), 1)]), str(u_uniques[code % max(len(u_uniques), 1)])
+        rows = pair_codes == code
         candidates = [f"sys.peak_tflops.{d}.{u}", f"sys.peak_tflops.{d}.simt"]
         if d == "tf32":
             candidates.append("sys.peak_tflops.fp32.simt")
-        value = np.full(n, np.nan)
+        value = np.full(int(rows.sum()), np.nan)
         for col in candidates:
             if col in table:
-                value = np.where(np.isnan(value), _f(table[col]), value)
-        out[rows] = value[rows]
+                value = np.where(np.isnan(value), _f(table[col])[rows], value)
+        out[rows] = value
     return out

@@ -1,7 +1,7 @@
 """Extractor registry, the generic fallback extractor and `featurize` (frame -> feature matrix).
 
 An extractor turns the rows of one kernel family into raw features: float columns (numeric) and
-object columns (categorical strings, encoded later with the schema's vocabulary). `featurize`
+categorical columns (strings, encoded later with the schema's vocabulary). `featurize`
 splits a frame by `kernel`, runs each family's extractor (the generic one for unknown families),
 adds the system spec columns and IR text features, and then either derives a `FeatureSchema`
 (fit) or produces exactly the columns of a given schema (transform).
@@ -29,12 +29,17 @@ TOP_CATEGORICALS = ("kernel", "system")
 OUTPUT_DTYPE = "float64"
 
 
+#: Raw features: column name -> float64 array (numeric) or pd.Categorical (categorical), one per row.
+Columns = dict[str, "np.ndarray | pd.Categorical"]
+
+
 class Extractor:
     """Base extractor: the generic one. Subclasses add family physics on top of `extract`.
 
     `extract(frame, specs)` gets the rows of one kernel family (`frame`, canonical flat columns) and
-    their system specs (`specs`, `sys.*` float columns, same index) and returns a DataFrame with
-    the same index: float columns for numeric features, object columns for categoricals.
+    their system specs (`specs`, `sys.*` float columns, same index) and returns the raw features of
+    those rows, in row order: a DataFrame, or a dict of column -> array (cheaper for a million
+    rows). Numeric columns become float64; strings/objects/categoricals are categorical features.
     """
 
     #: Families this extractor is written for (documentation; the registry is keyed by kernel).
@@ -44,7 +49,7 @@ class Extractor:
         """The input columns this extractor read for these rows (recorded in the schema)."""
         return [c for c in frame.columns if c.startswith(GENERIC_SECTIONS) and frame[c].notna().any()]
 
-    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame | Columns:
         return generic_columns(frame)
 
 
@@ -53,9 +58,9 @@ class GenericExtractor(Extractor):
     as categoricals. `roofline_ms` is NaN (nothing is known about the work such a kernel does)."""
 
 
-def generic_columns(frame: pd.DataFrame) -> pd.DataFrame:
+def generic_columns(frame: pd.DataFrame) -> Columns:
     """Every `params.*`/`problem.*` column: numeric (bools as 0/1) -> float64, else categorical."""
-    out: dict[str, pd.Series] = {}
+    out: Columns = {}
     for col in frame.columns:
         if not col.startswith(GENERIC_SECTIONS):
             continue
@@ -63,26 +68,47 @@ def generic_columns(frame: pd.DataFrame) -> pd.DataFrame:
         if series.isna().all():
             continue
         numeric = as_numeric(series)
-        if numeric is not None:
-            out[col] = numeric
-        else:
-            out[col] = category_strings(series)
-    return pd.DataFrame(out, index=frame.index)
+        out[col] = numeric if numeric is not None else category_strings(series)
+    return out
 
 
-def as_numeric(series: pd.Series) -> pd.Series | None:
-    """Series -> float64 if every non-missing value is a number or bool, else None."""
+def as_numeric(series: pd.Series) -> np.ndarray | None:
+    """float64 array if every non-missing value is a number or bool, else None."""
     if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
-        return series.astype("float64")
-    values = series.dropna()
-    if values.empty:
-        return series.astype("float64")
-    sample = values.map(type).unique()
-    if all(issubclass(t, bool | np.bool_) for t in sample):
-        return series.map(lambda v: np.nan if pd.isna(v) else float(bool(v))).astype("float64")
-    if all(issubclass(t, int | float | np.integer | np.floating | bool | np.bool_) for t in sample):
-        return pd.to_numeric(series, errors="coerce").astype("float64")
-    return None
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return None
+    if series.dtype != object and pd.api.types.is_string_dtype(series.dtype):
+        return None  # pandas' str dtype: text, never numbers
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    values = []
+    for u in uniques:
+        if isinstance(u, bool | np.bool_ | int | float | np.integer | np.floating):
+            values.append(float(u))
+        else:
+            return None
+    return np.array([*values, np.nan], dtype="float64")[codes]
+
+
+def _to_columns(result: pd.DataFrame | Columns, n: int, who: str) -> Columns:
+    """An extractor's result -> dict of float64 arrays / Categoricals, each of length n."""
+    items = result.items() if isinstance(result, pd.DataFrame) else dict(result).items()
+    out: Columns = {}
+    for name, values in items:
+        if isinstance(values, pd.Categorical):
+            col = values
+        elif isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+            col = values.astype("float64", copy=False)  # the common case: no copy
+        elif isinstance(values, pd.Series | np.ndarray | list | tuple):
+            series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+            numeric = as_numeric(series)
+            col = numeric if numeric is not None else category_strings(series)
+        else:  # a scalar broadcasts
+            col = np.full(n, float(values)) if isinstance(values, int | float) else category_strings([values] * n)
+        if len(col) != n:
+            raise ValueError(f"extractor {who} returned {len(col)} values for {name!r}, expected {n}")
+        out[str(name)] = col
+    return out
 
 
 # ---- registry --------------------------------------------------------------------------------
@@ -129,18 +155,20 @@ def system_specs(names: pd.Series) -> pd.DataFrame:
     except (ImportError, AttributeError):
         warnings.warn("perfcast.systems.spec_table is not available: system spec features are NaN", stacklevel=3)
         return pd.DataFrame(index=names.index)
-    keys = names.astype(object).where(names.notna(), None)
-    table = spec_table(keys, errors="nan").astype("float64")
-    table.index = names.index
-    unknown_rows = keys.notna().to_numpy() & table.isna().all(axis=1).to_numpy()
-    if unknown_rows.any():
-        unknown = sorted({str(v) for v in keys[unknown_rows].unique()})
+    codes, uniques = pd.factorize(names, use_na_sentinel=True)
+    per_system = spec_table(pd.Series(list(uniques), dtype=object), errors="nan").astype("float64")
+    unknown = [str(u) for u, row in zip(uniques, per_system.isna().all(axis=1), strict=True) if row]
+    if unknown:
         warnings.warn(
-            f"unknown systems {unknown}: their spec features and roofline_ms are NaN "
+            f"unknown systems {sorted(unknown)}: their spec features and roofline_ms are NaN "
             "(add them with perfcast.systems.register_system or a PERFCAST_SYSTEMS YAML file)",
             stacklevel=3,
         )
-    return table
+    # one small table per unique system, gathered per row by code (missing system -> NaN row);
+    # one owned array per column, so the frame shares them without a consolidation copy
+    values = np.vstack([per_system.to_numpy(dtype="float64"), np.full((1, per_system.shape[1]), np.nan)])
+    columns = {name: values[:, j][codes] for j, name in enumerate(per_system.columns)}
+    return pd.DataFrame(columns, index=names.index, copy=False)
 
 
 def canonical_system_names(names: pd.Series) -> pd.Series:
@@ -187,43 +215,69 @@ def ir_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---- featurize -----------------------------------------------------------------------------------
-def _raw_features(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+def _scatter(parts: list[tuple[np.ndarray | None, Columns]], n: int) -> Columns:
+    """Union of per-family columns into full-length columns (NaN where a family lacks one)."""
+    if len(parts) == 1 and parts[0][0] is None:
+        return parts[0][1]
+    names: dict[str, None] = {}
+    for _, cols in parts:
+        names.update(dict.fromkeys(cols))
+    out: Columns = {}
+    for name in names:
+        pieces = [(pos, cols[name]) for pos, cols in parts if name in cols]
+        if all(not isinstance(v, pd.Categorical) for _, v in pieces):
+            full = np.full(n, np.nan)
+            for pos, values in pieces:
+                full[pos] = values
+            out[name] = full
+        else:
+            strings = np.full(n, None, dtype=object)
+            for pos, values in pieces:
+                strings[pos] = np.asarray(values, dtype=object) if isinstance(values, pd.Categorical) else np.where(
+                    np.isnan(values), None, values
+                )
+            out[name] = category_strings(pd.Series(strings, dtype=object).where(pd.notna(strings), None))
+    return out
+
+
+def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
     """All raw features of a (RangeIndex) frame and the input columns used per kernel family."""
     if "kernel" not in frame.columns:
         raise FeatureSchemaError("input frame has no 'kernel' column (every record names its kernel family)")
-    kernels = frame["kernel"].astype(object).where(frame["kernel"].notna(), "")
+    n = len(frame)
+    kernel_codes, kernel_names = pd.factorize(frame["kernel"], use_na_sentinel=True)
     specs = system_specs(frame["system"]) if "system" in frame.columns else pd.DataFrame(index=frame.index)
-    parts: list[pd.DataFrame] = []
+    parts: list[tuple[np.ndarray | None, Columns]] = []
     inputs: dict[str, list[str]] = {}
-    groups = kernels.groupby(kernels, sort=True).indices if kernels.nunique() > 1 else {kernels.iloc[0]: None}
-    for kernel, positions in groups.items():
+    ir_cols = [c for c in frame.columns if c.startswith("ir.") and frame[c].notna().any()]
+    groups = [(-1, "")] if (kernel_codes < 0).any() else []
+    groups += list(enumerate(str(k) for k in kernel_names))
+    for code, kernel in groups:
+        positions = None if len(groups) == 1 else np.flatnonzero(kernel_codes == code)
         sub = frame if positions is None else frame.iloc[positions]
         sub_specs = specs if positions is None else specs.iloc[positions]
-        extractor = get_extractor(str(kernel))
-        part = extractor.extract(sub, sub_specs)
-        if ROOFLINE not in part.columns:
-            part[ROOFLINE] = np.nan
-        parts.append(part)
-        used = set(extractor.input_columns(sub))
+        extractor = get_extractor(kernel)
+        cols = _to_columns(extractor.extract(sub, sub_specs), len(sub), type(extractor).__name__)
+        cols.setdefault(ROOFLINE, np.full(len(sub), np.nan))
+        parts.append((positions, cols))
+        used = set(extractor.input_columns(sub)) | {c for c in ir_cols if sub[c].notna().any()}
         if "system" in frame.columns:
             used.add("system")
-        inputs[str(kernel)] = sorted(used)
-    raw = parts[0] if len(parts) == 1 else pd.concat(parts, axis=0, sort=False).reindex(frame.index)
-    extra = [specs, ir_features(frame)]
-    tops = {c: category_strings(frame[c]) for c in TOP_CATEGORICALS if c in frame.columns}
-    if "system" in tops:
-        tops["system"] = canonical_system_names(tops["system"])
-    raw = pd.concat([raw, *extra, pd.DataFrame(tops, index=frame.index)], axis=1)
-    raw = raw.loc[:, ~raw.columns.duplicated()]
-    ir_cols = [c for c in frame.columns if c.startswith("ir.") and frame[c].notna().any()]
-    for kernel in inputs:
-        present = kernels == kernel
-        inputs[kernel] = sorted(set(inputs[kernel]) | {c for c in ir_cols if frame.loc[present, c].notna().any()})
+        inputs[kernel] = sorted(used)
+    raw = _scatter(parts, n)
+    for name in specs.columns:
+        raw.setdefault(name, specs[name].to_numpy(dtype="float64", na_value=np.nan, copy=True))
+    for name, values in ir_features(frame).items():
+        raw.setdefault(name, values.to_numpy(dtype="float64", na_value=np.nan))
+    for name in TOP_CATEGORICALS:
+        if name in frame.columns:
+            values = canonical_system_names(frame[name]) if name == "system" else frame[name]
+            raw[name] = category_strings(values)
     return raw, inputs
 
 
-def _is_categorical(series: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+def _is_categorical(values: np.ndarray | pd.Categorical) -> bool:
+    return isinstance(values, pd.Categorical)
 
 
 def featurize(frame: pd.DataFrame, schema: FeatureSchema | None = None) -> tuple[pd.DataFrame, FeatureSchema]:
@@ -248,18 +302,23 @@ def featurize(frame: pd.DataFrame, schema: FeatureSchema | None = None) -> tuple
     raw, inputs = _raw_features(work)
     if schema is None:
         schema = _derive_schema(raw, inputs)
-    out = _apply_schema(raw, schema)
+    out = _apply_schema(raw, schema, len(work))
     out.index = original_index
     return out, schema
 
 
-def _derive_schema(raw: pd.DataFrame, inputs: dict[str, list[str]]) -> FeatureSchema:
-    keep = [c for c in raw.columns if c == ROOFLINE or raw[c].notna().any()]
+def _derive_schema(raw: Columns, inputs: dict[str, list[str]]) -> FeatureSchema:
+    def has_values(values: np.ndarray | pd.Categorical) -> bool:
+        return bool((values.codes >= 0).any()) if _is_categorical(values) else bool(np.isfinite(values).any())
+
+    keep = [c for c, v in raw.items() if c == ROOFLINE or has_values(v)]
     names = [ROOFLINE] + sorted(c for c in keep if c != ROOFLINE)
     categories = {}
     for name in names:
-        if _is_categorical(raw[name]):
-            categories[name] = tuple(sorted(str(v) for v in pd.unique(raw[name].dropna())))
+        values = raw[name]
+        if _is_categorical(values):
+            used = np.unique(values.codes[values.codes >= 0])
+            categories[name] = tuple(sorted(str(values.categories[i]) for i in used))
     return FeatureSchema(
         names=tuple(names), dtypes=tuple(OUTPUT_DTYPE for _ in names), categories=categories, inputs=inputs
     )
@@ -283,27 +342,36 @@ def _check_inputs(frame: pd.DataFrame, schema: FeatureSchema) -> None:
         )
 
 
-def _apply_schema(raw: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+def _apply_schema(raw: Columns, schema: FeatureSchema, n: int) -> pd.DataFrame:
+    """Exactly the schema's columns, in order.
+
+    The frame is built from one array per column without consolidating them into a single block:
+    copying a million rows × ~90 columns into one block costs more than computing the features.
+    """
     columns: dict[str, np.ndarray] = {}
+    seen: set[int] = set()
     problems: list[str] = []
-    n = len(raw)
     for name, dtype in zip(schema.names, schema.dtypes, strict=True):
-        if name not in raw.columns:
-            columns[name] = np.full(n, np.nan, dtype=dtype)
-            continue
-        series = raw[name]
-        if name in schema.categories:
-            columns[name] = encode_categorical(series, schema.categories[name]).astype(dtype)
-        elif _is_categorical(series):
-            numeric = pd.to_numeric(series, errors="coerce")
-            bad = series.notna() & numeric.isna()
-            if bad.any():
-                examples = sorted({str(v) for v in series[bad].head(3)})
-                problems.append(f"{name}: expected numbers, got {examples}")
+        values = raw.get(name)
+        if values is None:
+            col = np.full(n, np.nan)  # the families present do not produce this feature
+        elif name in schema.categories:
+            col = encode_categorical(values, schema.categories[name])
+        elif _is_categorical(values):
+            numeric = pd.to_numeric(pd.Series(values.categories, dtype=object), errors="coerce").to_numpy(dtype="float64")
+            bad = [str(c) for c, v in zip(values.categories, numeric, strict=True) if np.isnan(v)]
+            if bad:
+                problems.append(f"{name}: expected numbers, got {sorted(bad)[:3]}")
                 continue
-            columns[name] = numeric.to_numpy(dtype=dtype, na_value=np.nan)
+            col = np.append(numeric, np.nan)[values.codes]
         else:
-            columns[name] = series.to_numpy(dtype=dtype, na_value=np.nan)
+            col = np.asarray(values, dtype="float64")
+            # never hand out an input's memory or one array under two names
+            if id(col) in seen or not col.flags.writeable:
+                col = col.copy()
+        col = col.astype(dtype, copy=False)
+        seen.add(id(col))
+        columns[name] = col
     if problems:
         raise FeatureSchemaError(f"input does not match feature schema {schema.version}: " + "; ".join(problems))
-    return pd.DataFrame(columns, index=raw.index)
+    return pd.DataFrame(columns, copy=False)

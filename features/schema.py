@@ -160,29 +160,38 @@ class FeatureSchema:
         return self.dtypes[self.names.index(name)]
 
 
-def encode_categorical(values: pd.Series, vocabulary: Sequence[str]) -> np.ndarray:
+def encode_categorical(values: object, vocabulary: Sequence[str]) -> np.ndarray:
     """Values -> float64 codes into `vocabulary`; unseen -> `UNKNOWN_CODE`, missing -> NaN."""
-    strings = category_strings(values)
+    cat = category_strings(values)
     lookup = {v: float(i) for i, v in enumerate(vocabulary)}
-    codes = strings.map(lookup)
-    out = codes.to_numpy(dtype="float64", na_value=np.nan, copy=True)
-    unseen = strings.notna().to_numpy() & np.isnan(out)
-    out[unseen] = UNKNOWN_CODE
-    return out
+    per_category = np.array([lookup.get(c, UNKNOWN_CODE) for c in cat.categories] + [np.nan], dtype="float64")
+    return per_category[cat.codes]  # code -1 (missing) picks the trailing NaN
 
 
-def category_strings(values: pd.Series) -> pd.Series:
-    """Canonical string form of categorical values (1.0 and 1 and "1" are one category); NaN kept."""
-    def one(v: Any) -> Any:
-        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-            return np.nan
-        if isinstance(v, bool | np.bool_):
-            return "true" if v else "false"
-        if isinstance(v, float | np.floating) and float(v).is_integer():
-            return str(int(v))
-        return str(v)
+def _canonical_category(v: Any) -> Any:
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, bool | np.bool_):
+        return "true" if v else "false"
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, np.integer):
+        return str(int(v))
+    return str(v)
 
-    uniques = pd.unique(values.astype(object))
-    mapping = {u: one(u) for u in uniques if not (isinstance(u, float) and np.isnan(u))}
-    # map through the uniques only (fast for 1M rows with few categories)
-    return values.astype(object).map(mapping)
+
+def category_strings(values: object) -> pd.Categorical:
+    """Canonical string categories of a column (1.0, 1 and "1" are one category); missing -> NaN.
+
+    Works on the unique values only (pandas factorize), so a million rows with a few categories
+    cost one hash pass, not a million Python string conversions.
+    """
+    if isinstance(values, pd.Categorical) and all(isinstance(c, str) for c in values.categories):
+        return values
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    names = [_canonical_category(u) for u in uniques]
+    categories = sorted({n for n in names if n is not None})
+    position = {c: i for i, c in enumerate(categories)}
+    remap = np.array([position[n] if n is not None else -1 for n in names] + [-1], dtype=np.int64)
+    return pd.Categorical.from_codes(remap[codes], categories=categories)

@@ -1,0 +1,109 @@
+"""`perfcast features INPUT [--json] [--schema FILE]`: show the feature vectors of query records.
+
+INPUT is a canonical record file (`.jsonl`, `.csv`, `.parquet`, read by the ingest adapters), a
+`.json` file holding one record or a list of records, an inline JSON record/list, or `-` (JSON or
+JSON Lines on stdin). With `--schema` (e.g. a model's `feature_schema.json`) the vectors have
+exactly that schema's columns, or the command names what does not match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from perfcast.features.registry import featurize
+from perfcast.features.schema import FeatureSchema, FeatureSchemaError
+from perfcast.measurements.schema import records_to_frame
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="record file (.jsonl/.csv/.parquet/.json), inline JSON, or - for stdin")
+    parser.add_argument("--json", action="store_true", help="print JSON (one object per record) instead of a table")
+    parser.add_argument("--schema", type=Path, help="feature_schema.json to transform with (default: derive one)")
+    parser.add_argument("--limit", type=int, default=20, help="show at most this many records (default 20)")
+
+
+def _parse_json_records(text: str, origin: str) -> pd.DataFrame:
+    text = text.strip()
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError:
+        # JSON Lines: one record per non-empty line
+        data = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                data.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{origin}: line {number} is not valid JSON ({exc.msg})") from exc
+    records = data if isinstance(data, list) else [data]
+    bad = [i for i, r in enumerate(records) if not isinstance(r, dict)]
+    if bad:
+        raise ValueError(f"{origin}: records must be JSON objects (item {bad[0]} is not)")
+    return records_to_frame(records)
+
+
+def load_records(source: str) -> pd.DataFrame:
+    """Query records from a path, inline JSON or stdin, as a canonical flat frame."""
+    if source == "-":
+        return _parse_json_records(sys.stdin.read(), "stdin")
+    if source.lstrip().startswith(("{", "[")):
+        return _parse_json_records(source, "inline JSON")
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.suffix.lower() == ".json":
+        return _parse_json_records(path.read_text(), str(path))
+    from perfcast.measurements.ingest import read_path  # noqa: PLC0415 (the one way to read record files)
+
+    chunks = list(read_path(path))
+    frames = [c.frame for c in chunks if len(c.frame)]
+    for chunk in chunks:
+        for row in chunk.rejects.head(5).itertuples():
+            print(f"rejected {path} line {getattr(row, '_line', '?')}: {getattr(row, '_reason', '?')}", file=sys.stderr)
+    if not frames:
+        raise ValueError(f"{path}: no records read")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _clean(value: float) -> float | None:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        frame = load_records(args.input)
+        schema = FeatureSchema.from_json(args.schema.read_text()) if args.schema else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            X, schema = featurize(frame, schema)
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+    except (FeatureSchemaError, ValueError, FileNotFoundError, OSError) as exc:
+        print(f"perfcast features: {exc}", file=sys.stderr)
+        return 2
+    shown = X.head(args.limit)
+    if args.json:
+        payload = {
+            "schema_version": schema.version,
+            "categorical": {name: list(schema.categories[name]) for name in schema.categorical},
+            "records": [{k: _clean(v) for k, v in row.items()} for row in shown.to_dict(orient="records")],
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    table = shown.T
+    table.columns = [f"record {i}" for i in range(len(shown))]
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
+        print(table.to_string(float_format=lambda v: f"{v:.6g}"))
+    print(f"\n{len(schema)} features, schema version {schema.version}; categorical codes index the vocabulary "
+          "(-1 = unseen value)", file=sys.stderr)
+    if len(X) > len(shown):
+        print(f"(showing {len(shown)} of {len(X)} records; --limit to change)", file=sys.stderr)
+    return 0

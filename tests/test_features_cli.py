@@ -1,0 +1,50 @@
+"""`perfcast features INPUT [--json] [--schema FILE]` end to end (real CLI dispatch)."""
+
+from __future__ import annotations
+
+import json
+
+from perfcast.cli import main
+
+QUERY = {
+    "kernel": "triton.matmul",
+    "system": "H100",
+    "params": {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "GROUP_M": 8, "num_warps": 8, "num_stages": 3},
+    "problem": {"M": 4096, "N": 4096, "K": 4096, "dtype": "bf16"},
+}
+
+
+def test_inline_record_json(capsys):
+    assert main(["features", json.dumps(QUERY), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    record = out["records"][0]
+    assert record["roofline_ms"] > 0 and record["params.BLOCK_M"] == 128.0
+    assert out["categorical"]["problem.dtype"] == ["bf16"]
+
+
+def test_jsonl_file_table(tmp_path, capsys):
+    path = tmp_path / "queries.jsonl"
+    other = {**QUERY, "params": {**QUERY["params"], "BLOCK_M": 64}}
+    path.write_text(json.dumps(QUERY) + "\n" + json.dumps(other) + "\n")
+    assert main(["features", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "roofline_ms" in out and "record 1" in out
+
+
+def test_schema_mismatch_is_a_clear_error(tmp_path, capsys):
+    assert main(["features", json.dumps([QUERY]), "--json"]) == 0
+    from perfcast.features import featurize  # noqa: PLC0415
+    from perfcast.measurements.schema import records_to_frame  # noqa: PLC0415
+
+    _, schema = featurize(records_to_frame([QUERY]))
+    schema_file = tmp_path / "feature_schema.json"
+    schema_file.write_text(schema.to_json())
+    broken = {**QUERY, "params": {k: v for k, v in QUERY["params"].items() if k != "GROUP_M"}}
+    capsys.readouterr()
+    assert main(["features", json.dumps(broken), "--schema", str(schema_file)]) == 2
+    assert "params.GROUP_M" in capsys.readouterr().err
+
+
+def test_bad_input_is_an_error_not_a_crash(capsys):
+    assert main(["features", "{not json"]) == 2
+    assert "perfcast features" in capsys.readouterr().err
