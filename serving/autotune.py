@@ -61,9 +61,20 @@ def torch_dtype_name(dtype: Any) -> str | None:
     return TORCH_DTYPES.get(str(dtype).rsplit(".", 1)[-1])
 
 
+def _layout(stride_0: Any, stride_1: Any) -> str:
+    # the ingest rule: unit stride along dim 1 -> row-major, else along dim 0 -> col-major
+    if stride_1 == 1:
+        return "row"
+    return "col" if stride_0 == 1 else "row"
+
+
 def default_matmul_problem(named_args: Mapping[str, Any]) -> dict[str, Any]:
-    """Problem of a Triton matmul call: integer `M`, `N`, `K` and the dtype of the first tensor argument."""
+    """Problem of a Triton matmul call: integer `M`, `N`, `K`, operand layouts from the tutorial's stride
+    names (`stride_am`/`stride_ak`, `stride_bk`/`stride_bn`; row-major when absent) and the dtype of the
+    first tensor argument."""
     problem: dict[str, Any] = {k: int(named_args[k]) for k in ("M", "N", "K") if isinstance(named_args.get(k), int)}
+    problem["a_layout"] = _layout(named_args.get("stride_am"), named_args.get("stride_ak", 1))
+    problem["b_layout"] = _layout(named_args.get("stride_bk"), named_args.get("stride_bn", 1))
     for value in named_args.values():
         dtype = getattr(value, "dtype", None)
         if dtype is not None:

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-DEFAULT_MODEL = "models:/perfcast-runtime@champion"
+DEFAULT_MODEL = "models:/perfcast-default@champion"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
