@@ -38,7 +38,7 @@ from perfcast.measurements.validate import (
     LINE_COLUMN,
     REASON_COLUMN,
     hash_to_hex,
-    hex_to_hash,
+    hex_column_to_hash,
     record_hash_u64,
     validate_frame,
 )
@@ -183,9 +183,8 @@ class MeasurementStore:
     def _stored_hashes(self) -> np.ndarray:
         state = self._files_state()
         if self._hashes is None or self._hashes_state != state:
-            chunks = [hex_to_hash(pq.read_table(p, columns=[HASH_COLUMN]).column(0).to_numpy(zero_copy_only=False))
-                      for p in self.files()]
-            self._hashes = np.unique(np.concatenate(chunks)) if chunks else np.array([], dtype=np.uint64)
+            chunks = [hex_column_to_hash(pq.read_table(p, columns=[HASH_COLUMN]).column(0)) for p in self.files()]
+            self._hashes = _sorted_unique(np.concatenate(chunks)) if chunks else np.array([], dtype=np.uint64)
             self._hashes_state = state
         return self._hashes
 
@@ -243,11 +242,10 @@ class MeasurementStore:
         hashes = record_hash_u64(valid)
         with self._lock():
             stored = self._stored_hashes()
-            _, first = np.unique(hashes, return_index=True)
-            keep = np.zeros(len(valid), dtype=bool)
-            keep[first] = True  # first occurrence within this frame
+            keep = ~pd.Series(hashes).duplicated().to_numpy()  # first occurrence within this frame
             if len(stored):
-                keep &= ~np.isin(hashes, stored, assume_unique=False)
+                at = np.minimum(np.searchsorted(stored, hashes), len(stored) - 1)
+                keep &= stored[at] != hashes
             report.duplicates = int(len(valid) - keep.sum())
             new = valid.loc[keep].copy()
             new[HASH_COLUMN] = hash_to_hex(hashes[keep])
@@ -257,11 +255,11 @@ class MeasurementStore:
                 # no pandas metadata: files are read column subsets and merged across families
                 table = pa.Table.from_pandas(part, preserve_index=False).replace_schema_metadata(None)
                 target = self.data_dir / f"{PART_PREFIX}{kernel}" / f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-                self._atomic_write(target, lambda tmp, t=table: pq.write_table(t, tmp, compression="zstd"))
+                self._atomic_write(target, lambda tmp, t=table: pq.write_table(t, tmp, compression="lz4"))
                 report.files.append(target)
             report.stored = int(keep.sum())
             if self._hashes is not None and report.stored:
-                self._hashes = np.unique(np.concatenate([stored, hashes[keep]]))
+                self._hashes = _sorted_unique(np.concatenate([stored, hashes[keep]]))
                 self._hashes_state = self._files_state()
         return report
 
@@ -391,6 +389,14 @@ class MeasurementStore:
         out["quarantined_rows"] = quarantined
         out["quarantine_files"] = len(self.quarantine_files())
         return out
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct uint64s (a sort beats numpy's hash-based unique here by ~10x)."""
+    values = np.sort(values)
+    if len(values) < 2:
+        return values
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def _types_mapper(dtype: pa.DataType):

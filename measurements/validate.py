@@ -66,6 +66,59 @@ def allowed_column(name: str) -> bool:
     return bool(dot and sub) and section in NESTED_SECTIONS
 
 
+#: Dataset spellings -> the team's canonical system names (used until/unless `perfcast.systems` knows them).
+CANONICAL_SYSTEMS: dict[str, str] = {
+    "gtx 680": "NVIDIA GeForce GTX 680",
+    "geforce gtx 680": "NVIDIA GeForce GTX 680",
+    "rtx_2080_ti": "NVIDIA GeForce RTX 2080 Ti",
+    "rtx 2080 ti": "NVIDIA GeForce RTX 2080 Ti",
+    "rtx_3060_laptop": "NVIDIA GeForce RTX 3060 Laptop GPU",
+    "rtx 3060 laptop": "NVIDIA GeForce RTX 3060 Laptop GPU",
+    "rtx_3090": "NVIDIA GeForce RTX 3090",
+    "rtx 3090": "NVIDIA GeForce RTX 3090",
+    "rtx_titan": "NVIDIA TITAN RTX",
+    "titan rtx": "NVIDIA TITAN RTX",
+    "a100": "NVIDIA A100-SXM4-80GB",
+    "a100 sxm4 80gb": "NVIDIA A100-SXM4-80GB",
+    "a100 pcie 40gb": "NVIDIA A100-PCIE-40GB",
+    "a4000": "NVIDIA RTX A4000",
+    "a6000": "NVIDIA RTX A6000",
+    "mi250x": "AMD Instinct MI250X",
+    "w6600": "AMD Radeon PRO W6600",
+    "w7800": "AMD Radeon PRO W7800",
+    "rtx 4070": "NVIDIA GeForce RTX 4070",
+    "h100": "NVIDIA H100 80GB HBM3",
+    "h100 sxm": "NVIDIA H100 80GB HBM3",
+    "nvidia h100": "NVIDIA H100 80GB HBM3",
+    "h100 pcie": "NVIDIA H100 PCIe",
+    "h200": "NVIDIA H200",
+    "nvidia h200 141gb hbm3e": "NVIDIA H200",
+}
+
+
+def canonical_system(name: str) -> str:
+    """A dataset's GPU name -> the registry's canonical name; unknown names are returned unchanged.
+
+    Prefers `perfcast.systems.resolve_name` (the registry, with its aliases); falls back to the team's
+    agreed table above while the registry is not importable. Measurements are data: an unknown name is
+    kept as given and flagged later by `perfcast data summary`.
+    """
+    text = (name or "").strip()
+    try:
+        from perfcast.systems import resolve_name  # noqa: PLC0415 (optional: another stage)
+    except ImportError:
+        resolve_name = None
+    if resolve_name is not None:
+        for candidate in (text, CANONICAL_SYSTEMS.get(text.lower(), "")):
+            if not candidate:
+                continue
+            try:
+                return resolve_name(candidate)
+            except Exception:  # unknown to the registry: try the next spelling, else keep as given
+                continue
+    return CANONICAL_SYSTEMS.get(text.lower(), text)
+
+
 class _Reasons:
     """Accumulates per-row rejection reasons without a per-row loop."""
 
@@ -243,10 +296,9 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     Quarantine rows keep every original column plus `_file`, `_line` (1-based source line, or the row
     number in the frame when the frame has no `_line`) and `_reason` (every problem found, `; `-joined).
     """
-    original = frame.reset_index(drop=True)
-    n = len(original)
+    n = len(frame)
     reasons = _Reasons(n)
-    out = original.copy()
+    out = frame.reset_index(drop=True)  # a copy: the caller's frame is never modified
 
     unknown = [c for c in out.columns if not isinstance(c, str) or not allowed_column(c)]
     if unknown:
@@ -269,7 +321,13 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     # system: a registered name/alias or inline specs (JSON object text)
     if "system" in out:
         reasons.add(_is_blank(out["system"]), "system missing")
-        out["system"] = _as_string(out["system"]).str.strip()
+        system = _as_string(out["system"]).str.strip()
+        # aliases -> the registry's canonical name (one lookup per distinct value); unknown names kept
+        distinct = [v for v in system.dropna().unique() if v and not v.startswith("{")]
+        mapping = {v: canonical_system(v) for v in distinct}
+        if any(k != v for k, v in mapping.items()):
+            system = system.replace(mapping)
+        out["system"] = system
     else:
         reasons.add(np.ones(n, dtype=bool), "system missing")
         out["system"] = pd.Series(pd.NA, index=out.index, dtype="string")
@@ -372,7 +430,7 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     bad = reasons.bad
     valid = out.loc[~bad].drop(columns=[c for c in BOOKKEEPING if c in out], errors="ignore").reset_index(drop=True)
-    quarantine = original.loc[bad].copy()
+    quarantine = frame.iloc[np.flatnonzero(bad)].reset_index(drop=True)
     if FILE_COLUMN not in quarantine:
         quarantine[FILE_COLUMN] = None
     if LINE_COLUMN not in quarantine:
@@ -429,8 +487,12 @@ def _column_hash(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(first, list | tuple | np.ndarray):
             samples, _ = _samples_array(series)
             return _column_hash(pd.Series(pd.arrays.ArrowExtensionArray(samples)))
-    text = series.astype("string").fillna("").to_numpy(dtype=object)
-    return pd.util.hash_array(text, categorize=True), present
+    # text: hash each distinct value once, then gather by the factorised codes
+    codes, uniques = pd.factorize(series.astype("string"), use_na_sentinel=True)
+    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False) if len(uniques) else \
+        np.array([], dtype=np.uint64)
+    values = hashed[np.maximum(codes, 0)] if len(hashed) else np.zeros(len(series), dtype=np.uint64)
+    return values, codes >= 0
 
 
 def record_hash_u64(frame: pd.DataFrame) -> np.ndarray:
@@ -460,6 +522,19 @@ def hex_to_hash(values: np.ndarray | pd.Series) -> np.ndarray:
     if len(values) == 0:
         return np.array([], dtype=np.uint64)
     return np.frombuffer(bytes.fromhex("".join(values)), dtype=">u8").astype(np.uint64)
+
+
+def hex_column_to_hash(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow string column of 16-digit hex hashes -> uint64, straight from its data buffer."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.array([], dtype=np.uint64)
+    arr = arr.cast(pa.string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4)
+    if arr.null_count or not np.all(np.diff(offsets) == 16):
+        return hex_to_hash(arr.to_numpy(zero_copy_only=False))
+    data = arr.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    return np.frombuffer(bytes.fromhex(data.decode("ascii")), dtype=">u8").astype(np.uint64)
 
 
 def record_hash(frame: pd.DataFrame) -> pd.Series:

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from perfcast.measurements.validate import FILE_COLUMN, LINE_COLUMN, REASON_COLUMN
+from perfcast.measurements.validate import (  # noqa: F401 (canonical_system is re-exported for adapters)
+    CANONICAL_SYSTEMS,
+    FILE_COLUMN,
+    LINE_COLUMN,
+    REASON_COLUMN,
+    canonical_system,
+)
 
 
 @dataclass
@@ -35,59 +41,6 @@ class IngestChunk:
 
 class IngestError(ValueError):
     """A file that cannot be ingested at all (unknown format, unreadable container)."""
-
-
-#: Dataset spellings -> the team's canonical system names (used until/unless `perfcast.systems` knows them).
-CANONICAL_SYSTEMS: dict[str, str] = {
-    "gtx 680": "NVIDIA GeForce GTX 680",
-    "geforce gtx 680": "NVIDIA GeForce GTX 680",
-    "rtx_2080_ti": "NVIDIA GeForce RTX 2080 Ti",
-    "rtx 2080 ti": "NVIDIA GeForce RTX 2080 Ti",
-    "rtx_3060_laptop": "NVIDIA GeForce RTX 3060 Laptop GPU",
-    "rtx 3060 laptop": "NVIDIA GeForce RTX 3060 Laptop GPU",
-    "rtx_3090": "NVIDIA GeForce RTX 3090",
-    "rtx 3090": "NVIDIA GeForce RTX 3090",
-    "rtx_titan": "NVIDIA TITAN RTX",
-    "titan rtx": "NVIDIA TITAN RTX",
-    "a100": "NVIDIA A100-SXM4-80GB",
-    "a100 sxm4 80gb": "NVIDIA A100-SXM4-80GB",
-    "a100 pcie 40gb": "NVIDIA A100-PCIE-40GB",
-    "a4000": "NVIDIA RTX A4000",
-    "a6000": "NVIDIA RTX A6000",
-    "mi250x": "AMD Instinct MI250X",
-    "w6600": "AMD Radeon PRO W6600",
-    "w7800": "AMD Radeon PRO W7800",
-    "rtx 4070": "NVIDIA GeForce RTX 4070",
-    "h100": "NVIDIA H100 80GB HBM3",
-    "h100 sxm": "NVIDIA H100 80GB HBM3",
-    "nvidia h100": "NVIDIA H100 80GB HBM3",
-    "h100 pcie": "NVIDIA H100 PCIe",
-    "h200": "NVIDIA H200",
-    "nvidia h200 141gb hbm3e": "NVIDIA H200",
-}
-
-
-def canonical_system(name: str) -> str:
-    """A dataset's GPU name -> the registry's canonical name; unknown names are returned unchanged.
-
-    Prefers `perfcast.systems.resolve_name` (the registry, with its aliases); falls back to the team's
-    agreed table above while the registry is not importable. Measurements are data: an unknown name is
-    kept as given and flagged later by `perfcast data summary`.
-    """
-    text = (name or "").strip()
-    try:
-        from perfcast.systems import resolve_name  # noqa: PLC0415 (optional: another stage)
-    except ImportError:
-        resolve_name = None
-    if resolve_name is not None:
-        for candidate in (text, CANONICAL_SYSTEMS.get(text.lower(), "")):
-            if not candidate:
-                continue
-            try:
-                return resolve_name(candidate)
-            except Exception:  # unknown to the registry: try the next spelling, else keep as given
-                continue
-    return CANONICAL_SYSTEMS.get(text.lower(), text)
 
 
 def open_text(path: Path) -> io.TextIOBase:

@@ -54,21 +54,18 @@ def to_frame(table: pd.DataFrame, source: str, first_line: int = 2) -> pd.DataFr
         raise IngestError(f"SGEMM UCI file lacks columns {missing}")
     n = len(table)
     runs = table[list(RUNS)].to_numpy(dtype=np.float64)
-    frame = pd.DataFrame({"kernel": np.full(n, "cltune.sgemm", dtype=object)})
+    columns: dict[str, object] = {"kernel": np.full(n, "cltune.sgemm", dtype=object)}
     for p in PARAMS:
-        frame[f"params.{p}"] = table[p].to_numpy()
-    frame["problem.M"] = PROBLEM_SIZE
-    frame["problem.N"] = PROBLEM_SIZE
-    frame["problem.K"] = PROBLEM_SIZE
-    frame["problem.dtype"] = "fp32"
-    frame["problem.a_layout"] = "row"
-    frame["problem.b_layout"] = "row"
-    frame["system"] = canonical_system(SYSTEM)
-    frame["runtime_ms"] = np.median(runs, axis=1)
-    frame["runtime_ms_samples"] = list_column(runs)
-    frame["status"] = "ok"
-    frame["source"] = source
-    frame[LINE_COLUMN] = np.arange(first_line, first_line + n)
+        columns[f"params.{p}"] = table[p].to_numpy()
+    columns.update({"problem.M": np.full(n, PROBLEM_SIZE), "problem.N": np.full(n, PROBLEM_SIZE),
+                    "problem.K": np.full(n, PROBLEM_SIZE), "problem.dtype": np.full(n, "fp32", dtype=object),
+                    "problem.a_layout": np.full(n, "row", dtype=object),
+                    "problem.b_layout": np.full(n, "row", dtype=object),
+                    "system": np.full(n, canonical_system(SYSTEM), dtype=object),
+                    "runtime_ms": np.median(runs, axis=1), "runtime_ms_samples": list_column(runs).array,
+                    "status": np.full(n, "ok", dtype=object), "source": np.full(n, source, dtype=object),
+                    LINE_COLUMN: np.arange(first_line, first_line + n)})
+    frame = pd.DataFrame(columns)
     return frame
 
 
