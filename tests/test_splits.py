@@ -1,0 +1,106 @@
+"""Splits on real data: no leakage across parts, reproducible, frozen by hash, serialisable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.measurements.ingest import read_path
+from perfcast.training import splits as S
+
+
+@pytest.fixture(scope="module")
+def kt(datasets_dir) -> pd.DataFrame:
+    """Two real Kernel Tuner GEMM caches (two GPUs, one problem, repeated timestamps)."""
+    frames = []
+    for name in ("RTX_3090.json.gz", "RTX_Titan.json.gz"):
+        frames += [c.frame for c in read_path(datasets_dir / "kerneltuner_gemm" / name)]
+    return pd.concat(frames, ignore_index=True).sample(n=6000, random_state=1).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def gpperf(datasets_dir) -> pd.DataFrame:
+    """GPPerf CUTLASS: many problems, each config repeated (the leaky-random-split dataset)."""
+    frames = [c.frame for c in read_path(datasets_dir / "gpperf_cutlass")]
+    f = pd.concat(frames, ignore_index=True)
+    return f[f["kernel"] == "cutlass.gemm"].reset_index(drop=True)
+
+
+def _disjoint(parts: dict[str, np.ndarray], n: int) -> None:
+    seen = np.concatenate(list(parts.values()))
+    assert len(seen) == len(np.unique(seen))
+    assert seen.max() < n
+
+
+def test_problem_split_keeps_problems_whole(gpperf):
+    split = S.split_by_problem(gpperf, test_fraction=0.2, seed=3)
+    tr, te = split.train_test(gpperf)
+    _disjoint({"tr": tr, "te": te}, len(gpperf))
+    assert len(tr) + len(te) == len(gpperf)
+    keys = S.problem_keys(gpperf)
+    assert not set(keys[tr]) & set(keys[te])
+    n_problems = len(np.unique(keys))
+    assert abs(len(np.unique(keys[te])) - 0.2 * n_problems) <= 1
+    # repeated configs never straddle train and test
+    ck = S.config_keys(gpperf)
+    assert not set(ck[tr]) & set(ck[te])
+
+
+def test_config_split_keeps_repeats_together(gpperf):
+    split = S.split_by_config(gpperf, seed=0)
+    tr, te = split.train_test(gpperf)
+    ck = S.config_keys(gpperf)
+    assert not set(ck[tr]) & set(ck[te])
+    assert 0.1 < len(te) / len(gpperf) < 0.3
+
+
+def test_reproducible_and_seed_dependent(kt):
+    a = S.split_by_config(kt, seed=0)
+    b = S.split_by_config(kt, seed=0)
+    c = S.split_by_config(kt, seed=1)
+    assert a == b and a.split_id == b.split_id
+    assert a.hashes != c.hashes
+    # row order does not change which rows go where
+    shuffled = kt.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    tr, te = a.train_test(shuffled)
+    assert set(S.row_ids(shuffled)[te]) == set(S.row_ids(kt)[a.train_test(kt)[1]])
+
+
+def test_serialisable_and_frozen(kt):
+    split = S.split_by_config(kt, seed=0)
+    back = S.Split.from_json(split.to_json())
+    assert back == split
+    assert len(split.to_json()) < 1000  # small: kind, params, seed, hashes, counts
+    np.testing.assert_array_equal(back.train_test(kt)[1], split.train_test(kt)[1])
+    with pytest.raises(S.SplitMismatchError, match="rows differ"):
+        split.parts(kt.iloc[:-10])
+
+
+def test_system_split_k_target(kt):
+    target = "NVIDIA TITAN RTX"
+    split = S.split_by_system(kt, target=target, k_target=500, seed=0)
+    tr, te = split.train_test(kt)
+    sys_ = kt["system"].to_numpy()
+    assert (sys_[te] == target).all()
+    assert (sys_[tr] == target).sum() == 500
+    assert (sys_[tr] != target).sum() == (sys_ != target).sum()
+    with pytest.raises(ValueError, match="not in the frame"):
+        S.split_by_system(kt, target="no such gpu")
+
+
+def test_size_split(gpperf):
+    size = S.problem_size(gpperf)
+    threshold = float(np.quantile(np.unique(size), 0.5))
+    split = S.split_by_size(gpperf, max_train_size=threshold, factor=4.0, seed=0)
+    parts = split.parts(gpperf)
+    _disjoint(parts, len(gpperf))
+    assert (size[parts["train"]] <= threshold).all()
+    assert (size[parts["in_range"]] <= threshold).all()
+    assert (size[parts["test"]] >= 4 * threshold).all()
+    keys = S.problem_keys(gpperf)
+    assert not set(keys[parts["train"]]) & set(keys[parts["in_range"]])
+
+
+def test_empty_part_is_an_error(gpperf):
+    with pytest.raises(ValueError):
+        S.split_by_size(gpperf, max_train_size=1e30)

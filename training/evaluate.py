@@ -1,0 +1,377 @@
+"""Honest evaluation: `evaluate(model_factory, frame, split)` and the benchmark suites.
+
+`evaluate` fits a fresh model on the split's training rows and scores every held-out part (`test`,
+and `in_range` for size splits) with `perfcast.training.metrics`: regression metrics per target,
+interval coverage where the model gives q10/q90, and per-problem ranking metrics on runtime.
+
+The suites reproduce the issue's numbers table on the real datasets in `../shared/datasets`, each with
+the perfcast model and the baselines on the same frozen split (`SUITES`, `run_suite`). `quick=True`
+subsamples problems/configs and shortens training so a suite runs in seconds (tests, smoke checks).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from perfcast.training import metrics as M
+from perfcast.training.baselines import (
+    GPPerfRandomForest,
+    OtherSystemsLookup,
+    PlainLGBM,
+    RooflineBaseline,
+    usable,
+)
+from perfcast.training.splits import (
+    Split,
+    config_keys,
+    problem_keys,
+    problem_size,
+    ranking_groups,
+    split_by_config,
+    split_by_problem,
+    split_by_size,
+    split_by_system,
+)
+from tqdm.auto import tqdm
+
+__all__ = [
+    "evaluate",
+    "score",
+    "load_dataset",
+    "perfcast_factory",
+    "SUITES",
+    "Suite",
+    "run_suite",
+    "TARGETS_TABLE",
+    "targets_table",
+]
+
+ModelFactory = Callable[[], Any]
+
+
+# ------------------------------------------------------------------------------------ scoring
+
+
+def _interval_columns(pred: pd.DataFrame, target: str) -> tuple[str, str] | None:
+    qs = sorted(c for c in pred.columns if c.startswith(f"pred.{target}.q") and c[len(f"pred.{target}.q"):].isdigit())
+    return (qs[0], qs[-1]) if len(qs) >= 2 else None
+
+
+def score(frame: pd.DataFrame, pred: pd.DataFrame, rank_by: str = "runtime_ms") -> dict[str, float]:
+    """Metrics of predictions `pred` (same rows as `frame`) against the measurements in `frame`.
+
+    Keys: `<target>.mape`, `<target>.median_ape`, `<target>.r2_log`, `<target>.r2`,
+    `<target>.coverage_80`, and ranking metrics (per problem, runtime) without prefix. `rank_by` is
+    `runtime_ms` (rank by predicted runtime) or `rank_score` (a ranking head, higher = faster).
+    """
+    out: dict[str, float] = {}
+    for target in ("runtime_ms", "power_w", "energy_j"):
+        col = f"pred.{target}"
+        ok = usable(frame, target)
+        if col not in pred.columns or ok.sum() == 0:
+            continue
+        y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)[ok]
+        p = pred[col].to_numpy(dtype=np.float64)[ok]
+        iv = _interval_columns(pred, target)
+        lo = pred[iv[0]].to_numpy(dtype=np.float64)[ok] if iv else None
+        hi = pred[iv[1]].to_numpy(dtype=np.float64)[ok] if iv else None
+        out.update(M.regression_metrics(y, p, lo, hi, prefix=f"{target}."))
+        ss_tot = np.sum((y - y.mean()) ** 2)
+        out[f"{target}.r2"] = float(1 - np.sum((y - p) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
+    ok = usable(frame, "runtime_ms")
+    if ok.sum() and "pred.runtime_ms" in pred.columns:
+        y = pd.to_numeric(frame["runtime_ms"], errors="coerce").to_numpy(dtype=np.float64)[ok]
+        if rank_by == "rank_score" and "pred.rank_score" in pred.columns:
+            # higher score = faster: map to a positive "cost" with the same order
+            cost = np.exp(-pred["pred.rank_score"].to_numpy(dtype=np.float64)[ok])
+        else:
+            cost = pred["pred.runtime_ms"].to_numpy(dtype=np.float64)[ok]
+        groups = ranking_groups(frame)[ok]
+        out.update(M.ranking_metrics(groups, y, cost))
+    return out
+
+
+def evaluate(model_factory: ModelFactory, frame: pd.DataFrame, split: Split, *,
+             rank_by: str = "runtime_ms") -> dict[str, Any]:
+    """Fit `model_factory()` on the split's training rows, score each held-out part.
+
+    Returns `{"split": ..., "split_id": ..., "fit_seconds": ..., "predict_seconds": ...,
+    "<part>.<metric>": value, ...}` with parts `test` (and `in_range` for size splits).
+    """
+    parts = split.parts(frame)
+    frame = frame.reset_index(drop=True)
+    model = model_factory()
+    t0 = time.perf_counter()
+    model.fit(frame.iloc[parts["train"]].reset_index(drop=True))
+    fit_s = time.perf_counter() - t0
+    out: dict[str, Any] = {"split": split.to_dict(), "split_id": split.split_id, "fit_seconds": round(fit_s, 2),
+                           "n_train": int(len(parts["train"]))}
+    predict_s = 0.0
+    for name, idx in parts.items():
+        if name == "train":
+            continue
+        test = frame.iloc[idx].reset_index(drop=True)
+        t0 = time.perf_counter()
+        pred = model.predict(test)
+        predict_s += time.perf_counter() - t0
+        out[f"{name}.n_rows"] = int(len(idx))
+        for k, v in score(test, pred, rank_by=rank_by).items():
+            out[f"{name}.{k}"] = v
+    out["predict_seconds"] = round(predict_s, 2)
+    out["_model"] = model
+    return out
+
+
+# -------------------------------------------------------------------------------- data loading
+
+_DATASET_CACHE: dict[tuple[str, str], pd.DataFrame] = {}
+
+
+def load_dataset(name: str, datasets_dir: Path | str | None = None) -> pd.DataFrame:
+    """One folder of `../shared/datasets` as one canonical frame (through the ingest adapters).
+
+    Cached per process: the suites read the same folder several times.
+    """
+    from perfcast.measurements.ingest import read_path  # noqa: PLC0415
+
+    from perfcast.config import shared_datasets_dir  # noqa: PLC0415
+
+    root = Path(datasets_dir) if datasets_dir is not None else shared_datasets_dir()
+    key = (str(root.resolve()), name)
+    if key not in _DATASET_CACHE:
+        path = root / name
+        if not path.exists():
+            raise FileNotFoundError(f"dataset {name!r} not found under {root} (set PERFCAST_DATASETS)")
+        frames = [chunk.frame for chunk in read_path(path) if len(chunk.frame)]
+        if not frames:
+            raise ValueError(f"dataset {name!r} under {root}: no rows could be read")
+        _DATASET_CACHE[key] = pd.concat(frames, ignore_index=True, sort=False)
+    return _DATASET_CACHE[key]
+
+
+def _sample_groups(frame: pd.DataFrame, keys: np.ndarray, n_groups: int, seed: int = 0) -> pd.DataFrame:
+    uniq = np.unique(keys)
+    if len(uniq) <= n_groups:
+        return frame
+    keep = np.random.default_rng(seed).choice(uniq, size=n_groups, replace=False)
+    return frame[np.isin(keys, keep)].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------ model factories
+
+#: LightGBM settings of the perfcast model per suite family, chosen on validation folds inside the
+#: training rows (`perfcast.training.tuning`), never on a test split.
+FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
+    # One brute-force sweep of one shape: memorise the fine structure of the config space.
+    "xgemm": {"params": {"num_leaves": 255, "min_data_in_leaf": 1, "learning_rate": 0.05,
+                         "feature_fraction": 1.0, "bagging_fraction": 1.0, "bagging_freq": 0, "lambda_l2": 0.0},
+              "num_boost_round": 2000, "quantile_boost_round": 300},
+    "triton": {"params": {"num_leaves": 127, "min_data_in_leaf": 10, "learning_rate": 0.1},
+               "num_boost_round": 800, "quantile_boost_round": 200},
+    "cutlass": {"params": {"num_leaves": 31, "min_data_in_leaf": 5, "learning_rate": 0.05},
+                "num_boost_round": 500, "quantile_boost_round": 200},
+}
+
+
+def perfcast_factory(family: str, quick: bool = False, **overrides: Any) -> ModelFactory:
+    """A factory of `GBCostModel` with the family's settings (`quick` cuts the rounds tenfold)."""
+    from perfcast.models import GBCostModel  # noqa: PLC0415
+
+    s = {**FAMILY_SETTINGS[family], **overrides}
+    rounds, q_rounds = s["num_boost_round"], s["quantile_boost_round"]
+    if quick:
+        rounds, q_rounds = max(20, rounds // 10), max(10, q_rounds // 10)
+
+    def make() -> Any:
+        return GBCostModel(params=dict(s["params"]), num_boost_round=rounds, quantile_boost_round=q_rounds,
+                           ranking=bool(s.get("ranking", False)))
+
+    return make
+
+
+def baseline_factories(quick: bool = False, transfer: bool = False) -> dict[str, ModelFactory]:
+    """The baselines every suite runs beside the perfcast model."""
+    rounds = 50 if quick else 500
+    trees = 10 if quick else 100
+    out: dict[str, ModelFactory] = {
+        "plain_lgbm": lambda: PlainLGBM(num_boost_round=rounds),
+        "gpperf_rf": lambda: GPPerfRandomForest(n_estimators=trees, max_train_rows=20_000 if quick else 100_000),
+        "roofline": RooflineBaseline,
+    }
+    if transfer:
+        out["other_gpus"] = OtherSystemsLookup
+    return out
+
+
+# ------------------------------------------------------------------------------------- suites
+
+
+@dataclass
+class Case:
+    """One evaluation: a frame, a frozen split and the models to run on it."""
+
+    suite: str
+    case: str
+    frame: pd.DataFrame
+    split: Split
+    models: dict[str, ModelFactory]
+    rank_by: str = "runtime_ms"
+
+
+@dataclass
+class Suite:
+    """A named group of cases (`build(datasets_dir, quick) -> list[Case]`) and what the issue asks of it."""
+
+    name: str
+    description: str
+    build: Callable[[Path | None, bool], list[Case]]
+
+
+def _kt_gemm(datasets_dir: Path | None) -> pd.DataFrame:
+    return load_dataset("kerneltuner_gemm", datasets_dir)
+
+
+def _build_kt_config(datasets_dir: Path | None, quick: bool) -> list[Case]:
+    frame = _kt_gemm(datasets_dir)
+    cases = []
+    for system, sub in frame.groupby("system", sort=True):
+        sub = sub.reset_index(drop=True)
+        if quick:
+            sub = sub.sample(n=min(len(sub), 1500), random_state=0).reset_index(drop=True)
+        split = split_by_config(sub, test_fraction=0.2, seed=0)
+        models = {"perfcast": perfcast_factory("xgemm", quick), **baseline_factories(quick)}
+        cases.append(Case("kt_gemm_config", str(system), sub, split, models))
+    return cases
+
+
+def _build_kt_transfer(datasets_dir: Path | None, quick: bool) -> list[Case]:
+    frame = _kt_gemm(datasets_dir)
+    if quick:
+        keep = np.unique(config_keys(frame, with_system=False))
+        keep = np.random.default_rng(0).choice(keep, size=min(len(keep), 1500), replace=False)
+        frame = frame[np.isin(config_keys(frame, with_system=False), keep)].reset_index(drop=True)
+    k = 100 if quick else 500
+    cases = []
+    for system in sorted(frame["system"].astype(str).unique()):
+        split = split_by_system(frame, target=system, k_target=k, seed=0)
+        models = {"perfcast": perfcast_factory("xgemm", quick), **baseline_factories(quick, transfer=True)}
+        cases.append(Case("kt_gemm_transfer", system, frame, split, models))
+    return cases
+
+
+def _autoheuristic(datasets_dir: Path | None, quick: bool) -> pd.DataFrame:
+    frame = load_dataset("autoheuristic_a100", datasets_dir)
+    frame = frame[frame["kernel"] == "triton.matmul"].reset_index(drop=True)
+    if quick:
+        frame = _sample_groups(frame, problem_keys(frame), 60)
+    return frame
+
+
+def _build_autoheuristic(datasets_dir: Path | None, quick: bool) -> list[Case]:
+    frame = _autoheuristic(datasets_dir, quick)
+    split = split_by_problem(frame, test_fraction=0.2, seed=0)
+    models = {"perfcast": perfcast_factory("triton", quick), **baseline_factories(quick)}
+    return [Case("autoheuristic_problem", "A100 triton.matmul", frame, split, models)]
+
+
+def _build_extrapolation(datasets_dir: Path | None, quick: bool) -> list[Case]:
+    frame = _autoheuristic(datasets_dir, quick)
+    size = problem_size(frame)
+    # The threshold leaves ~60% of the problems in range; the test part is every problem ≥ 4× it.
+    sizes = np.unique(size)
+    threshold = float(np.quantile(sizes, 0.6))
+    split = split_by_size(frame, max_train_size=threshold, factor=4.0, seed=0)
+    models = {"perfcast": perfcast_factory("triton", quick), **baseline_factories(quick)}
+    return [Case("extrapolation", f"A100 triton.matmul, M·N·K ≤ {threshold:.3g} → ≥ 4×", frame, split, models)]
+
+
+def _build_gpperf(datasets_dir: Path | None, quick: bool) -> list[Case]:
+    frame = load_dataset("gpperf_cutlass", datasets_dir)
+    frame = frame[frame["kernel"] == "cutlass.gemm"].reset_index(drop=True)
+    split = split_by_problem(frame, test_fraction=0.2, seed=0)
+    models = {"perfcast": perfcast_factory("cutlass", quick), **baseline_factories(quick)}
+    return [Case("gpperf_problem", "RTX 4070 cutlass.gemm", frame, split, models)]
+
+
+def _build_sgemm(datasets_dir: Path | None, quick: bool) -> list[Case]:
+    frame = load_dataset("sgemm_uci", datasets_dir)
+    if quick:
+        frame = frame.sample(n=min(len(frame), 3000), random_state=0).reset_index(drop=True)
+    split = split_by_config(frame, test_fraction=0.2, seed=0)
+    models = {"perfcast": perfcast_factory("xgemm", quick), **baseline_factories(quick)}
+    return [Case("sgemm_config", "GTX 680 cltune.sgemm", frame, split, models)]
+
+
+SUITES: dict[str, Suite] = {
+    s.name: s
+    for s in (
+        Suite("kt_gemm_config", "Kernel Tuner GEMM, each GPU, 80/20 config split", _build_kt_config),
+        Suite("kt_gemm_transfer", "Kernel Tuner GEMM, leave-one-GPU-out + 500 target measurements", _build_kt_transfer),
+        Suite("autoheuristic_problem", "AutoHeuristic A100 Triton matmul, split by problem", _build_autoheuristic),
+        Suite("gpperf_problem", "GPPerf CUTLASS (RTX 4070), split by problem", _build_gpperf),
+        Suite("sgemm_config", "SGEMM UCI (GTX 680), 80/20 config split", _build_sgemm),
+        Suite("extrapolation", "AutoHeuristic A100: train small problems, test ≥ 4× larger", _build_extrapolation),
+    )
+}
+
+
+def run_suite(name: str, datasets_dir: Path | str | None = None, quick: bool = False,
+              models: Iterable[str] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run one suite: one row per (case, model) with every metric, the split id and timings."""
+    if name not in SUITES:
+        raise KeyError(f"unknown suite {name!r}; choose one of {', '.join(SUITES)} or all")
+    cases = SUITES[name].build(Path(datasets_dir) if datasets_dir is not None else None, quick)
+    wanted = set(models) if models is not None else None
+    rows = []
+    jobs = [(c, m) for c in cases for m in c.models if wanted is None or m in wanted]
+    for case, model_name in tqdm(jobs, desc=name, disable=not progress, leave=False):
+        result = evaluate(case.models[model_name], case.frame, case.split, rank_by=case.rank_by)
+        result.pop("_model", None)
+        split = result.pop("split")
+        rows.append({"suite": case.suite, "case": case.case, "model": model_name, "split_kind": split["kind"],
+                     "split_seed": split["seed"], **result})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ the numbers table
+
+#: (suite, metric column, aggregation over cases, comparison, target) — the issue's numbers.
+TARGETS_TABLE: list[tuple[str, str, str, str, float]] = [
+    ("kt_gemm_config", "test.runtime_ms.median_ape", "max", "<=", 1.5),
+    ("kt_gemm_config", "test.spearman_median", "min", ">=", 0.995),
+    ("kt_gemm_config", "test.top1_slowdown_geomean", "max", "<=", 1.05),
+    ("kt_gemm_config", "test.top10_slowdown_geomean", "max", "<=", 1.01),
+    ("kt_gemm_transfer", "test.top1_slowdown_geomean", "max", "<=", 1.05),
+    ("autoheuristic_problem", "test.spearman_median", "min", ">=", 0.99),
+    ("autoheuristic_problem", "test.top1_slowdown_geomean", "max", "<=", 1.015),
+    ("autoheuristic_problem", "test.top1_slowdown_p90", "max", "<=", 1.04),
+    ("autoheuristic_problem", "test.top5_recall", "min", ">=", 0.85),
+    ("autoheuristic_problem", "test.runtime_ms.median_ape", "max", "<=", 2.5),
+    ("gpperf_problem", "test.runtime_ms.r2", "min", ">=", 0.98),
+    ("gpperf_problem", "test.power_w.median_ape", "max", "<=", 5.0),
+    ("sgemm_config", "test.runtime_ms.median_ape", "max", "<=", 2.0),
+    ("extrapolation", "test.runtime_ms.median_ape", "max", "<=", float("nan")),  # ≤ 2× in_range (below)
+]
+
+
+def targets_table(results: pd.DataFrame, model: str = "perfcast") -> pd.DataFrame:
+    """The issue's targets against what `model` measured (worst case over a suite's cases), pass/fail."""
+    rows = []
+    for suite, metric, agg, cmp, target in TARGETS_TABLE:
+        sub = results[(results["suite"] == suite) & (results["model"] == model)]
+        if sub.empty or metric not in sub.columns:
+            continue
+        value = float(getattr(sub[metric], agg)())
+        if suite == "extrapolation":
+            in_range = float(sub["in_range.runtime_ms.median_ape"].max())
+            target = 2.0 * in_range
+        ok = value <= target if cmp == "<=" else value >= target
+        rows.append({"suite": suite, "metric": metric.removeprefix("test."), "target": f"{cmp} {target:.4g}",
+                     "measured": value, "pass": bool(ok)})
+    return pd.DataFrame(rows)
