@@ -1,0 +1,83 @@
+"""`perfcast predict`: JSONL/CSV/Parquet in, same rows and order plus pred.* out, chunked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.measurements.schema import frame_to_records
+from perfcast.models import GBCostModel, OnnxCostModel
+from test_models_data import autoheuristic_problems
+
+from perfcast.cli import main as cli_main
+
+PRED_COLS = ["pred.runtime_ms", "pred.runtime_ms.q10", "pred.runtime_ms.q90", "pred.feasible_prob"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(datasets_dir, tmp_path_factory):
+    frame = autoheuristic_problems(datasets_dir, 150, seed=3, rows_per_problem=20)
+    d = tmp_path_factory.mktemp("model") / "m"
+    GBCostModel(num_boost_round=30).fit(frame).save(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def queries(datasets_dir) -> pd.DataFrame:
+    """Query records of other problems: no targets, shuffled order."""
+    frame = autoheuristic_problems(datasets_dir, 40, seed=4, rows_per_problem=25)
+    q = frame.drop(columns=["runtime_ms", "status", "source"], errors="ignore")
+    return q.sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+def _expected(model_dir, queries):
+    return OnnxCostModel.load(model_dir).predict_frame(queries)
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "jsonl"])
+def test_predict_roundtrip_keeps_rows_and_order(tmp_path, model_dir, queries, suffix):
+    src = tmp_path / f"in.{suffix}"
+    if suffix == "parquet":
+        queries.to_parquet(src, index=False)
+    elif suffix == "csv":
+        queries.to_csv(src, index=False)
+    else:
+        src.write_text("".join(json.dumps(r) + "\n" for r in frame_to_records(queries)))
+    out = tmp_path / f"out.{suffix}"
+    rc = cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--chunk-rows", "97", "--quiet"])
+    assert rc == 0
+    got = pd.read_parquet(out) if suffix == "parquet" else (
+        pd.read_csv(out) if suffix == "csv" else pd.read_json(out, lines=True))
+    assert len(got) == len(queries)
+    assert got[PRED_COLS].columns.tolist() == PRED_COLS
+    # same rows, same order: the input columns come back unchanged
+    np.testing.assert_array_equal(got["problem.M"].to_numpy(), queries["problem.M"].to_numpy())
+    np.testing.assert_array_equal(got["kernel"].astype(str).to_numpy(), queries["kernel"].astype(str).to_numpy())
+    want = _expected(model_dir, queries)
+    # float32 tree sums may differ in the last bits between batch sizes and thread counts
+    np.testing.assert_allclose(got[PRED_COLS].to_numpy(float), want[PRED_COLS].to_numpy(float), rtol=1e-5, atol=1e-6)
+
+
+def test_nested_jsonl_records_are_flattened(tmp_path, model_dir, queries):
+    src = tmp_path / "in.jsonl"
+    records = frame_to_records(queries.head(10))
+    assert "params" in records[0] and "problem" in records[0]
+    src.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    out = tmp_path / "out.parquet"
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--quiet"]) == 0
+    got = pd.read_parquet(out)
+    assert "params.BLOCK_M" in got.columns and (got["pred.runtime_ms"] > 0).all()
+
+
+def test_bad_inputs_fail_clearly(tmp_path, model_dir, queries, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("x")
+    assert cli_main(["predict", str(src), str(tmp_path / "o.parquet"), "--model", str(model_dir)]) == 1
+    assert "unknown format" in capsys.readouterr().err
+    good = tmp_path / "in.csv"
+    queries.head(5).to_csv(good, index=False)
+    assert cli_main(["predict", str(good), str(tmp_path / "o.parquet"), "--model", str(tmp_path)]) == 1
+    assert "not a perfcast model directory" in capsys.readouterr().err
+    assert not (tmp_path / "o.parquet").exists()

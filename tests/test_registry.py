@@ -1,0 +1,134 @@
+"""MLflow logging + registry on a temporary sqlite store: register, aliases, resolve without mlflow, promote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from perfcast.training.cli_promote import challenger_wins, promote
+from perfcast.training.registry import (
+    ModelNotFoundError,
+    current_version,
+    parse_model_uri,
+    resolve_model_dir,
+    sqlite_path,
+)
+from perfcast.training.train import train_models
+from test_models_data import autoheuristic_problems, convolution
+
+NAME = "perfcast-test"
+
+
+@pytest.fixture(scope="module")
+def frame(datasets_dir) -> pd.DataFrame:
+    """Two kernel families from two datasets: AutoHeuristic matmul problems + a convolution cache."""
+    ah = autoheuristic_problems(datasets_dir, 200, seed=2, rows_per_problem=15)
+    conv = convolution(datasets_dir).sample(1500, random_state=0)
+    return pd.concat([ah, conv], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, frame):
+    root = tmp_path_factory.mktemp("mlruns")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    first = train_models(frame=frame, name=NAME, hyperparameters={"num_boost_round": 30}, tracking_uri=uri,
+                         progress=False)[0]
+    second = train_models(frame=frame, name=NAME, hyperparameters={"num_boost_round": 90}, tracking_uri=uri,
+                          progress=False)[0]
+    return uri, first, second
+
+
+def test_register_sets_champion_once_and_challenger_each_time(registry):
+    uri, first, second = registry
+    assert (first.version, second.version) == ("1", "2")
+    assert current_version(f"models:/{NAME}@champion", tracking_uri=uri) == f"{NAME}/1"
+    assert current_version(f"models:/{NAME}@challenger", tracking_uri=uri) == f"{NAME}/2"
+    assert current_version(f"models:/{NAME}/latest", tracking_uri=uri) == f"{NAME}/2"
+
+
+def test_resolve_returns_the_logged_model_directory(registry):
+    uri, first, _ = registry
+    d = resolve_model_dir(f"models:/{NAME}@champion", tracking_uri=uri)
+    assert {"model.onnx", "feature_schema.json", "model.json"} <= {p.name for p in d.iterdir()}
+    meta = json.loads((d / "model.json").read_text())
+    assert meta["metrics"]["test.runtime_ms.median_ape"] == pytest.approx(first.metrics["test.runtime_ms.median_ape"])
+    assert meta["eval_split"]["kind"] == "problem"
+    assert sorted(meta["data"]["kernels"]) == ["cublas.matmul", "kerneltuner.convolution", "triton.matmul"]
+    assert resolve_model_dir(f"models:/{NAME}/2", tracking_uri=uri) == resolve_model_dir(
+        f"models:/{NAME}@challenger", tracking_uri=uri
+    )
+    assert resolve_model_dir(d) == d
+
+
+def test_run_logs_params_metrics_snapshot_and_plots(registry):
+    uri, first, _ = registry
+    artifacts = resolve_model_dir(f"models:/{NAME}/1", tracking_uri=uri).parent
+    assert {"pred_vs_measured_runtime_ms.png", "coverage_runtime_ms.png", "slowdown_cdf.png"} <= {
+        p.name for p in (artifacts / "plots").iterdir()
+    }
+    snapshot = json.loads((artifacts / "data_snapshot.json").read_text())
+    assert snapshot["n_rows"] == first.n_rows and snapshot["hash"]
+    import sqlite3
+
+    with sqlite3.connect(sqlite_path(uri)) as con:
+        metrics = dict(con.execute("SELECT key, value FROM latest_metrics WHERE run_uuid = ?", (first.run_id,)).fetchall())
+        params = {k for (k,) in con.execute("SELECT key FROM params WHERE run_uuid = ?", (first.run_id,))}
+    assert metrics["test.runtime_ms.median_ape"] == pytest.approx(first.metrics["test.runtime_ms.median_ape"])
+    assert "test.top1_slowdown_geomean" in metrics and "hyperparameters.num_boost_round" in params
+
+
+def test_resolve_does_not_import_mlflow(registry):
+    uri, _, _ = registry
+    code = (
+        "import sys; from perfcast.training.registry import resolve_model_dir, current_version; "
+        f"d = resolve_model_dir('models:/{NAME}@champion', tracking_uri={uri!r}); "
+        f"current_version('models:/{NAME}@champion', tracking_uri={uri!r}); "
+        "assert 'mlflow' not in sys.modules, 'mlflow imported'; print(d)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()).is_dir()
+
+
+def test_unknown_uris_are_clear_errors(registry, tmp_path):
+    uri, _, _ = registry
+    with pytest.raises(ModelNotFoundError, match="no such alias"):
+        resolve_model_dir(f"models:/{NAME}@nope", tracking_uri=uri)
+    with pytest.raises(ModelNotFoundError, match="no such version"):
+        resolve_model_dir(f"models:/{NAME}/99", tracking_uri=uri)
+    with pytest.raises(ModelNotFoundError, match="missing model.onnx"):
+        resolve_model_dir(tmp_path)
+    with pytest.raises(ModelNotFoundError, match="no MLflow registry"):
+        resolve_model_dir(f"models:/{NAME}@champion", tracking_uri=f"sqlite:///{tmp_path / 'none.db'}")
+    with pytest.raises(ValueError, match="not a registry URI"):
+        parse_model_uri("models:/a/b/c")
+
+
+def test_promotion_rule():
+    champ = {"test.top1_slowdown_geomean": 1.05, "test.runtime_ms.median_ape": 3.0, "test.runtime_ms.coverage_80": 0.8}
+    better = {"test.top1_slowdown_geomean": 1.03, "test.runtime_ms.median_ape": 3.1, "test.runtime_ms.coverage_80": 0.79}
+    assert challenger_wins(better, champ)[0]
+    assert not challenger_wins(champ, better)[0]
+    assert not challenger_wins({**better, "test.runtime_ms.median_ape": 3.5}, champ)[0]  # APE +17%
+    assert not challenger_wins({**better, "test.runtime_ms.coverage_80": 0.6}, champ)[0]  # broke the interval
+    only_ape = {"test.runtime_ms.median_ape": 2.0}
+    assert challenger_wins(only_ape, {"test.runtime_ms.median_ape": 2.5})[0]
+    assert not challenger_wins({}, champ)[0]
+
+
+def test_promote_moves_champion_only_when_the_challenger_wins(registry):
+    uri, first, second = registry
+    decision = promote(NAME, tracking_uri=uri, dry_run=True, progress=False)
+    assert decision["champion_scored"] == "stored metrics (same frozen split)"
+    assert decision["split_id"] == second.split["split_id"] == first.split["split_id"]
+    wins, _ = challenger_wins(second.metrics, first.metrics)
+    assert decision["outcome"] == ("would-promote (dry run)" if wins else "kept")
+    assert current_version(f"models:/{NAME}@champion", tracking_uri=uri) == f"{NAME}/1"
+    decision = promote(NAME, tracking_uri=uri, progress=False)
+    expected = f"{NAME}/2" if wins else f"{NAME}/1"
+    assert current_version(f"models:/{NAME}@champion", tracking_uri=uri) == expected
+    assert decision["decision_run_id"]

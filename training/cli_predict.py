@@ -1,0 +1,178 @@
+"""`perfcast predict INPUT OUTPUT`: batch prediction, streamed in chunks (memory stays flat).
+
+Input: JSONL (also .gz/.xz), CSV or Parquet query records; output: the same rows in the same order
+plus `pred.*` columns, written as Parquet, CSV or JSONL by OUTPUT's suffix. The model comes from
+`--model` (a directory or `models:/name@alias`), default the registry's `perfcast-default@champion`.
+No mlflow import: the registry is read directly (see `perfcast.training.registry`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+DEFAULT_MODEL = "models:/perfcast-default@champion"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="query records: .jsonl[.gz|.xz], .csv or .parquet")
+    parser.add_argument("output", type=Path, help="output: .parquet, .csv or .jsonl")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or registry URI (default {DEFAULT_MODEL})")
+    parser.add_argument("--chunk-rows", type=int, default=131072, help="rows per chunk (default 131072)")
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (default 2)")
+    parser.add_argument("--dask", action="store_true", help="Parquet in/out on a local Dask cluster (very large inputs)")
+    parser.add_argument("--quiet", action="store_true")
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (".gz", ".xz", ".bz2"):
+        name = name.removesuffix(suffix)
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return "parquet"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    raise ValueError(f"{path}: unknown format (use .jsonl[.gz|.xz], .csv or .parquet)")
+
+
+def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Canonical flat frames of at most `chunk_rows` rows, in file order (nested JSONL records flattened)."""
+    kind = _kind(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+    elif kind == "csv":
+        yield from pd.read_csv(path, chunksize=chunk_rows)
+    else:
+        from perfcast.measurements.schema import records_to_frame
+
+        reader = pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
+        for chunk in reader:
+            records = chunk.to_dict(orient="records")
+            # nested {"params": {...}} objects -> dotted columns; already-flat records pass through
+            yield records_to_frame([{k: v for k, v in r.items() if not _missing(v)} for r in records])
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+class _Writer:
+    """Appends chunks to a Parquet, CSV or JSONL file (one schema for Parquet: the first chunk's)."""
+
+    def __init__(self, path: Path, kind: str):
+        self.path, self.kind = path, kind
+        self._pq = None
+        self._schema = None
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.kind == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._pq is None:
+                self._schema = table.schema
+                self._pq = pq.ParquetWriter(self.path, self._schema)
+            else:
+                table = table.cast(self._schema) if table.schema != self._schema else table
+            self._pq.write_table(table)
+        elif self.kind == "csv":
+            frame.to_csv(self.path, mode="w" if self._first else "a", header=self._first, index=False)
+        else:
+            with open(self.path, "w" if self._first else "a") as fh:
+                frame.to_json(fh, orient="records", lines=True)
+        self._first = False
+
+    def close(self) -> None:
+        if self._pq is not None:
+            self._pq.close()
+
+
+def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_rows: int = 131072,
+                 threads: int = 2, progress: bool = True) -> int:
+    """Stream INPUT through the model into OUTPUT; returns the number of rows written."""
+    from perfcast.models.onnx_model import OnnxCostModel
+    from perfcast.training.registry import resolve_model_dir
+    from tqdm.auto import tqdm
+
+    in_kind, out_kind = _kind(input_path), _kind(output_path)  # fail on a bad suffix before any work
+    if not input_path.is_file():
+        raise FileNotFoundError(f"{input_path}: no such file ({in_kind} input)")
+    model = OnnxCostModel.load(resolve_model_dir(model_uri), threads=threads)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    # write beside the target and rename at the end: a failed run leaves no half-written OUTPUT
+    tmp = output_path.with_name(output_path.name + ".partial")
+    writer = _Writer(tmp, out_kind)
+    rows = 0
+    bar = tqdm(desc="predict", unit="rows", disable=not progress)
+    try:
+        for chunk in iter_chunks(input_path, chunk_rows):
+            pred = model.predict_frame(chunk.reset_index(drop=True))
+            out = pd.concat([chunk.reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
+            writer.write(out)
+            rows += len(out)
+            bar.update(len(out))
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
+    writer.close()
+    if rows == 0:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"{input_path}: no records")
+    tmp.replace(output_path)
+    return rows
+
+
+def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads: int = 1) -> int:
+    """Parquet -> Parquet on a local Dask cluster (one onnxruntime session per partition task)."""
+    import dask.dataframe as dd
+    from dask.distributed import Client, LocalCluster
+    from perfcast.training.registry import resolve_model_dir
+
+    model_dir = str(resolve_model_dir(model_uri))
+    if _kind(input_path) != "parquet" or _kind(output_path) != "parquet":
+        raise ValueError("--dask reads and writes Parquet")
+
+    def run(part: pd.DataFrame) -> pd.DataFrame:
+        from perfcast.models.onnx_model import OnnxCostModel
+
+        m = OnnxCostModel.load(model_dir, threads=threads)
+        return pd.concat([part, m.predict_frame(part)], axis=1)
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
+        ddf = dd.read_parquet(str(input_path))
+        out = ddf.map_partitions(run)
+        out.to_parquet(str(output_path), write_index=False)
+        return int(out.shape[0].compute())
+
+
+def main(args: argparse.Namespace) -> int:
+    from perfcast.training.registry import ModelNotFoundError
+
+    t0 = time.perf_counter()
+    try:
+        if args.dask:
+            rows = predict_dask(args.input, args.output, args.model, threads=1)
+        else:
+            rows = predict_file(args.input, args.output, args.model, chunk_rows=args.chunk_rows,
+                                threads=args.threads, progress=not args.quiet)
+    except (ModelNotFoundError, FileNotFoundError, ValueError) as exc:
+        print(f"perfcast predict: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"{rows:,} rows -> {args.output} in {time.perf_counter() - t0:.1f} s")
+    return 0

@@ -1,0 +1,158 @@
+"""`perfcast promote --model NAME`: move `champion` to the challenger only if it wins on the frozen split.
+
+The rule (also logged with every decision to the MLflow experiment `perfcast-promote`):
+
+1. Both models are scored on the *same frozen evaluation split*: the challenger's split (stored in its
+   `model.json` as `eval_split`, a `perfcast.training.splits.Split`). If the champion's stored metrics
+   come from the same split id, they are compared as stored; otherwise the champion's
+   hyperparameters are re-fitted on that split's training rows of the current store and scored on
+   its test rows (`perfcast.training.evaluate.evaluate`); the split refuses to apply if the stored rows
+   changed (`SplitMismatchError`).
+2. The challenger wins when it is better on the primary metric and not worse beyond tolerance on the
+   secondary one. Primary: `test.top1_slowdown_geomean` (lower is better; the autotuner's cost of
+   trusting the model) when both have it, else `test.runtime_ms.median_ape`. Secondary:
+   `test.runtime_ms.median_ape` must not grow by more than 5% relative (when primary is the
+   slowdown), and interval coverage `test.runtime_ms.coverage_80` must stay within 0.80 ± 0.05 if the
+   champion's did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+PRIMARY = "test.top1_slowdown_geomean"
+FALLBACK_PRIMARY = "test.runtime_ms.median_ape"
+SECONDARY = "test.runtime_ms.median_ape"
+SECONDARY_TOLERANCE = 0.05
+COVERAGE_KEY, COVERAGE_TARGET, COVERAGE_TOL = "test.runtime_ms.coverage_80", 0.80, 0.05
+RULE = (
+    f"challenger wins iff {PRIMARY} is lower (else {FALLBACK_PRIMARY} when slowdown is missing), "
+    f"{SECONDARY} grows by <= {SECONDARY_TOLERANCE:.0%} relative, and {COVERAGE_KEY} stays within "
+    f"{COVERAGE_TARGET} +- {COVERAGE_TOL} when the champion's did; both scored on the challenger's frozen split"
+)
+
+
+def _num(metrics: dict[str, Any], key: str) -> float:
+    v = metrics.get(key)
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def challenger_wins(challenger: dict[str, Any], champion: dict[str, Any]) -> tuple[bool, str]:
+    """Apply the promotion rule to two metric dicts (same split); returns (wins, reason)."""
+    primary = PRIMARY if math.isfinite(_num(challenger, PRIMARY)) and math.isfinite(_num(champion, PRIMARY)) \
+        else FALLBACK_PRIMARY
+    c, h = _num(challenger, primary), _num(champion, primary)
+    if not (math.isfinite(c) and math.isfinite(h)):
+        return False, f"{primary} missing (challenger {c}, champion {h}): cannot compare"
+    if not c < h:
+        return False, f"{primary}: challenger {c:.5g} is not below champion {h:.5g}"
+    if primary != SECONDARY:
+        cs, hs = _num(challenger, SECONDARY), _num(champion, SECONDARY)
+        if math.isfinite(cs) and math.isfinite(hs) and cs > hs * (1 + SECONDARY_TOLERANCE):
+            return False, f"{SECONDARY}: challenger {cs:.4g} worse than champion {hs:.4g} by > {SECONDARY_TOLERANCE:.0%}"
+    cc, hc = _num(challenger, COVERAGE_KEY), _num(champion, COVERAGE_KEY)
+    if math.isfinite(hc) and abs(hc - COVERAGE_TARGET) <= COVERAGE_TOL and not abs(cc - COVERAGE_TARGET) <= COVERAGE_TOL:
+        return False, f"{COVERAGE_KEY}: challenger {cc:.3f} outside {COVERAGE_TARGET} +- {COVERAGE_TOL}"
+    return True, f"{primary}: challenger {c:.5g} < champion {h:.5g}"
+
+
+def _meta(model_dir: Path) -> dict[str, Any]:
+    return json.loads((model_dir / "model.json").read_text())
+
+
+def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Compare `models:/name@challenger` with `models:/name@champion` on the challenger's frozen split."""
+    from perfcast.training.registry import CHALLENGER, CHAMPION, current_version, resolve_model_dir
+
+    ch_uri, champ_uri = f"models:/{name}@{CHALLENGER}", f"models:/{name}@{CHAMPION}"
+    ch_version = current_version(ch_uri, tracking_uri=tracking_uri).split("/", 1)[1]
+    champ_version = current_version(champ_uri, tracking_uri=tracking_uri).split("/", 1)[1]
+    decision: dict[str, Any] = {"model": name, "rule": RULE, "challenger_version": ch_version,
+                                "champion_version": champ_version}
+    if ch_version == champ_version:
+        decision.update(outcome="no-op", reason="challenger already is the champion")
+        return decision
+    ch_meta = _meta(resolve_model_dir(ch_uri, tracking_uri=tracking_uri))
+    champ_meta = _meta(resolve_model_dir(champ_uri, tracking_uri=tracking_uri))
+    split = ch_meta.get("eval_split")
+    if not split:
+        decision.update(outcome="kept", reason="the challenger has no frozen evaluation split (trained with holdout 0)")
+        return decision
+    ch_metrics = ch_meta.get("metrics", {})
+    decision["split_id"] = split.get("split_id")
+    champ_split = champ_meta.get("eval_split") or {}
+    if champ_split.get("split_id") == split.get("split_id"):
+        champ_metrics = champ_meta.get("metrics", {})
+        decision["champion_scored"] = "stored metrics (same frozen split)"
+    else:
+        from perfcast.measurements.store import MeasurementStore
+        from perfcast.training.evaluate import evaluate
+        from perfcast.training.splits import Split
+        from perfcast.training.train import load_training_frame, model_factory
+
+        kernels = sorted(ch_meta["data"]["kernels"])
+        systems = sorted(ch_meta["data"]["systems"])
+        frame = load_training_frame(store if store is not None else MeasurementStore(), kernels, systems)
+        frozen = Split.from_dict({k: v for k, v in split.items() if k != "split_id"})
+        if progress:
+            print(f"re-scoring champion v{champ_version} on the challenger's split {split.get('split_id')}", flush=True)
+        result = evaluate(model_factory(champ_meta["hyperparameters"]), frame, frozen)
+        result.pop("_model", None)
+        champ_metrics = {k: v for k, v in result.items() if isinstance(v, int | float)}
+        decision["champion_scored"] = "re-fitted on the challenger's split"
+    wins, reason = challenger_wins(ch_metrics, champ_metrics)
+    keys = sorted({PRIMARY, FALLBACK_PRIMARY, SECONDARY, COVERAGE_KEY})
+    decision["challenger_metrics"] = {k: ch_metrics.get(k) for k in keys}
+    decision["champion_metrics"] = {k: champ_metrics.get(k) for k in keys}
+    decision.update(outcome="promoted" if wins else "kept", reason=reason)
+    return decision
+
+
+def promote(name: str, *, store: Any = None, tracking_uri: str | None = None, dry_run: bool = False,
+            progress: bool = True) -> dict[str, Any]:
+    """Decide, move `champion` if the challenger wins (unless `dry_run`), log the decision to MLflow."""
+    from perfcast.training.registry import CHAMPION, set_alias
+    from perfcast.training.tracking import log_decision
+
+    decision = decide(name, store=store, tracking_uri=tracking_uri, progress=progress)
+    if decision["outcome"] == "promoted" and not dry_run:
+        set_alias(name, CHAMPION, decision["challenger_version"], tracking_uri=tracking_uri)
+    if dry_run and decision["outcome"] == "promoted":
+        decision["outcome"] = "would-promote (dry run)"
+    decision["decision_run_id"] = log_decision(name, decision, tracking_uri=tracking_uri)
+    return decision
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="registered model name, e.g. perfcast-default")
+    parser.add_argument("--store", type=Path, default=None, help="measurement store (to re-score the champion)")
+    parser.add_argument("--dry-run", action="store_true", help="decide and log, but do not move the alias")
+    parser.add_argument("--tracking-uri", default=None)
+    parser.add_argument("--json", action="store_true", help="print the decision as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    from perfcast.measurements.store import MeasurementStore
+    from perfcast.training.registry import ModelNotFoundError
+
+    try:
+        decision = promote(args.model, store=MeasurementStore(args.store), tracking_uri=args.tracking_uri,
+                           dry_run=args.dry_run, progress=not args.json)
+    except ModelNotFoundError as exc:
+        print(f"perfcast promote: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(decision, indent=2, default=str))
+    else:
+        print(f"{args.model}: {decision['outcome']} — {decision['reason']}")
+        print(f"rule: {decision['rule']}")
+    return 0
