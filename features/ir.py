@@ -84,12 +84,16 @@ def _check_kind(kind: str | None) -> str | None:
 # resolve constant trip counts). Stage B ("canon"): drop SSA/register/label names, collapse whitespace.
 # Each stage is one `re.sub` with an alternation so strings are skipped consistently.
 # --------------------------------------------------------------------------------------------------
-_STR = r'"(?:[^"\\\n]|\\.)*"'
+# string literal, "unrolled loop" form: runs of plain characters match in one step (IR strings can be
+# 100+ KB of inline asm)
+_STR = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"'
 _LOC = r'\bloc\((?:[^()"\n]|' + _STR + r"|\((?:[^()\"\n]|" + _STR + r"|\([^()\n]*\))*\))*\)"
 
+# Whole-line removals run as their own pass: an anchored alternative inside the main alternation would be
+# tried at every character and triples the cost.
+_MLIR_LOCDEF = re.compile(r"^[ \t]*#loc[\w.$-]*[ \t]*=[ \t]*" + _LOC + r"[^\n]*", re.M)
 _MLIR_STRIP = re.compile(
     r"(?P<s>" + _STR + r")"
-    r"|(?P<locdef>(?m:^[ \t]*#loc[\w.$-]*[ \t]*=[ \t]*" + _LOC + r"[^\n]*))"
     r"|(?P<loc>" + _LOC + r")"
     r"|(?P<res>\{-#.*?#-\})"
     r"|(?P<c>//[^\n]*)",
@@ -98,11 +102,7 @@ _MLIR_STRIP = re.compile(
 
 
 def _mlir_strip_sub(m: re.Match[str]) -> str:
-    if m.lastgroup == "s":
-        return m.group(0)
-    if m.lastgroup == "locdef":
-        return ""
-    return " "
+    return m.group(0) if m.lastgroup == "s" else " "
 
 
 _MLIR_CANON = re.compile(
@@ -121,43 +121,38 @@ def _mlir_canon_sub(m: re.Match[str]) -> str:
     return m.group(0)
 
 
+_LLVM_DBGLINES = re.compile(
+    r"^[ \t]*(?:![\w.$-]+[ \t]*=[ \t]*(?:distinct[ \t]+)?!DI|!llvm\.dbg\.|#dbg_\w+\(|source_filename[ \t]*=)[^\n]*",
+    re.M,
+)
+_LLVM_DBG_MARKERS = ("!DI", "!llvm.dbg.", "#dbg_", "source_filename")
 _LLVM_STRIP = re.compile(
-    r"(?P<s>c?" + _STR + r")"
-    r"|(?P<dbgline>(?m:^[ \t]*(?:![\w.$-]+[ \t]*=[ \t]*(?:distinct[ \t]+)?!DI[^\n]*"
-    r"|!llvm\.dbg\.[^\n]*|#dbg_\w+\([^\n]*|source_filename[ \t]*=[^\n]*)))"
-    r"|(?P<dbg>,?[ \t]*!dbg[ \t]+!\d+)"
+    r"(?P<s>" + _STR + r")"  # c"..." constants: the `c` stays, the string is skipped the same way
+    r"|(?P<dbg>,[ \t]*!dbg[ \t]+!\d+|!dbg[ \t]+!\d+)"
     r"|(?P<c>;[^\n]*)",
 )
 
 
 def _llvm_strip_sub(m: re.Match[str]) -> str:
-    if m.lastgroup == "s":
-        return m.group(0)
-    if m.lastgroup == "dbgline":
-        return ""
-    return " "
+    return m.group(0) if m.lastgroup == "s" else " "
 
 
 _LLVM_CANON = re.compile(
     r"(?P<s>c?" + _STR + r")"
     r"|(?P<keep>%(?:struct|union|class)\.[\w$.-]+)"
     r"|(?P<ssa>%(?:[\w$.-]+|" + _STR + r"))"
-    r"|(?P<lbl>(?m:^[ \t]*(?:[\w$.-]+|" + _STR + r"):(?=[ \t]*$)))",
 )
+# block labels (`5:`, `.lr.ph:`) on their own line, a separate pass for the same reason as `_MLIR_LOCDEF`
+_LLVM_LABEL_LINE = re.compile(r"^[ \t]*(?:[\w$.-]+|" + _STR + r"):(?=[ \t]*$)", re.M)
 
 
 def _llvm_canon_sub(m: re.Match[str]) -> str:
-    g = m.lastgroup
-    if g == "ssa":
-        return "%"
-    if g == "lbl":
-        return "bb:"
-    return m.group(0)
+    return "%" if m.lastgroup == "ssa" else m.group(0)
 
 
+_PTX_DIRLINES = re.compile(r"^[ \t]*\.(?:loc|file)\b[^\n]*", re.M)
 _PTX_STRIP = re.compile(
     r"(?P<dbgsec>\.section[ \t]+\.debug_\w+[ \t\n]*(?:\{[^{}]*\})?)"
-    r"|(?P<dir>(?m:^[ \t]*\.(?:loc|file)\b[^\n]*))"
     r"|(?P<bc>/\*.*?\*/)"
     r"|(?P<c>//[^\n]*)",
     re.S,
@@ -165,7 +160,7 @@ _PTX_STRIP = re.compile(
 
 
 def _ptx_strip_sub(m: re.Match[str]) -> str:
-    return "" if m.lastgroup in ("dbgsec", "dir") else " "
+    return "" if m.lastgroup == "dbgsec" else " "
 
 
 _PTX_CANON = re.compile(r"(?P<reg>%([a-z]+)\d+\b)|(?P<lbl>\$L__[\w$]*|\$?LBB\d+_\d+)")
@@ -177,14 +172,17 @@ def _ptx_canon_sub(m: re.Match[str]) -> str:
     return "$L"
 
 
-_WS = re.compile(r"[ \t\r\f\v]+")
+# runs that need rewriting only (a lone space is left alone, which halves the matches)
+_WS = re.compile(r"[\t\r\f\v][ \t\r\f\v]*| [ \t\r\f\v]+")
 _SPACE_BEFORE_CLOSE = re.compile(r" (?=[,)])")
 
 
+_NL_RUN = re.compile(r" ?\n(?: ?\n)* ?")
+
+
 def _squash(text: str) -> str:
-    """Collapse horizontal whitespace, strip lines, drop empty lines."""
-    lines = (_WS.sub(" ", ln).strip() for ln in text.split("\n"))
-    return "\n".join(ln for ln in lines if ln)
+    """Collapse horizontal whitespace, strip lines, drop empty lines (regex passes, no per-line Python)."""
+    return _NL_RUN.sub("\n", _WS.sub(" ", text)).strip(" \n")
 
 
 def _family(kind: str) -> str:
@@ -193,10 +191,16 @@ def _family(kind: str) -> str:
 
 def _strip(text: str, family: str) -> str:
     if family == "mlir":
+        if "#loc" in text:
+            text = _MLIR_LOCDEF.sub("", text)
         return _MLIR_STRIP.sub(_mlir_strip_sub, text)
     if family == "llvm":
+        if any(m in text for m in _LLVM_DBG_MARKERS):
+            text = _LLVM_DBGLINES.sub("", text)
         return _LLVM_STRIP.sub(_llvm_strip_sub, text)
     if family == "ptx":
+        if ".loc" in text or ".file" in text:
+            text = _PTX_DIRLINES.sub("", text)
         return _PTX_STRIP.sub(_ptx_strip_sub, text)
     return text
 
@@ -205,7 +209,7 @@ def _canon(text: str, family: str) -> str:
     if family == "mlir":
         text = _MLIR_CANON.sub(_mlir_canon_sub, text)
     elif family == "llvm":
-        text = _LLVM_CANON.sub(_llvm_canon_sub, text)
+        text = _LLVM_CANON.sub(_llvm_canon_sub, _LLVM_LABEL_LINE.sub("bb:", text))
     elif family == "ptx":
         text = _PTX_CANON.sub(_ptx_canon_sub, text)
     text = _squash(text)
@@ -679,7 +683,7 @@ _LLVM_DEFINE = re.compile(r"^define\b[^\n]*\{[ \t]*$", re.M)
 _LLVM_LABEL = re.compile(r"^(?:[\w$.-]+|" + _STR + r"):", re.M)
 _LLVM_BR_TARGETS = re.compile(r"label[ \t]+%([\w$.-]+)")
 _LLVM_ASM = re.compile(r"\basm[ \t]+(?:sideeffect[ \t]+|alignstack[ \t]+|inteldialect[ \t]+)*\"((?:[^\"\\\n]|\\.)*)\"")
-_LLVM_DTYPE = re.compile(r"\b(half|bfloat|float|double|i1|i8|i16|i32|i64)\b")
+_LLVM_DTYPE = re.compile(r"[ (<,{\[*](half|bfloat|float|double|i1|i8|i16|i32|i64)\b")
 _LLVM_VEC = re.compile(r"<[ \t]*(\d+)[ \t]+x[ \t]")
 _LLVM_REQNTID = re.compile(r"(?:\"nvvm\.reqntid\"=\"|!\"(?:maxntidx|reqntidx)\",[ \t]*i32[ \t]+)(\d+)")
 _LLVM_DTYPE_MAP = {"half": "f16", "bfloat": "bf16", "float": "f32", "double": "f64"}
@@ -773,7 +777,9 @@ def _llvm_features(stripped: str) -> dict[str, float]:
     _loop_summary(out, _interval_depth(back_edges), len(back_edges), [])
     vecs = [int(v) for v in _LLVM_VEC.findall(stripped)]
     out["vec_width_max"] = float(max(vecs)) if vecs else 0.0
-    dts: Counter[str] = Counter(_LLVM_DTYPE_MAP.get(t, t) for t in _LLVM_DTYPE.findall(stripped))
+    dts: Counter[str] = Counter()
+    for t, c in Counter(_LLVM_DTYPE.findall(stripped)).items():
+        dts[_LLVM_DTYPE_MAP.get(t, t)] += c
     _dtype_counts(dts, out)
     rq = _LLVM_REQNTID.search(stripped)
     out["reqntid"] = float(rq.group(1)) if rq else math.nan
@@ -914,8 +920,7 @@ def _nan_features(keys: Sequence[str]) -> dict[str, float]:
 
 def _features_impl(text: str, kind: str | None) -> dict[str, float]:
     fixed = _check_kind(kind)
-    detected = detect_ir_kind(text)
-    k = fixed if fixed is not None else detected
+    k = fixed if fixed is not None else detect_ir_kind(text)
     keys = feature_names(fixed)
     if k == "unknown":
         out = _nan_features(keys)
