@@ -253,7 +253,7 @@ def _samples_from_text(series: pd.Series) -> pa.ListArray | None:
     return pa.ListArray.from_arrays(pa.array(offsets), values, mask=text.is_null())
 
 
-def _normalise_timestamps(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def normalise_timestamps(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """ISO 8601 (or Unix seconds) -> `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` strings; mask of unparseable values."""
     present = ~_is_blank(series)
     out = pd.Series(pd.NA, index=series.index, dtype="string")
@@ -346,7 +346,7 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         if col in out:
             out[col] = _as_string(out[col])
     if "measured_at" in out:
-        out["measured_at"], bad_ts = _normalise_timestamps(out["measured_at"])
+        out["measured_at"], bad_ts = normalise_timestamps(out["measured_at"])
         reasons.add(bad_ts, "measured_at is not an ISO 8601 timestamp")
 
     # targets: finite, runtime > 0, power/energy >= 0; a failed row may carry none (inf/NaN -> missing)

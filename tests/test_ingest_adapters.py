@@ -214,7 +214,7 @@ def test_gpperf_cutlass(datasets_dir):
     assert ok["energy_j"].notna().sum() == 16_128 - 13_533
     assert failed[["runtime_ms", "power_w"]].isna().all().all()
     first = ok.iloc[0]  # the record glued to the header line
-    assert first["measured_at"] == 1731372844 and first["runtime_ms"] == pytest.approx(0.04352)
+    assert first["measured_at"] == "2024-11-12T00:54:04Z" and first["runtime_ms"] == pytest.approx(0.04352)
     assert first["power_w"] == pytest.approx(70.17) and first["energy_j"] == pytest.approx(0.003)
     assert (first["params.tile_m"], first["params.tile_k"], first["params.stages"]) == (128, 8, 2)
     assert set(frame["system"]) == {"NVIDIA GeForce RTX 4070"}

@@ -26,6 +26,7 @@ import pandas as pd
 from perfcast.measurements.ingest import autoheuristic, canonical, gpperf, kerneltuner, sgemm_uci
 from perfcast.measurements.ingest._common import IngestChunk, IngestError, open_bytes, strip_compression
 from perfcast.measurements.store import MeasurementStore
+from perfcast.measurements.validate import normalise_timestamps
 from tqdm.auto import tqdm
 
 __all__ = ["FORMATS", "FileReport", "IngestChunk", "IngestError", "IngestReport", "detect_format", "ingest_path",
@@ -107,8 +108,22 @@ def iter_files(path: Path, format: str = "auto") -> list[tuple[Path, str]]:
 
 
 def read_file(path: Path, format: str, **options) -> Iterator[IngestChunk]:
-    """Chunks of one file through the named adapter (`options`: `system=`, `kernel=` where supported)."""
-    path = Path(path)
+    """Chunks of one file through the named adapter (`options`: `system=`, `kernel=` where supported).
+
+    Timestamps come out as ISO 8601 UTC (`measured_at`), whatever the source wrote (Unix seconds,
+    `2023-12-22 09:54:05+00:00`); values that do not parse are left as given for validation to report.
+    """
+    for chunk in _read_file(Path(path), format, **options):
+        if "measured_at" in chunk.frame and len(chunk.frame):
+            text, bad = normalise_timestamps(chunk.frame["measured_at"])
+            if bad.any():
+                text = text.astype(object)
+                text[bad] = chunk.frame["measured_at"][bad]
+            chunk.frame["measured_at"] = text
+        yield chunk
+
+
+def _read_file(path: Path, format: str, **options) -> Iterator[IngestChunk]:
     if format == "sgemm_uci":
         yield from sgemm_uci.read(path)
     elif format == "kerneltuner":
