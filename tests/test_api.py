@@ -254,3 +254,32 @@ def test_schemathesis_finds_no_server_errors(runtime_model_dir: Path, tmp_path: 
     assert not failures, failures[:5]
     # it really exercised the service: many calls, valid ones answered 200 and invalid ones 4xx
     assert len(statuses) > 50 and 200 in statuses and 422 in statuses, sorted(set(statuses))
+
+
+def test_perfcast_serve_with_two_workers_aggregates_metrics(runtime_model_dir: Path, heldout_records: list[dict]) -> None:
+    """`perfcast serve --workers 2`: both workers answer, /metrics sums them (prometheus multiprocess mode)."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "perfcast.cli", "serve", "--model", str(runtime_model_dir),
+                             "--port", str(port), "--workers", "2", "--reload-interval", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with Client(base) as client:
+            deadline = time.time() + 60
+            while not client.ready():
+                assert time.time() < deadline and proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                time.sleep(0.2)
+            with httpx.Client(base_url=base) as http:  # new connections spread over both workers
+                for _ in range(20):
+                    assert http.post("/v1/predict", json={"records": heldout_records[:1]}, headers={"connection": "close"}).status_code == 200
+                text = http.get("/metrics").text
+        line = next(x for x in text.splitlines() if x.startswith('perfcast_requests_total{endpoint="/v1/predict"'))
+        assert float(line.rsplit(" ", 1)[1]) == 20.0, line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -1,0 +1,246 @@
+"""Serving latency and throughput: in-process Predictor and HTTP on loopback (bounded in count and time).
+
+    python benchmarks/bench_serving.py [--model DIR|models:/perfcast-default@champion] [--no-http] [--quick]
+
+Without a resolvable `--model` it trains one on real AutoHeuristic A100 data with `GBCostModel`'s default
+hyperparameters (cached under .perfcast/bench_model). Numbers are medians (p50) and p99 of repeated calls;
+each block also times the plain path in the same run, `OnnxCostModel.predict_frame` (featurize a
+DataFrame + onnxruntime + DataFrame out), as the baseline.
+
+"warm" = the configuration's feature row is already in the Predictor's feature cache (an autotuner
+re-ranking the same space, a service asked the same config again); "cold" = never seen, so the row is
+featurized (`perfcast.features.featurize`) on the request path.
+HTTP load comes from `wrk` (apt-get install wrk) on 127.0.0.1 only; without wrk a bounded httpx client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+A100 = "NVIDIA A100-SXM4-80GB"
+GRID = {"BLOCK_M": [16, 32, 64, 128, 256], "BLOCK_N": [16, 32, 64, 128, 256], "BLOCK_K": [16, 32, 64, 128],
+        "GROUP_M": [8], "num_warps": [2, 4, 8], "num_stages": [1, 2, 3, 4, 5]}  # fmt: skip
+PROBLEM = {"M": 4096, "N": 4096, "K": 4096, "dtype": "fp16", "a_layout": "row", "b_layout": "row"}
+ROWS: list[tuple[str, str, float, float, str]] = []  # (section, what, p50, p99 or rate, unit/note)
+
+
+def grid(n: int) -> list[dict]:
+    keys = list(GRID)
+    return [dict(zip(keys, v, strict=True)) for v in itertools.islice(itertools.product(*GRID.values()), n)]
+
+
+def timeit(fn: Callable[[int], object], n: int, budget_s: float) -> np.ndarray:
+    """Per-call seconds of fn(i) for i < n, stopping early after budget_s."""
+    times = []
+    deadline = time.perf_counter() + budget_s
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() > deadline:
+            break
+    return np.array(times)
+
+
+def report(section: str, what: str, t: np.ndarray, scale: float, unit: str, target: str = "") -> float:
+    p50, p99 = np.percentile(t, 50) * scale, np.percentile(t, 99) * scale
+    ROWS.append((section, what, p50, p99, f"{unit} (n={len(t)}) {target}".rstrip()))
+    print(f"  {what:<58} p50 {p50:10.1f} {unit}  p99 {p99:10.1f} {unit}  n={len(t)} {target}", flush=True)
+    return p50
+
+
+def model_dir(uri: str | None) -> Path:
+    from perfcast.serving.predictor import resolve_model_dir
+
+    if uri:
+        return resolve_model_dir(uri)
+    try:
+        from perfcast.serving.cli import DEFAULT_MODEL
+
+        return resolve_model_dir(DEFAULT_MODEL)
+    except Exception as exc:  # no champion registered: train the benchmark's own model on real data
+        print(f"(no champion: {exc}; training one on real A100 data)", flush=True)
+    out = REPO / ".perfcast" / "bench_model"
+    if (out / "model.json").is_file():
+        return out
+    from perfcast.measurements.ingest import read_path
+    from perfcast.models import GBCostModel
+
+    from perfcast.config import shared_datasets_dir
+
+    frame = next(iter(read_path(shared_datasets_dir() / "autoheuristic_a100" / "a100_mm.zip"))).frame
+    frame = frame[(frame["kernel"] == "triton.matmul") & (frame["problem.dtype"] == "fp16")]
+    frame = frame.drop(columns=["problem.allow_tf32", "_line"], errors="ignore").sample(8000, random_state=0)
+    t0 = time.perf_counter()
+    GBCostModel().fit(frame.reset_index(drop=True)).save(out)
+    print(f"(trained in {time.perf_counter() - t0:.0f} s -> {out})", flush=True)
+    return out
+
+
+def bench_in_process(directory: Path, quick: bool) -> None:
+    import pandas as pd
+    from perfcast.models import OnnxCostModel
+    from perfcast.serving.predictor import Predictor
+
+    pred = Predictor.load(directory)
+    onnx = OnnxCostModel.load(directory)
+    meta = json.loads((directory / "model.json").read_text())
+    trees = meta.get("hyperparameters", {}).get("num_boost_round")
+    print(f"model {directory} ({pred.meta.kernels}, targets {pred.targets}, {trees} rounds, "
+          f"{len(onnx.output_names)} outputs, {len(onnx.schema.names)} features)")  # fmt: skip
+    configs = grid(1500)
+    n = 300 if quick else 2000
+
+    def record(i: int, m: int = 4096) -> dict:
+        return {"kernel": "triton.matmul", "system": A100, "params": configs[i % len(configs)], "problem": {**PROBLEM, "M": m}}
+
+    def frame_of(records: list[dict]) -> pd.DataFrame:
+        from perfcast.measurements.schema import records_to_frame
+
+        return records_to_frame(records)
+
+    print("in-process: predict 1 config (runtime with q10/q90)")
+    rec = record(0)
+    pred.predict([rec])
+    warm = report("in-process", "predict 1 config, warm", timeit(lambda i: pred.predict([rec]), n, 10), 1e6, "µs", "(target p50 ≤ 150 µs)")
+    cold = report("in-process", "predict 1 config, cold (featurize on the request path)",
+                  timeit(lambda i: pred.predict([record(i, 1000 + i)]), 60 if quick else 200, 10), 1e6, "µs")  # fmt: skip
+    one = frame_of([rec])
+    base = report("in-process", "baseline OnnxCostModel.predict_frame, 1 row", timeit(lambda i: onnx.predict_frame(one), 100, 10), 1e6, "µs")
+    print(f"  -> warm is {base / warm:.0f}x faster than the baseline; cold {base / cold:.2f}x")
+
+    print("in-process: rank 1,000 candidates of one problem")
+    cands = configs[:1000]
+    pred.rank(A100, PROBLEM, cands)
+    pred.rank(A100, PROBLEM, cands, top_k=10)
+    k = 20 if quick else 60
+    full = report("in-process", "rank 1000, warm, all with intervals", timeit(lambda i: pred.rank(A100, PROBLEM, cands), k, 15), 1e3, "ms", "(target p50 ≤ 5 ms)")
+    top = report("in-process", "rank 1000, warm, top_k=10", timeit(lambda i: pred.rank(A100, PROBLEM, cands, top_k=10), k, 15), 1e3, "ms", "(target p50 ≤ 5 ms)")
+    report("in-process", "rank 1000, cold (new problem each call), top_k=10",
+           timeit(lambda i: pred.rank(A100, {**PROBLEM, "M": 2048 + i}, cands, top_k=10), 10 if quick else 30, 20), 1e3, "ms")  # fmt: skip
+    frame = frame_of([{"kernel": "triton.matmul", "system": A100, "params": c, "problem": PROBLEM} for c in cands])
+
+    def baseline_rank(i: int) -> None:
+        out = onnx.predict_frame(frame)
+        np.argsort(out["pred.runtime_ms"].to_numpy())
+
+    base = report("in-process", "baseline predict_frame 1000 rows + argsort", timeit(baseline_rank, 10 if quick else 30, 15), 1e3, "ms")
+    print(f"  -> warm full rank {base / full:.1f}x, warm top_k {base / top:.1f}x faster than the baseline")
+    x = np.stack(list(pred._features.values())[:1000]).astype(np.float32)
+    report("in-process", "  of which onnxruntime alone, 1000 rows, all outputs",
+           timeit(lambda i: onnx.session.run(None, {"X": x}), 20, 10), 1e3, "ms")  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wrk(url: str, body: dict | None, connections: int, seconds: int, vary_m: bool = False) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) from wrk on loopback."""
+    payload = json.dumps(body)
+    if vary_m:  # a new problem size per request: every request misses the feature cache
+        head, tail = payload.split('"M": 4096', 1)
+        lua = (f'local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format("POST", nil, '
+               f'{{["Content-Type"]="application/json"}}, {json.dumps(head)} .. \'"M": \' .. (100000 + n) .. '
+               f'{json.dumps(tail)})\nend\n')  # fmt: skip
+    else:
+        lua = f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(payload)}\n'
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "body.lua"
+        script.write_text(lua)
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+                             capture_output=True, text=True, timeout=seconds + 30).stdout  # fmt: skip
+    rate = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+
+    def pct(label: str) -> float:
+        for line in out.splitlines():
+            parts = line.split()
+            if parts[:1] == [label]:
+                v = parts[1]
+                return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
+        return float("nan")
+
+    errors = [line for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line]
+    if errors:
+        print("  wrk:", "; ".join(errors))
+    return rate, pct("50%"), pct("99%")
+
+
+def bench_http(directory: Path, quick: bool, workers: int) -> None:
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "PERFCAST_ORT_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "perfcast.cli", "serve", "--model", str(directory), "--port", str(port),
+                               "--workers", str(workers), "--reload-interval", "0"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(base + "/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not become ready: " + server.stderr.read().decode()[-2000:])
+        print(f"HTTP on 127.0.0.1 ({workers} uvicorn workers, onnxruntime 1 thread each)")
+        cands = grid(100)
+        rank_body = {"kernel": "triton.matmul", "system": A100, "problem": PROBLEM, "candidates": cands}
+        with httpx.Client(base_url=base) as client:
+            for _ in range(3 * workers):  # every worker sees the candidates once (warm feature cache)
+                assert client.post("/v1/rank", json=rank_body).status_code == 200
+            t = timeit(lambda i: client.post("/v1/rank", json=rank_body), 100 if quick else 400, 15)
+        report("HTTP", "/v1/rank 100 candidates, concurrency 1, warm", t, 1e3, "ms", "(target p50 ≤ 3 ms)")
+        one = {"records": [{"kernel": "triton.matmul", "system": A100, "params": cands[0], "problem": PROBLEM}]}
+        seconds = 4 if quick else 10
+        if shutil.which("wrk"):
+            for label, vary in (("warm", False), ("cold: new problem size every request", True)):
+                rate, p50, p99 = _wrk(base + "/v1/predict", one, 16, seconds, vary_m=vary)
+                ROWS.append(("HTTP", f"/v1/predict 1 record, concurrency 16, {label}", rate, p99,
+                             f"req/s; p50 {p50:.2f} ms, p99 {p99:.2f} ms (wrk {seconds} s)" +
+                             (" (target ≥ 1,500 req/s)" if not vary else "")))  # fmt: skip
+                print(f"  /v1/predict 1 record, c=16, {label:<40} {rate:8.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} ms")
+        else:
+            print("  (wrk not installed: apt-get install wrk; skipping the concurrency-16 throughput run)")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model directory or models:/ URI (default: champion, else train)")
+    parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.setdefault("PERFCAST_ORT_THREADS", "1")
+    directory = model_dir(args.model)
+    bench_in_process(directory, args.quick)
+    if not args.no_http:
+        bench_http(directory, args.quick, args.workers)
+    print("\n| where | what | p50 (or req/s) | p99 | unit / note |\n|---|---|---:|---:|---|")
+    for section, what, a, b, note in ROWS:
+        print(f"| {section} | {what} | {a:,.1f} | {b:,.1f} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
