@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from perfcast.features import physics as ph
-from perfcast.features.matmul import _frame, col, peak_table, spec
+from perfcast.features.matmul import _frame, col, constant_labels, peak_table, spec
 from perfcast.features.registry import Extractor, register_extractor
 
 _FLOAT_BYTES = 4.0
@@ -47,7 +47,7 @@ class ConvolutionExtractor(Extractor):
         flops = 2.0 * h * w * fh * fw
         in_elems = (h + fh - 1.0) * (w + fw - 1.0)
         min_bytes = (in_elems + h * w + fh * fw) * _FLOAT_BYTES
-        peak = ph.pick_peak(peak_table(specs), np.full(rows, "fp32", dtype=object), np.full(rows, "simt", dtype=object))
+        peak = ph.pick_peak(peak_table(specs), constant_labels("fp32", rows), constant_labels("simt", rows))
         bw = spec(specs, "sys.mem_bw_gbs")
         sm_count = spec(specs, "sys.sm_count")
 

@@ -56,11 +56,18 @@ def spec(specs: pd.DataFrame, name: str, default: float = np.nan) -> np.ndarray:
     return np.full(len(specs), default, dtype="float64")
 
 
-def canonical_dtypes(values: pd.Series, default: str = "fp32") -> np.ndarray:
-    """Per-row canonical dtype names (unknown spellings and missing -> `default`), object array."""
+def canonical_dtypes(values: pd.Series, default: str = "fp32") -> pd.Categorical:
+    """Per-row canonical dtype names (unknown spellings and missing -> `default`) as a Categorical."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array([ph.canonical_dtype(u) or default for u in uniques] + [default], dtype=object)
-    return mapped[codes]  # code -1 (missing) picks the trailing default
+    names = [ph.canonical_dtype(u) or default for u in uniques] + [default]
+    categories = sorted(set(names))
+    remap = np.array([categories.index(name) for name in names], dtype=np.int64)
+    return pd.Categorical.from_codes(remap[codes], categories=categories)
+
+
+def constant_labels(value: str, n: int) -> pd.Categorical:
+    """n rows of one label (a dtype or unit every row of a family shares)."""
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int64), categories=[value])
 
 
 def truthy(values: pd.Series) -> np.ndarray:
@@ -88,10 +95,10 @@ def matmul_physics(
     n: np.ndarray,
     k: np.ndarray,
     *,
-    dtype: np.ndarray,
-    unit: np.ndarray,
+    dtype: pd.Categorical | np.ndarray,
+    unit: pd.Categorical | np.ndarray,
     specs: pd.DataFrame,
-    out_dtype: np.ndarray | None = None,
+    out_dtype: pd.Categorical | np.ndarray | None = None,
     bm: np.ndarray | None = None,
     bn: np.ndarray | None = None,
     bk: np.ndarray | None = None,
@@ -100,11 +107,13 @@ def matmul_physics(
     smem_bytes: np.ndarray | None = None,
     regs_per_thread: np.ndarray | None = None,
     batch: np.ndarray | None = None,
+    band_m: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Physics columns of a (batched) GEMM C[M,N] = A[M,K]·B[K,N] on each row's system.
 
     Tile arguments left as None mean "not known for this family": those columns are NaN and
-    `roofline_ms` is the problem-only bound.
+    `roofline_ms` is the problem-only bound. `band_m` is how many tile rows the launch order walks
+    before the next tile column (Triton's GROUP_M; default the whole M extent, a plain 2-D grid).
     """
     rows = len(m)
     nan = np.full(rows, np.nan)
@@ -121,7 +130,7 @@ def matmul_physics(
         "phys.min_bytes": min_bytes,
         "phys.arith_intensity": ph.safe_div(flops, min_bytes),
         "phys.in_bytes": in_bytes,
-        "phys.tensor_core": (np.asarray(unit, dtype=object) == "tensor").astype("float64"),
+        "phys.tensor_core": np.asarray(unit == "tensor", dtype="float64"),
         "phys.peak_tflops": peak,
         "phys.ridge_intensity": ph.safe_div(peak * 1e12, bw * 1e9),
         "phys.compute_ms": ph.safe_div(flops, peak * 1e12) * 1e3,
@@ -157,6 +166,12 @@ def matmul_physics(
     tiled_compute = ph.tiled_compute_ms(ctas, flops_per_cta, sm_count, peak)
     # global-load traffic with no reuse between CTAs (each CTA streams its A and B panels)
     tile_bytes = ctas * (bm + bn) * kp * in_bytes + m * n * out_bytes * batch
+    # DRAM traffic if L2 keeps what one wave shares (never below the compulsory bytes)
+    dram_bytes = np.fmax(
+        ph.wave_dram_bytes(ctas, slots, tiles_m, tiles_n * batch, tiles_m if band_m is None else band_m,
+                           bm, bn, kp, in_bytes) + m * n * out_bytes * batch,
+        min_bytes,
+    )
     roofline = np.fmax(tiled_compute, f["phys.memory_ms"])
     roofline = np.where(np.isnan(tiled_compute), f["phys.problem_roofline_ms"], roofline)
     smem_limit = spec(specs, "sys.smem_per_block_kb") * 1024.0
@@ -185,6 +200,9 @@ def matmul_physics(
             "phys.cta_intensity": ph.safe_div(bm * bn, (bm + bn) * in_bytes),
             "phys.tile_traffic_bytes": tile_bytes,
             "phys.tile_traffic_ms": ph.safe_div(tile_bytes, bw * 1e9) * 1e3,
+            "phys.dram_traffic_bytes": dram_bytes,
+            "phys.dram_traffic_ms": ph.safe_div(dram_bytes, bw * 1e9) * 1e3,
+            "phys.l2_reuse": ph.safe_div(tile_bytes, dram_bytes),
             "phys.smem_per_cta_kb": (nan if smem_bytes is None else smem_bytes) / 1024.0,
             "phys.smem_fits": np.where(
                 np.isnan(smem_limit) | (nan if smem_bytes is None else np.isnan(smem_bytes)),
@@ -214,18 +232,15 @@ def matmul_physics(
     return f
 
 
-def _bytes_of(dtype: np.ndarray) -> np.ndarray:
-    codes, uniques = pd.factorize(pd.Series(dtype, dtype=object))
-    sizes = np.array([ph.DTYPE_BYTES.get(str(u), np.nan) for u in uniques] + [np.nan])
-    return sizes[codes]
+def _bytes_of(dtype: object) -> np.ndarray:
+    return ph.per_label(dtype, lambda d: ph.DTYPE_BYTES.get(str(d), np.nan))
 
 
-def _unit_for(dtype: np.ndarray, tensor_capable: bool | np.ndarray) -> np.ndarray:
+def _unit_for(dtype: object, tensor_capable: bool | np.ndarray) -> pd.Categorical:
     """'tensor' where the kernel can use tensor cores and the dtype is one they take, else 'simt'."""
-    codes, uniques = pd.factorize(np.asarray(dtype, dtype=object))
-    takes_tc = np.array([str(u) in ph.TENSOR_CORE_DTYPES for u in uniques] + [False])[codes]
+    takes_tc = ph.per_label(dtype, lambda d: str(d) in ph.TENSOR_CORE_DTYPES, dtype="bool", missing=False)
     tc = takes_tc & np.asarray(tensor_capable, dtype=bool)
-    return np.array(["simt", "tensor"], dtype=object)[tc.astype(np.int64)]
+    return pd.Categorical.from_codes(tc.astype(np.int64), categories=["simt", "tensor"])
 
 
 def problem_mnk(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -236,14 +251,18 @@ def problem_mnk(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return m, n, k, batch
 
 
-def problem_dtype(frame: pd.DataFrame, default: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+def problem_dtype(frame: pd.DataFrame, default: str = "fp32") -> tuple[pd.Categorical, pd.Categorical]:
     """(operand dtype, compute dtype): fp32 operands with tf32 allowed compute in tf32."""
     raw = text_col(frame, "problem.dtype", "problem.in_dtype", "problem.a_dtype", "problem.mat1_dtype")
     dtype = canonical_dtypes(raw, default)
     tf32 = truthy(text_col(frame, "problem.allow_tf32", "problem.using_tf32", "problem.tf32", "params.allow_tf32"))
-    compute = dtype.copy()
-    compute[tf32 & (dtype == "fp32")] = "tf32"
-    return dtype, compute
+    switch = tf32 & np.asarray(dtype == "fp32")
+    if not switch.any():
+        return dtype, dtype
+    compute = dtype.add_categories(["tf32"]) if "tf32" not in dtype.categories else dtype.copy()
+    codes = compute.codes.copy()
+    codes[switch] = list(compute.categories).index("tf32")
+    return dtype, pd.Categorical.from_codes(codes, categories=compute.categories)
 
 
 def _frame(frame: pd.DataFrame, physics: dict[str, np.ndarray], extra: dict[str, np.ndarray]) -> Columns:
@@ -278,7 +297,7 @@ class TritonMatmulExtractor(Extractor):
         unit = _unit_for(compute, True)
         physics = matmul_physics(
             m, n, k, dtype=compute, unit=unit, specs=specs, bm=bm, bn=bn, bk=bk, threads=threads,
-            stages=stages, smem_bytes=smem, regs_per_thread=regs, batch=batch,
+            stages=stages, smem_bytes=smem, regs_per_thread=regs, batch=batch, band_m=group_m,
         )
         physics["phys.in_bytes"] = in_bytes
         # GROUP_M swizzle: CTAs of one group share B panels in L2; the group's A rows are reused
@@ -288,9 +307,6 @@ class TritonMatmulExtractor(Extractor):
             "triton.k_per_stage_bytes": (bm + bn) * bk * in_bytes,
         }
         return _frame(frame, physics, extra)
-
-    def input_columns(self, frame: pd.DataFrame) -> list[str]:
-        return super().input_columns(frame)
 
 
 class CublasMatmulExtractor(Extractor):
@@ -336,7 +352,7 @@ class XgemmExtractor(Extractor):
         smem = (sa * kwg * mwg + sb * kwg * nwg) * in_bytes
         regs = mwi * nwi + mwi + nwi + 16.0
         physics = matmul_physics(
-            m, n, k, dtype=dtype, unit=np.full(len(frame), "simt", dtype=object), specs=specs,
+            m, n, k, dtype=dtype, unit=constant_labels("simt", len(frame)), specs=specs,
             bm=mwg, bn=nwg, bk=kwg, threads=threads, stages=np.ones(len(frame)), smem_bytes=smem,
             regs_per_thread=regs, batch=batch,
         )
@@ -423,7 +439,7 @@ class CutlassGemmExtractor(Extractor):
         default_threads = np.where(tensor, np.fmax(ph.safe_div(bm * bn, 64.0 * 64.0), 1.0) * 32.0, np.clip(bm * bn / 64.0, 32.0, 256.0))
         threads = np.where(np.isnan(threads), np.where(np.isnan(warps_given), default_threads, warps_given * 32.0), threads)
         smem = np.fmax(stages, 1.0) * (bm + bn) * bk * in_bytes
-        regs = ph.safe_div(bm * bn, threads) * np.where(dtype == "fp64", 2.0, 1.0) + ph.safe_div((bm + bn) * bk * in_bytes / 4.0, threads) + 32.0
+        regs = ph.safe_div(bm * bn, threads) * np.where(np.asarray(dtype == "fp64"), 2.0, 1.0) + ph.safe_div((bm + bn) * bk * in_bytes / 4.0, threads) + 32.0
         physics = matmul_physics(
             m, n, k, dtype=dtype, unit=unit, specs=specs, bm=bm, bn=bn, bk=bk, threads=threads,
             stages=stages, smem_bytes=smem, regs_per_thread=regs, batch=batch,
@@ -448,7 +464,7 @@ class TiledMatmulExtractor(Extractor):
         in_bytes = _bytes_of(dtype)
         threads = tile * tile
         physics = matmul_physics(
-            m, n, k, dtype=dtype, unit=np.full(len(frame), "simt", dtype=object), specs=specs,
+            m, n, k, dtype=dtype, unit=constant_labels("simt", len(frame)), specs=specs,
             bm=tile, bn=tile, bk=tile, threads=threads, stages=np.ones(len(frame)),
             smem_bytes=2.0 * tile * tile * in_bytes, regs_per_thread=np.full(len(frame), 24.0), batch=batch,
         )

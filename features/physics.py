@@ -175,6 +175,29 @@ def ctas_per_sm(
 
 
 @_quiet
+def wave_dram_bytes(
+    ctas: object, slots: object, tiles_m: object, tiles_n: object, band_m: object,
+    tile_m: object, tile_n: object, k_padded: object, in_bytes: object,
+) -> np.ndarray:
+    """Operand bytes read from DRAM if L2 holds what one wave of CTAs shares (A and B panels).
+
+    CTAs launch M-fastest in bands of `band_m` tile rows (Triton's GROUP_M; the whole M extent for
+    a plain 2-D grid). One wave of min(slots, ctas) CTAs covers about r × c tiles, reading r A panels
+    (tile_m × K) and c B panels (K × tile_n) once; every wave reads its own panels again.
+    """
+    ctas, slots = _f(ctas), _f(slots)
+    tiles_m, tiles_n = _f(tiles_m), _f(tiles_n)
+    wave = np.fmin(np.where(slots > 0, slots, 1.0), ctas)
+    rows = np.fmin(tiles_m, np.fmax(_f(band_m), 1.0))
+    spills_band = wave > rows * tiles_n
+    rows = np.where(spills_band, np.fmin(tiles_m, np.ceil(wave / tiles_n)), rows)
+    cols = np.where(spills_band, tiles_n, np.fmin(tiles_n, np.ceil(wave / rows)))
+    waves = np.ceil(ctas / wave)
+    per_wave = (rows * _f(tile_m) + cols * _f(tile_n)) * _f(k_padded) * _f(in_bytes)
+    return waves * per_wave
+
+
+@_quiet
 def tiled_compute_ms(
     ctas: object, flops_per_cta: object, sm_count: object, peak_tflops: object
 ) -> np.ndarray:
@@ -184,20 +207,38 @@ def tiled_compute_ms(
     return safe_div(busiest, per_sm_tflops * 1e12) * 1e3
 
 
-def pick_peak(table: dict[str, np.ndarray], dtype: np.ndarray, unit: np.ndarray) -> np.ndarray:
+def labels(values: object) -> tuple[np.ndarray, list]:
+    """(codes, uniques) of per-row labels: a Categorical's own codes, else one hash pass (-1 = missing)."""
+    if isinstance(values, pd.Categorical):
+        return values.codes.astype(np.int64), list(values.categories)
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object) if isinstance(values, np.ndarray) else values)
+    return codes, list(uniques)
+
+
+def per_label(values: object, fn: Callable, dtype: str = "float64", missing: object = np.nan) -> np.ndarray:
+    """fn applied to each distinct label, broadcast back to the rows (missing -> `missing`)."""
+    codes, uniques = labels(values)
+    table = np.array([fn(u) for u in uniques] + [missing], dtype=dtype)
+    return table[codes]
+
+
+def pick_peak(table: dict[str, np.ndarray], dtype: object, unit: object) -> np.ndarray:
     """Per-row peak TFLOP/s from spec columns `sys.peak_tflops.<dtype>.<unit>`.
 
-    `table` maps column name -> array (one value per row). A missing tensor peak falls back to the
-    SIMT peak of the same dtype and tf32 to fp32 SIMT (the kernel then cannot beat SIMT); NaN if
-    nothing applies.
+    `table` maps column name -> array (one value per row); `dtype`/`unit` are per-row labels
+    (Categorical or array). A missing tensor peak falls back to the SIMT peak of the same dtype and
+    tf32 to fp32 SIMT (the kernel then cannot beat SIMT); NaN if nothing applies.
     """
-    n = len(dtype)
+    d_codes, d_uniques = labels(dtype)
+    u_codes, u_uniques = labels(unit)
+    n = len(d_codes)
     out = np.full(n, np.nan)
-    d_codes, d_uniques = pd.factorize(np.asarray(dtype, dtype=object))
-    u_codes, u_uniques = pd.factorize(np.asarray(unit, dtype=object))
-    pair_codes = d_codes.astype(np.int64) * max(len(u_uniques), 1) + u_codes
+    width = max(len(u_uniques), 1)
+    pair_codes = np.where((d_codes >= 0) & (u_codes >= 0), d_codes * width + u_codes, -1)
     for code in np.unique(pair_codes):
-        d, u = str(d_uniques[code // max(len(u_uniques), 1)]), str(u_uniques[code % max(len(u_uniques), 1)])
+        if code < 0:
+            continue
+        d, u = str(d_uniques[code // width]), str(u_uniques[code % width])
         rows = pair_codes == code
         candidates = [f"sys.peak_tflops.{d}.{u}", f"sys.peak_tflops.{d}.simt"]
         if d == "tf32":

@@ -24,8 +24,6 @@ from perfcast.features.schema import (
 ROOFLINE = "roofline_ms"
 #: Input sections read by the generic extractor (numeric -> float, anything else -> categorical).
 GENERIC_SECTIONS = ("params.", "problem.")
-#: Top-level categoricals every feature vector carries.
-TOP_CATEGORICALS = ("kernel", "system")
 OUTPUT_DTYPE = "float64"
 
 
@@ -46,8 +44,13 @@ class Extractor:
     families: tuple[str, ...] = ()
 
     def input_columns(self, frame: pd.DataFrame) -> list[str]:
-        """The input columns this extractor read for these rows (recorded in the schema)."""
-        return [c for c in frame.columns if c.startswith(GENERIC_SECTIONS) and frame[c].notna().any()]
+        """The input columns these rows require (recorded in the schema, checked at transform).
+
+        A column is required when every fitting row of the family has a value: a query without it
+        would get features the model never saw missing. A column only some fitting rows had
+        (`problem.allow_tf32` only on fp32 rows) is optional: a query may leave it out (NaN).
+        """
+        return [c for c in frame.columns if c.startswith(GENERIC_SECTIONS) and frame[c].notna().all()]
 
     def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame | Columns:
         return generic_columns(frame)
@@ -150,42 +153,50 @@ def registered_kernels() -> list[str]:
 # ---- system specs ------------------------------------------------------------------------------
 def system_specs(names: pd.Series) -> pd.DataFrame:
     """`sys.*` float columns for each row's `system` (NaN rows, with a warning, for unknown systems)."""
+    codes, uniques = pd.factorize(names, use_na_sentinel=True)
+    return pd.DataFrame(_spec_columns(codes, list(uniques)), index=names.index, copy=False)
+
+
+def _spec_columns(codes: np.ndarray, uniques: list) -> dict[str, np.ndarray]:
+    """One owned float array per `sys.*` column, gathered per row from a table of the unique systems."""
     try:
         spec_table = import_module("perfcast.systems").spec_table
     except (ImportError, AttributeError):
-        warnings.warn("perfcast.systems.spec_table is not available: system spec features are NaN", stacklevel=3)
-        return pd.DataFrame(index=names.index)
-    codes, uniques = pd.factorize(names, use_na_sentinel=True)
-    per_system = spec_table(pd.Series(list(uniques), dtype=object), errors="nan").astype("float64")
+        warnings.warn("perfcast.systems.spec_table is not available: system spec features are NaN", stacklevel=4)
+        return {}
+    per_system = spec_table(pd.Series(uniques, dtype=object), errors="nan").astype("float64")
     unknown = [str(u) for u, row in zip(uniques, per_system.isna().all(axis=1), strict=True) if row]
     if unknown:
         warnings.warn(
             f"unknown systems {sorted(unknown)}: their spec features and roofline_ms are NaN "
             "(add them with perfcast.systems.register_system or a PERFCAST_SYSTEMS YAML file)",
-            stacklevel=3,
+            stacklevel=4,
         )
-    # one small table per unique system, gathered per row by code (missing system -> NaN row);
-    # one owned array per column, so the frame shares them without a consolidation copy
+    # missing system (code -1) -> the trailing NaN row
     values = np.vstack([per_system.to_numpy(dtype="float64"), np.full((1, per_system.shape[1]), np.nan)])
-    columns = {name: values[:, j][codes] for j, name in enumerate(per_system.columns)}
-    return pd.DataFrame(columns, index=names.index, copy=False)
+    return {name: values[:, j][codes] for j, name in enumerate(per_system.columns)}
 
 
-def canonical_system_names(names: pd.Series) -> pd.Series:
+def canonical_system_names(names: pd.Series) -> pd.Categorical:
     """Aliases (`RTX_3090`, `H100`) -> registry names, so one GPU is one category; unknown kept as is."""
+    codes, uniques = pd.factorize(names, use_na_sentinel=True)
+    return _canonical_systems(codes, list(uniques))
+
+
+def _canonical_systems(codes: np.ndarray, uniques: list) -> pd.Categorical:
     try:
         resolve = import_module("perfcast.systems").resolve_name
     except (ImportError, AttributeError):
-        return names
-    codes, uniques = pd.factorize(names, use_na_sentinel=True)
+        resolve = str
     resolved = []
     for name in uniques:
         try:
             resolved.append(resolve(str(name)))
-        except Exception:  # noqa: BLE001 (unknown systems keep their spelling; system_specs warns about them)
+        except Exception:  # noqa: BLE001 (unknown systems keep their spelling; the spec lookup warns about them)
             resolved.append(str(name))
-    lookup = np.array([*resolved, None], dtype=object)
-    return pd.Series(lookup[codes], index=names.index, dtype=object)
+    categories = sorted(set(resolved))
+    remap = np.array([categories.index(r) for r in resolved] + [-1], dtype=np.int64)
+    return pd.Categorical.from_codes(remap[codes], categories=categories)
 
 
 # ---- IR text features ----------------------------------------------------------------------------
@@ -246,7 +257,11 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
         raise FeatureSchemaError("input frame has no 'kernel' column (every record names its kernel family)")
     n = len(frame)
     kernel_codes, kernel_names = pd.factorize(frame["kernel"], use_na_sentinel=True)
-    specs = system_specs(frame["system"]) if "system" in frame.columns else pd.DataFrame(index=frame.index)
+    spec_cols: dict[str, np.ndarray] = {}
+    if "system" in frame.columns:
+        sys_codes, sys_uniques = pd.factorize(frame["system"], use_na_sentinel=True)
+        spec_cols = _spec_columns(sys_codes, list(sys_uniques))
+    specs = pd.DataFrame(spec_cols, index=frame.index, copy=False)
     parts: list[tuple[np.ndarray | None, Columns]] = []
     inputs: dict[str, list[str]] = {}
     ir_cols = [c for c in frame.columns if c.startswith("ir.") and frame[c].notna().any()]
@@ -260,19 +275,18 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
         cols = _to_columns(extractor.extract(sub, sub_specs), len(sub), type(extractor).__name__)
         cols.setdefault(ROOFLINE, np.full(len(sub), np.nan))
         parts.append((positions, cols))
-        used = set(extractor.input_columns(sub)) | {c for c in ir_cols if sub[c].notna().any()}
+        used = set(extractor.input_columns(sub)) | {c for c in ir_cols if sub[c].notna().all()}
         if "system" in frame.columns:
             used.add("system")
         inputs[kernel] = sorted(used)
     raw = _scatter(parts, n)
-    for name in specs.columns:
-        raw.setdefault(name, specs[name].to_numpy(dtype="float64", na_value=np.nan, copy=True))
+    for name, values in spec_cols.items():
+        raw.setdefault(name, values)
     for name, values in ir_features(frame).items():
         raw.setdefault(name, values.to_numpy(dtype="float64", na_value=np.nan))
-    for name in TOP_CATEGORICALS:
-        if name in frame.columns:
-            values = canonical_system_names(frame[name]) if name == "system" else frame[name]
-            raw[name] = category_strings(values)
+    raw["kernel"] = category_strings(pd.Categorical.from_codes(kernel_codes, categories=[str(k) for k in kernel_names]))
+    if "system" in frame.columns:
+        raw["system"] = _canonical_systems(sys_codes, list(sys_uniques))
     return raw, inputs
 
 

@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from perfcast.features import (
     UNKNOWN_CODE,
     Extractor,
@@ -80,6 +82,15 @@ def test_missing_input_column_is_a_clear_error():
     _, schema = featurize(frame)
     with pytest.raises(FeatureSchemaError, match=r"params\.BLOCK_K"):
         featurize(frame.drop(columns=["params.BLOCK_K"]), schema)
+
+
+def test_optional_inputs_may_be_absent_required_may_not():
+    frame = _triton_queries().assign(**{"problem.allow_tf32": [None, None, True, False]})
+    _, schema = featurize(frame)
+    assert "problem.allow_tf32" not in schema.inputs["triton.matmul"]
+    assert "problem.M" in schema.inputs["triton.matmul"]
+    X, _ = featurize(frame.drop(columns=["problem.allow_tf32"]), schema)
+    assert X["problem.allow_tf32"].isna().all()
 
 
 def test_non_numeric_value_in_numeric_feature_is_named():
@@ -157,3 +168,47 @@ def test_register_extractor_overrides_family():
 def test_no_kernel_column_is_an_error():
     with pytest.raises(FeatureSchemaError, match="kernel"):
         featurize(pd.DataFrame({"params.x": [1]}))
+
+
+def test_ir_text_columns_become_prefixed_ir_features(repo_root):
+    ttgir = (repo_root / "tests" / "data" / "ir" / "matmul_sm80.ttgir").read_text()
+    frame = _triton_queries().assign(**{"ir.ttgir": [ttgir, ttgir, None, ttgir]})
+    X, schema = featurize(frame)
+    ir_cols = [c for c in X.columns if c.startswith("ir.ttgir.")]
+    assert len(ir_cols) > 20
+    assert X.loc[2, ir_cols].isna().all() and X.loc[0, ir_cols].notna().any()
+    # IR only some fitting rows had is optional: a query may leave it out (NaN IR features)
+    assert "ir.ttgir" not in schema.inputs["triton.matmul"]
+    X_no_ir, _ = featurize(frame.drop(columns=["ir.ttgir"]), schema)
+    assert X_no_ir[ir_cols].isna().all().all()
+    # IR every fitting row had is required: a query without it is a clear error, not silent NaNs
+    _, strict = featurize(frame.assign(**{"ir.ttgir": ttgir}))
+    assert "ir.ttgir" in strict.inputs["triton.matmul"]
+    with pytest.raises(FeatureSchemaError, match=r"ir\.ttgir"):
+        featurize(frame.drop(columns=["ir.ttgir"]), strict)
+
+
+_values = st.one_of(
+    st.none(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(), st.text(max_size=8),
+)
+_kernels = st.sampled_from(["triton.matmul", "cublas.matmul", "clblast.xgemm", "cltune.sgemm", "cutlass.gemm",
+                            "cuda.tiled_matmul", "kerneltuner.convolution", "unknown.family"])
+_fields = st.sampled_from(["params.BLOCK_M", "params.BLOCK_N", "params.BLOCK_K", "params.num_warps", "params.MWG",
+                           "params.MDIMC", "params.tile_m", "params.TILE", "params.block_size_x", "params.use_shmem",
+                           "problem.M", "problem.N", "problem.K", "problem.dtype", "problem.size_x",
+                           "problem.allow_tf32", "params.op_class"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_kernels, st.sampled_from(["H100", "RTX 3090", "Imaginary GPU", None]),
+                          st.dictionaries(_fields, _values, max_size=8)), min_size=1, max_size=6))
+def test_featurize_never_crashes_on_odd_records(rows):
+    frame = pd.DataFrame([{"kernel": k, "system": s, **fields} for k, s, fields in rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X, schema = featurize(frame)
+        assert list(X.columns) == list(schema.names) and len(X) == len(frame)
+        assert all(dtype == np.float64 for dtype in X.dtypes)
+        X2, _ = featurize(frame, schema)  # transform on the fitting frame always works
+    pd.testing.assert_frame_equal(X, X2)
