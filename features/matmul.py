@@ -20,6 +20,9 @@ from perfcast.features.registry import Columns, Extractor, generic_columns, regi
 _DEFAULT_REGS_PER_SM = 65536.0
 _DEFAULT_MAX_CTAS_PER_SM = 16.0
 _REG_LIMIT_PER_THREAD = 255.0
+#: Label of a dtype a record does not give (or spells in a way we do not know): its bytes and peak
+#: are NaN, so `roofline_ms` is NaN rather than a guess.
+UNKNOWN_DTYPE = "unknown"
 
 
 # ---- column helpers -----------------------------------------------------------------------------
@@ -283,7 +286,7 @@ class TritonMatmulExtractor(Extractor):
 
     def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
         m, n, k, batch = problem_mnk(frame)
-        dtype, compute = problem_dtype(frame, "fp16")
+        dtype, compute = problem_dtype(frame, UNKNOWN_DTYPE)
         bm = col(frame, "params.BLOCK_M", "params.BLOCK_SIZE_M")
         bn = col(frame, "params.BLOCK_N", "params.BLOCK_SIZE_N")
         bk = col(frame, "params.BLOCK_K", "params.BLOCK_SIZE_K")
@@ -318,7 +321,7 @@ class CublasMatmulExtractor(Extractor):
 
     def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
         m, n, k, batch = problem_mnk(frame)
-        _, compute = problem_dtype(frame, "fp16")
+        _, compute = problem_dtype(frame, UNKNOWN_DTYPE)
         physics = matmul_physics(m, n, k, dtype=compute, unit=_unit_for(compute, True), specs=specs, batch=batch)
         return _frame(frame, physics, {})
 
@@ -431,7 +434,7 @@ class CutlassGemmExtractor(Extractor):
         tensor = op.str.contains("tensor|wmma").to_numpy()
         raw_dtype = text_col(frame, "problem.dtype", "params.dtype", "problem.a_dtype")
         raw_dtype = raw_dtype.where(raw_dtype.notna(), parsed["dtype"])
-        dtype = canonical_dtypes(raw_dtype, "fp32")
+        dtype = canonical_dtypes(raw_dtype, UNKNOWN_DTYPE)
         unit = _unit_for(dtype, tensor)
         in_bytes = _bytes_of(dtype)
         warps_given = col(frame, "params.num_warps", "params.warps")

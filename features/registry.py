@@ -151,6 +151,27 @@ def registered_kernels() -> list[str]:
 
 
 # ---- system specs ------------------------------------------------------------------------------
+def system_names(values: pd.Series) -> pd.Series:
+    """The `system` column as names: inline spec objects (`{"name": ..., ...}`, a record's way to
+    describe a GPU the registry lacks or to override fields) are registered and replaced by their name."""
+    if values.dtype != object:
+        return values
+    inline = values.map(lambda v: isinstance(v, dict))
+    if not inline.any():
+        return values
+    from perfcast.systems import system_from_inline  # noqa: PLC0415
+
+    out = values.copy()
+    for position in np.flatnonzero(inline.to_numpy()):
+        obj = values.iloc[position]
+        try:
+            out.iloc[position] = system_from_inline(obj, register=True).name
+        except Exception as exc:  # noqa: BLE001 (an invalid inline spec is that row's unknown system)
+            warnings.warn(f"row {position}: inline system {obj!r} is not a valid spec: {exc}", stacklevel=4)
+            out.iloc[position] = str(obj.get("name", "<invalid inline system>"))
+    return out
+
+
 def system_specs(names: pd.Series) -> pd.DataFrame:
     """`sys.*` float columns for each row's `system` (NaN rows, with a warning, for unknown systems)."""
     codes, uniques = pd.factorize(names, use_na_sentinel=True)
@@ -259,7 +280,7 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
     kernel_codes, kernel_names = pd.factorize(frame["kernel"], use_na_sentinel=True)
     spec_cols: dict[str, np.ndarray] = {}
     if "system" in frame.columns:
-        sys_codes, sys_uniques = pd.factorize(frame["system"], use_na_sentinel=True)
+        sys_codes, sys_uniques = pd.factorize(system_names(frame["system"]), use_na_sentinel=True)
         spec_cols = _spec_columns(sys_codes, list(sys_uniques))
     specs = pd.DataFrame(spec_cols, index=frame.index, copy=False)
     parts: list[tuple[np.ndarray | None, Columns]] = []

@@ -21,6 +21,7 @@ from perfcast.features import (
     get_extractor,
     register_extractor,
 )
+from perfcast.systems import get_system, reset_registry
 
 
 def _kerneltuner_gemm(datasets_dir, gpu: str = "RTX_3090", rows: int = 400) -> pd.DataFrame:
@@ -212,3 +213,23 @@ def test_featurize_never_crashes_on_odd_records(rows):
         assert all(dtype == np.float64 for dtype in X.dtypes)
         X2, _ = featurize(frame, schema)  # transform on the fitting frame always works
     pd.testing.assert_frame_equal(X, X2)
+
+
+def test_missing_dtype_gives_nan_roofline_not_a_guess():
+    frame = _triton_queries().drop(columns=["problem.dtype"])
+    X, _ = featurize(frame)
+    assert X["roofline_ms"].isna().all()
+    assert X["phys.ctas"].notna().all()  # the tiling physics still applies
+
+
+def test_inline_system_object_is_used():
+    spec = get_system("H100").model_dump()
+    spec.update(name="Test GPU inline 1", aliases=[], sm_count=66)
+    frame = _triton_queries()
+    frame["system"] = [spec] * len(frame)
+    try:
+        X, schema = featurize(frame)
+    finally:
+        reset_registry()  # the inline spec was registered: leave the registry as other tests expect it
+    assert (X["sys.sm_count"] == 66).all() and X["roofline_ms"].notna().all()
+    assert schema.categories["system"] == ("Test GPU inline 1",)
