@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     store = MeasurementStore(args.store)
     options = {k: v for k, v in (("system", args.system), ("kernel", args.kernel)) if v is not None}
-    reports, failed = [], False
+    reports, skipped, failed = [], [], False
     for path in args.paths:
         try:
             report = ingest_path(path, store, format=args.format, progress=not args.no_progress, **options)
@@ -37,9 +37,10 @@ def main(args: argparse.Namespace) -> int:
             failed = True
             continue
         reports.extend(report.files)
+        skipped.extend(report.skipped)
         failed |= bool(report.errors)
     if args.json:
-        print(json.dumps([vars(r) for r in reports], indent=2))
+        print(json.dumps({"files": [vars(r) for r in reports], "skipped": skipped}, indent=2))
     else:
         for r in reports:
             line = (f"{r.file} [{r.format}]: read {r.rows_read:,}, stored {r.stored:,}, "
@@ -49,6 +50,9 @@ def main(args: argparse.Namespace) -> int:
             if r.error:
                 line += f"  ERROR: {r.error}"
             print(line)
+        if skipped:
+            print(f"skipped {len(skipped)} file(s) no adapter recognises: " + ", ".join(skipped[:10])
+                  + (" ..." if len(skipped) > 10 else ""))
         total = {k: sum(getattr(r, k) for r in reports) for k in ("rows_read", "stored", "duplicates", "quarantined")}
         print(f"total: read {total['rows_read']:,}, stored {total['stored']:,}, duplicates {total['duplicates']:,}, "
               f"quarantined {total['quarantined']:,}; store {store.root} holds {len(store):,} records")

@@ -153,3 +153,18 @@ def test_all_shared_datasets(datasets_dir, store):
     # stride of a size-1 dimension, which maps to the same layout: those are the only duplicates.
     assert report.duplicates == 369_754
     assert len(store) == report.stored == 625_501
+
+
+def test_directory_reports_skipped_and_unreadable_files(datasets_dir, tmp_path, store):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a measurement\n")
+    (folder / "broken.json").write_text('{"cache": {"a": ')  # looks like a cache, is truncated
+    (folder / "ok.jsonl").write_text(json.dumps({"kernel": "cublas.matmul", "system": "H100", "runtime_ms": 1.0,
+                                                 "problem": {"M": 8, "N": 8, "K": 8, "dtype": "fp16"}}) + "\n")
+    report = ingest_path(folder, store, progress=False)
+    assert report.skipped == [str(folder / "notes.txt")]
+    by_name = {f.file.rsplit("/", 1)[-1]: f for f in report.files}
+    assert "not readable as Kernel Tuner JSON" in by_name["broken.json"].error
+    assert by_name["ok.jsonl"].stored == 1
+    assert store.read()["system"].tolist() == ["NVIDIA H100 80GB HBM3"]  # alias resolved by the registry

@@ -78,8 +78,11 @@ def detect_format(path: Path) -> str | None:
     return None
 
 
-def iter_files(path: Path, format: str = "auto") -> list[tuple[Path, str]]:
-    """(file, format) pairs to ingest: the file itself, or every recognised file under a directory."""
+def iter_files(path: Path, format: str = "auto", skipped: list[Path] | None = None) -> list[tuple[Path, str]]:
+    """(file, format) pairs to ingest: the file itself, or every recognised file under a directory.
+
+    Files of a directory that no adapter recognises are appended to `skipped` when it is given.
+    """
     path = Path(path)
     if format != "auto" and format not in FORMATS:
         raise IngestError(f"unknown format {format!r}; choose auto or one of {', '.join(FORMATS)}")
@@ -99,6 +102,8 @@ def iter_files(path: Path, format: str = "auto") -> list[tuple[Path, str]]:
                 continue
             fmt = detect_format(file)
             if fmt is None or (format != "auto" and fmt != format):
+                if skipped is not None:
+                    skipped.append(file)
                 continue
             # the tiled-matmul pair is read (joined) once, through its execution-times file
             if fmt == "gpperf" and name.startswith(gpperf.POWER_FILE) and gpperf.tiled_pair(file)[0] is not None:
@@ -168,6 +173,8 @@ class IngestReport:
     """Ingest outcome of a path: one `FileReport` per source file, and totals."""
 
     files: list[FileReport] = field(default_factory=list)
+    #: Files under a directory that no adapter recognised (or not of the requested format).
+    skipped: list[str] = field(default_factory=list)
 
     def _total(self, name: str) -> int:
         return int(sum(getattr(f, name) for f in self.files))
@@ -204,7 +211,9 @@ def ingest_path(path: Path | str, store: MeasurementStore | None = None, format:
 
     store = store if store is not None else MeasurementStore()
     report = IngestReport()
-    files = iter_files(Path(path), format)
+    skipped: list[Path] = []
+    files = iter_files(Path(path), format, skipped)
+    report.skipped = [str(p) for p in skipped]
     bar = tqdm(total=None, unit="rec", unit_scale=True, disable=not progress, desc="ingest", leave=False)
     try:
         for file, fmt in files:
