@@ -44,7 +44,8 @@ HEADER_FIELDS: tuple[str, ...] = ("system", "kernel")
 SECTIONS: tuple[str, ...] = ("problem", "params")
 #: IR kinds written, in this order (the most informative first: it gets the budget first).
 IR_ORDER: tuple[str, ...] = ("ttgir", "ttir", "mlir", "llir", "llvm", "ptx")
-#: Fields never written: targets, raw samples and bookkeeping.
+#: Fields never written: targets, raw samples and bookkeeping (also `_*` columns and `meta.*`, e.g. the
+#: collector's `meta.kernel_hash`, which would only let a model memorise kernels).
 EXCLUDED_FIELDS: frozenset[str] = frozenset(
     {*TARGETS, SAMPLES_COLUMN, "status", "source", "measured_at", "record_hash"}
 )
@@ -94,6 +95,10 @@ def _format_value(value: Any) -> str:
         return "[" + ",".join(_format_value(v) for v in value) + "]"
     text = _WS.sub(" ", str(value)).strip()
     return json.dumps(text, ensure_ascii=False) if not text or _NEEDS_QUOTES.search(text) else text
+
+
+def _format_key(key: str) -> str:
+    return json.dumps(key, ensure_ascii=False) if not key or _NEEDS_QUOTES.search(key) else key
 
 
 def _sorted_items(items: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -156,15 +161,15 @@ def serialize_record(
         prefix = f"{section}."
         items = _sorted_items({k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix)})
         if items:
-            lines.append(f"{section}: " + " ".join(f"{k}={_format_value(v)}" for k, v in items))
+            lines.append(f"{section}: " + " ".join(f"{_format_key(k)}={_format_value(v)}" for k, v in items))
     nested = {f"{s}." for s in NESTED_SECTIONS}
     others = _sorted_items({
         k: v for k, v in flat.items()
-        if k not in HEADER_FIELDS and k not in EXCLUDED_FIELDS and not k.startswith("_")
+        if k not in HEADER_FIELDS and k not in EXCLUDED_FIELDS and not k.startswith(("_", "meta."))
         and not any(k.startswith(p) for p in nested) and not isinstance(v, Mapping | list | tuple)
     })  # fmt: skip
     if others:
-        lines.append("other: " + " ".join(f"{k}={_format_value(v)}" for k, v in others))
+        lines.append("other: " + " ".join(f"{_format_key(k)}={_format_value(v)}" for k, v in others))
     if include_ir:
         for kind, text in _ir_items(flat, ir_kinds):
             norm_kind = _IR_KIND_ALIASES.get(kind, kind)

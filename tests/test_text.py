@@ -72,6 +72,10 @@ def test_missing_values_and_quoting() -> None:
     text = serialize_record(rec)
     assert text == 'system: H100\nproblem: M=64 note="a b=c"'
     assert serialize_record({"system": "H100", "ir": {"ttgir": TTGIR}}, include_ir=False) == "system: H100"
+    # bookkeeping never leaks, nested or flat; odd keys are quoted; unknown scalar fields go on `other:`
+    flat = {"system": "H100", "meta.kernel_hash": "abc123", "_file": "x.jsonl", "meta": {"k": 1},
+            "problem.a b": 1, "note": "x"}  # fmt: skip
+    assert serialize_record(flat) == 'system: H100\nproblem: "a b"=1\nother: note=x'
 
 
 @pytest.mark.parametrize("budget", [1, 2, 3, 7, 20, 64, 100, 512, 2048])
