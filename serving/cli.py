@@ -64,33 +64,58 @@ def example_rank_body(predictor: Any) -> dict[str, Any]:
     return {"kernel": kernel, "system": system, "problem": problem, "candidates": candidates or [{}], "top_k": 3}
 
 
-def main(args: argparse.Namespace) -> int:
+def serve(
+    model: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    store: str | None = None,
+    reload_interval_s: float = 30.0,
+    log_level: str = "warning",
+    print_example: bool = True,
+) -> int:
+    """Run the service until interrupted (what `perfcast serve` and the quickstart call)."""
     import uvicorn  # noqa: PLC0415
-    from perfcast.serving.predictor import resolve_model_dir  # noqa: PLC0415
+    from perfcast.serving.predictor import Predictor, resolve_model_dir  # noqa: PLC0415
 
     try:
-        model_dir = resolve_model_dir(args.model)
+        model_dir = resolve_model_dir(model)
     except Exception as exc:  # the CLI reports any resolve failure as one clear line
-        print(f"perfcast serve: cannot resolve model {args.model!r}: {exc}", file=sys.stderr)
+        print(f"perfcast serve: cannot resolve model {model!r}: {exc}", file=sys.stderr)
         return 2
-    print(f"perfcast serve: model {args.model} -> {model_dir}", file=sys.stderr)
-    os.environ["PERFCAST_SERVE_MODEL"] = str(args.model)
-    os.environ["PERFCAST_SERVE_RELOAD_S"] = str(args.reload_interval)
-    if args.store:
-        os.environ["PERFCAST_SERVE_STORE"] = str(Path(args.store).resolve())
+    print(f"perfcast serve: model {model} -> {model_dir}", file=sys.stderr)
+    os.environ["PERFCAST_SERVE_MODEL"] = str(model)
+    os.environ["PERFCAST_SERVE_RELOAD_S"] = str(reload_interval_s)
+    if store:
+        os.environ["PERFCAST_SERVE_STORE"] = str(Path(store).resolve())
     # onnxruntime: one intra-op thread per worker process; the workers are the parallelism
     os.environ.setdefault("PERFCAST_ORT_THREADS", "1")
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # must be set before any worker imports prometheus_client
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="perfcast-prom-")
-    print(f"perfcast serve: http://{args.host}:{args.port} (docs at /docs, {args.workers} worker(s))", file=sys.stderr)
+    if print_example:
+        print(f"perfcast serve: try\n{example_request(Predictor.load(model_dir), host, port)}", file=sys.stderr)
+    print(f"perfcast serve: http://{host}:{port} (OpenAPI docs at /docs, {workers} worker(s))", file=sys.stderr)
     uvicorn.run(
         "perfcast.serving.app:app_from_env",
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
         access_log=False,
     )
     return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    return serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        store=args.store,
+        reload_interval_s=args.reload_interval,
+        log_level=args.log_level,
+    )

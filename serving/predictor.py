@@ -149,9 +149,7 @@ class Predictor:
         """Flat query frame (dotted columns) -> `pred.<target>`, `.q10`, `.q90` columns, same rows."""
         return self.model.predict_frame(frame)
 
-    def predict(self, records: Iterable[Mapping[str, Any]]) -> list[dict[str, dict[str, float]]]:
-        """Query records -> per record `{target: {"value", "q10", "q90"}}` for the model's targets."""
-        records = list(records)
+    def _record_keys(self, records: Sequence[Mapping[str, Any]]) -> list[tuple]:
         keys = []
         for i, record in enumerate(records):
             if not isinstance(record, Mapping):
@@ -163,6 +161,19 @@ class Predictor:
                 exc.field = f"records.{i}.{exc.field}"
                 raise
             keys.append((kernel, system, _freeze(record.get("problem")), _freeze(record.get("params")), _ir_key(record.get("ir"))))
+        return keys
+
+    def all_cached(self, records: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether every record's feature row is cached (its prediction needs no featurization)."""
+        try:
+            return all(key in self._features for key in self._record_keys(records))
+        except PredictorInputError:
+            return False
+
+    def predict(self, records: Iterable[Mapping[str, Any]]) -> list[dict[str, dict[str, float]]]:
+        """Query records -> per record `{target: {"value", "q10", "q90"}}` for the model's targets."""
+        records = list(records)
+        keys = self._record_keys(records)
         if not records:
             return []
 

@@ -225,6 +225,36 @@ def test_client_over_loopback_matches_the_in_process_predictor(runtime_model_dir
         thread.join(timeout=10)
 
 
+def test_concurrent_cold_requests_are_batched_and_a_bad_one_fails_alone(runtime_model_dir: Path,
+                                                                         heldout_records: list[dict]) -> None:  # fmt: skip
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime_model_dir, reload_interval_s=0), host="127.0.0.1",
+                                           port=port, log_level="error"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    # distinct problems: nothing is in the feature cache, every request goes through the batcher
+    records = [{**r, "problem": {**r["problem"], "M": 1000 + i}} for i, r in enumerate(heldout_records * 2)]
+    bad = {**records[0], "params": {**records[0]["params"], "BLOCK_M": "big"}}
+    bodies = [{"records": [r]} for r in records] + [{"records": [bad]}]
+    try:
+        with Client(f"http://127.0.0.1:{port}") as client:
+            deadline = time.time() + 20
+            while not client.ready() and time.time() < deadline:
+                time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http, ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda b: http.post("/v1/predict", json=b), bodies))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert [a.status_code for a in answers] == [200] * len(records) + [400]
+    expected = Predictor.load(runtime_model_dir).predict(records)
+    assert [a.json()["predictions"][0]["runtime_ms"] for a in answers[:-1]] == [e["runtime_ms"] for e in expected]
+
+
 def test_schemathesis_finds_no_server_errors(runtime_model_dir: Path, tmp_path: Path) -> None:
     """Property-based run over every operation of the OpenAPI document (bounded examples and time)."""
     import schemathesis
