@@ -1,4 +1,4 @@
-"""`perfcast data summary [--store DIR] [--json]`: what the measurement store holds."""
+"""`perfcast data summary [--store DIR] [--json]`: what the measurement store holds; `perfcast data compact`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     summary.add_argument("--store", type=Path, default=None,
                          help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
+    compact = sub.add_parser("compact", help="merge each kernel family's Parquet files into one")
+    compact.add_argument("--store", type=Path, default=None,
+                         help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
+    compact.add_argument("--kernel", default=None, help="only this kernel family")
 
 
 def _fmt(value: float) -> str:
@@ -49,6 +53,10 @@ def format_summary(s: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     store = MeasurementStore(args.store)
+    if args.action == "compact":
+        result = store.compact(args.kernel)
+        print(f"store {store.root}: {result['files_before']} files -> {result['files_after']}; {len(store):,} records")
+        return 0
     summary = store.summary()
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0

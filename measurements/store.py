@@ -167,10 +167,14 @@ class MeasurementStore:
                 tmp.unlink()
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self, shared: bool = False) -> Iterator[None]:
+        """Exclusive for writers (append, compact), shared for readers listing and opening files."""
+        if shared and not self.root.is_dir():
+            yield  # nothing stored yet: do not create the store just to read it
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -264,9 +268,6 @@ class MeasurementStore:
         return report
 
     # ------------------------------------------------------------------ reading
-    def _schemas(self, files: Sequence[Path]) -> list[pa.Schema]:
-        return [pq.read_schema(p) for p in files]
-
     @staticmethod
     def _select(names: Sequence[str], columns: Sequence[str] | None, with_ir: bool) -> list[str]:
         if columns is not None:
@@ -300,7 +301,17 @@ class MeasurementStore:
         `ir.*` columns (IR text can be large) and `_hash` come back only when named in `columns`.
         Columns missing from some files (other kernel families) read as missing values.
         """
-        files = self.files(kernel)
+        with self._lock(shared=True):  # compaction cannot swap files under a reader
+            tables = self._read_tables(self.files(kernel), system, columns)
+        if not tables:
+            return pd.DataFrame(columns=list(columns) if columns is not None else [])
+        frame = self._unify(tables).to_pandas(types_mapper=_types_mapper)
+        if columns is not None:
+            frame = frame.reindex(columns=[c for c in columns if c in frame.columns]
+                                  + [c for c in columns if c not in frame.columns])
+        return frame
+
+    def _read_tables(self, files: Sequence[Path], system, columns) -> list[pa.Table]:
         tables = []
         for path in files:
             names = pq.read_schema(path).names
@@ -315,13 +326,7 @@ class MeasurementStore:
                 if columns is not None and "system" not in columns:
                     table = table.drop_columns(["system"])
             tables.append(table)
-        if not tables:
-            return pd.DataFrame(columns=list(columns) if columns is not None else [])
-        frame = self._unify(tables).to_pandas(types_mapper=_types_mapper)
-        if columns is not None:
-            frame = frame.reindex(columns=[c for c in columns if c in frame.columns]
-                                  + [c for c in columns if c not in frame.columns])
-        return frame
+        return tables
 
     def iter_batches(self, batch_rows: int = 131072, kernel: str | Sequence[str] | None = None,
                      columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
@@ -329,22 +334,49 @@ class MeasurementStore:
 
         Every batch has the same columns: the union over the selected files (or `columns`).
         """
-        files = self.files(kernel)
+        with self._lock(shared=True):
+            # open every file now: an open file stays readable even if compaction replaces it later
+            handles = [pq.ParquetFile(open(path, "rb")) for path in self.files(kernel)]  # noqa: SIM115
         union: list[str] = []
-        for schema in self._schemas(files):
-            for name in self._select(schema.names, columns, with_ir=False):
+        for pf in handles:
+            for name in self._select(pf.schema_arrow.names, columns, with_ir=False):
                 if name not in union:
                     union.append(name)
         if columns is not None:
             union = [c for c in columns if c in union] + [c for c in columns if c not in union]
-        for path in files:
-            pf = pq.ParquetFile(path)
+        for pf in handles:
             wanted = [c for c in union if c in pf.schema_arrow.names]
             for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
                 yield batch.to_pandas(types_mapper=_types_mapper).reindex(columns=union)
+            pf.close()
 
     def __len__(self) -> int:
-        return int(sum(pq.ParquetFile(p).metadata.num_rows for p in self.files()))
+        with self._lock(shared=True):
+            return int(sum(pq.read_metadata(p).num_rows for p in self.files()))
+
+    def compact(self, kernel: str | Sequence[str] | None = None) -> dict[str, int]:
+        """Merge each kernel family's files into one (appends from the HTTP endpoint make many small ones).
+
+        Runs under the exclusive lock, so no reader sees the old and the new files together; the merged
+        file is written atomically before the old ones are removed. Returns files before and after.
+        """
+        before = after = 0
+        with self._lock():
+            families = [kernel] if isinstance(kernel, str) else list(kernel) if kernel is not None else self.kernels()
+            for family in families:
+                files = self.files(family)
+                before += len(files)
+                if len(files) < 2:
+                    after += len(files)
+                    continue
+                tables = [pq.read_table(p).replace_schema_metadata(None) for p in files]
+                merged = self._unify(tables)
+                target = self.data_dir / f"{PART_PREFIX}{family}" / f"part-{_utc_stamp()}-{uuid.uuid4().hex[:12]}.parquet"
+                self._atomic_write(target, lambda tmp, t=merged: pq.write_table(t, tmp, compression="lz4"))
+                for path in files:
+                    path.unlink()
+                after += 1
+        return {"files_before": before, "files_after": after}
 
     # ------------------------------------------------------------------ summary
     def quarantine_files(self) -> list[Path]:

@@ -132,3 +132,19 @@ def test_empty_store(store):
     assert store.summary()["records"] == 0
     empty = store.append(pd.DataFrame())
     assert (empty.stored, empty.quarantined) == (0, 0)
+
+
+def test_compact_merges_files_and_keeps_every_record(store):
+    for i in range(6):  # one append per record, as the HTTP endpoint does
+        store.append(records_to_frame([_triton(i)]))
+    store.append(records_to_frame([{"kernel": "cublas.matmul", "system": "NVIDIA H100 80GB HBM3", "runtime_ms": 1.0,
+                                    "problem": {"M": 1, "N": 2, "K": 3, "dtype": "fp32"}}]))
+    before = store.read(columns=["kernel", "problem.M", "ir.ttgir", "_hash"]).sort_values("_hash", ignore_index=True)
+    batches = store.iter_batches(batch_rows=2)  # a reader holding open files across the compaction
+    first = next(batches)
+    assert store.compact() == {"files_before": 7, "files_after": 2}
+    assert sum(len(b) for b in [first, *batches]) == 7
+    after = store.read(columns=["kernel", "problem.M", "ir.ttgir", "_hash"]).sort_values("_hash", ignore_index=True)
+    pd.testing.assert_frame_equal(before, after)
+    assert store.append(records_to_frame([_triton(3)])).duplicates == 1  # dedup state survives compaction
+    assert len(store.files()) == 2
