@@ -31,13 +31,23 @@ def col(frame: pd.DataFrame, *names: str, default: float = np.nan) -> np.ndarray
     out = None
     for name in names:
         if name in frame.columns:
-            values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            values = _numeric(frame[name])
             out = values if out is None else np.where(np.isnan(out), values, out)
     if out is None:
         return np.full(len(frame), default, dtype="float64")
     if not np.isnan(default):
         out = np.where(np.isnan(out), default, out)
     return out
+
+
+def _numeric(series: pd.Series) -> np.ndarray:
+    """float64 values; anything that is not a number (text, lists, ...) -> NaN."""
+    if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+    try:
+        return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    except TypeError:  # unhashable or odd objects
+        return ph.per_label(series, lambda v: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan)
 
 
 def text_col(frame: pd.DataFrame, *names: str) -> pd.Series:
@@ -61,7 +71,7 @@ def spec(specs: pd.DataFrame, name: str, default: float = np.nan) -> np.ndarray:
 
 def canonical_dtypes(values: pd.Series, default: str = "fp32") -> pd.Categorical:
     """Per-row canonical dtype names (unknown spellings and missing -> `default`) as a Categorical."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = ph.labels(values)
     names = [ph.canonical_dtype(u) or default for u in uniques] + [default]
     categories = sorted(set(names))
     remap = np.array([categories.index(name) for name in names], dtype=np.int64)
@@ -75,7 +85,7 @@ def constant_labels(value: str, n: int) -> pd.Categorical:
 
 def truthy(values: pd.Series) -> np.ndarray:
     """Bool-ish column (True, 1, "true", "yes", "tf32") -> bool array; missing/other -> False."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = ph.labels(values)
 
     def one(u: object) -> bool:
         if isinstance(u, bool | np.bool_):
@@ -397,7 +407,7 @@ _CUTLASS_DTYPE = {"hgemm": "fp16", "sgemm": "fp32", "dgemm": "fp64", "igemm": "i
 
 def parse_cutlass_name(names: pd.Series) -> pd.DataFrame:
     """CUTLASS kernel names like `cutlass_simt_hgemm_128x128_8x2_nn_align1` -> op class, dtype, tiles."""
-    codes, uniques = pd.factorize(names.astype(object), use_na_sentinel=True)
+    codes, uniques = ph.labels(names)
     rows = []
     for name in uniques:
         match = _CUTLASS_NAME.search(str(name))

@@ -211,7 +211,11 @@ def labels(values: object) -> tuple[np.ndarray, list]:
     """(codes, uniques) of per-row labels: a Categorical's own codes, else one hash pass (-1 = missing)."""
     if isinstance(values, pd.Categorical):
         return values.codes.astype(np.int64), list(values.categories)
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object) if isinstance(values, np.ndarray) else values)
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object), dtype=object)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists, dicts): label them by their text
+        codes, uniques = pd.factorize(series.map(lambda v: repr(v) if isinstance(v, list | dict | set) else v))
     return codes, list(uniques)
 
 

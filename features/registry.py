@@ -14,6 +14,7 @@ from importlib import import_module
 
 import numpy as np
 import pandas as pd
+from perfcast.features.physics import labels
 from perfcast.features.schema import (
     FeatureSchema,
     FeatureSchemaError,
@@ -83,7 +84,10 @@ def as_numeric(series: pd.Series) -> np.ndarray | None:
         return None
     if series.dtype != object and pd.api.types.is_string_dtype(series.dtype):
         return None  # pandas' str dtype: text, never numbers
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists, dicts) are not numbers
+        return None
     values = []
     for u in uniques:
         if isinstance(u, bool | np.bool_ | int | float | np.integer | np.floating):
@@ -174,8 +178,8 @@ def system_names(values: pd.Series) -> pd.Series:
 
 def system_specs(names: pd.Series) -> pd.DataFrame:
     """`sys.*` float columns for each row's `system` (NaN rows, with a warning, for unknown systems)."""
-    codes, uniques = pd.factorize(names, use_na_sentinel=True)
-    return pd.DataFrame(_spec_columns(codes, list(uniques)), index=names.index, copy=False)
+    codes, uniques = labels(names)
+    return pd.DataFrame(_spec_columns(codes, uniques), index=names.index, copy=False)
 
 
 def _spec_columns(codes: np.ndarray, uniques: list) -> dict[str, np.ndarray]:
@@ -200,8 +204,8 @@ def _spec_columns(codes: np.ndarray, uniques: list) -> dict[str, np.ndarray]:
 
 def canonical_system_names(names: pd.Series) -> pd.Categorical:
     """Aliases (`RTX_3090`, `H100`) -> registry names, so one GPU is one category; unknown kept as is."""
-    codes, uniques = pd.factorize(names, use_na_sentinel=True)
-    return _canonical_systems(codes, list(uniques))
+    codes, uniques = labels(names)
+    return _canonical_systems(codes, uniques)
 
 
 def _canonical_systems(codes: np.ndarray, uniques: list) -> pd.Categorical:
@@ -277,10 +281,10 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
     if "kernel" not in frame.columns:
         raise FeatureSchemaError("input frame has no 'kernel' column (every record names its kernel family)")
     n = len(frame)
-    kernel_codes, kernel_names = pd.factorize(frame["kernel"], use_na_sentinel=True)
+    kernel_codes, kernel_names = labels(frame["kernel"])
     spec_cols: dict[str, np.ndarray] = {}
     if "system" in frame.columns:
-        sys_codes, sys_uniques = pd.factorize(system_names(frame["system"]), use_na_sentinel=True)
+        sys_codes, sys_uniques = labels(system_names(frame["system"]))
         spec_cols = _spec_columns(sys_codes, list(sys_uniques))
     specs = pd.DataFrame(spec_cols, index=frame.index, copy=False)
     parts: list[tuple[np.ndarray | None, Columns]] = []

@@ -168,6 +168,14 @@ def encode_categorical(values: object, vocabulary: Sequence[str]) -> np.ndarray:
     return per_category[cat.codes]  # code -1 (missing) picks the trailing NaN
 
 
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
 def _canonical_category(v: Any) -> Any:
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return None
@@ -189,7 +197,10 @@ def category_strings(values: object) -> pd.Categorical:
     if isinstance(values, pd.Categorical) and all(isinstance(c, str) for c in values.categories):
         return values
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists, dicts): their text is the category
+        codes, uniques = pd.factorize(series.map(lambda v: v if _hashable(v) else repr(v)), use_na_sentinel=True)
     names = [_canonical_category(u) for u in uniques]
     categories = sorted({n for n in names if n is not None})
     position = {c: i for i, c in enumerate(categories)}

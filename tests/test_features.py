@@ -191,7 +191,7 @@ def test_ir_text_columns_become_prefixed_ir_features(repo_root):
 
 _values = st.one_of(
     st.none(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True, allow_infinity=True),
-    st.booleans(), st.text(max_size=8),
+    st.booleans(), st.text(max_size=8), st.lists(st.integers(0, 3), max_size=2),
 )
 _kernels = st.sampled_from(["triton.matmul", "cublas.matmul", "clblast.xgemm", "cltune.sgemm", "cutlass.gemm",
                             "cuda.tiled_matmul", "kerneltuner.convolution", "unknown.family"])
