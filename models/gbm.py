@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -54,7 +55,7 @@ MIN_CAL_ROWS = 30
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "regression",
-    "learning_rate": 0.05,
+    "learning_rate": 0.08,
     "num_leaves": 63,
     "min_data_in_leaf": 20,
     "feature_fraction": 0.9,
@@ -62,7 +63,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bagging_freq": 1,
     "lambda_l2": 1.0,
     "max_bin": 255,
-    "num_threads": 2,
+    "num_threads": os.cpu_count() or 2,
     "verbose": -1,
 }
 
@@ -137,6 +138,9 @@ class GBCostModel:
         params: LightGBM parameters overriding `DEFAULT_PARAMS` for every booster.
         num_boost_round: rounds of the point boosters (and ranking booster).
         quantile_boost_round: rounds of the quantile boosters (default: num_boost_round // 2).
+        quantile_max_rows: the quantile boosters train on a seeded random sample of at most this many
+            rows (CQR corrects their calibration anyway; this keeps a 1M-row retrain within budget).
+        feasibility_max_rows: same cap for the feasibility classifier.
         ranking: also fit a LambdaRank booster grouped by problem (`pred.rank_score`).
         coverage: target coverage of the calibrated interval on unseen problems.
         feasibility: fit a classifier of status == ok when the frame has failed configs.
@@ -150,8 +154,10 @@ class GBCostModel:
         targets: Iterable[str] | None = None,
         quantiles: tuple[float, float, float] = (0.1, 0.5, 0.9),
         params: dict[str, Any] | None = None,
-        num_boost_round: int = 500,
+        num_boost_round: int = 400,
         quantile_boost_round: int | None = None,
+        quantile_max_rows: int = 250_000,
+        feasibility_max_rows: int = 300_000,
         ranking: bool = False,
         coverage: float = 0.8,
         feasibility: bool = True,
@@ -164,6 +170,8 @@ class GBCostModel:
         self.params = dict(params or {})
         self.num_boost_round = num_boost_round
         self.quantile_boost_round = quantile_boost_round
+        self.quantile_max_rows = quantile_max_rows
+        self.feasibility_max_rows = feasibility_max_rows
         self.ranking = ranking
         self.coverage = coverage
         self.feasibility = feasibility
@@ -188,6 +196,8 @@ class GBCostModel:
             "params": self.params,
             "num_boost_round": self.num_boost_round,
             "quantile_boost_round": self.quantile_boost_round,
+            "quantile_max_rows": self.quantile_max_rows,
+            "feasibility_max_rows": self.feasibility_max_rows,
             "ranking": self.ranking,
             "coverage": self.coverage,
             "feasibility": self.feasibility,
@@ -273,6 +283,9 @@ class GBCostModel:
             fit_rows, cal_rows = rows[~cal_mask], rows[cal_mask]
             if len(cal_rows) < MIN_CAL_ROWS or len(fit_rows) < MIN_TARGET_ROWS:
                 fit_rows, cal_rows = rows, rows[:0]
+            if len(fit_rows) > self.quantile_max_rows:
+                pick = np.random.default_rng(self.seed).choice(len(fit_rows), self.quantile_max_rows, replace=False)
+                fit_rows = fit_rows[np.sort(pick)]
             ds_all = lgb.Dataset(X[rows], label=z[rows], free_raw_data=False, params={"verbose": -1})
             boosters[target] = train(target, self._lgb_params(objective="regression"), ds_all, self.num_boost_round)
             lo_name, hi_name = f"{target}.q{round(q_lo * 100):02d}", f"{target}.q{round(q_hi * 100):02d}"
@@ -307,7 +320,10 @@ class GBCostModel:
         extra_meta: dict[str, Any] = {}
         n_failed = int((~ok).sum())
         if self.feasibility and 0 < n_failed < len(ok):
-            ds = lgb.Dataset(X, label=ok.astype(np.int32), params={"verbose": -1})
+            rows = np.arange(len(ok))
+            if len(rows) > self.feasibility_max_rows:
+                rows = np.sort(np.random.default_rng(self.seed).choice(len(rows), self.feasibility_max_rows, replace=False))
+            ds = lgb.Dataset(X[rows], label=ok[rows].astype(np.int32), params={"verbose": -1})
             boosters["feasible_prob"] = train(
                 "feasible_prob", self._lgb_params(objective="binary"), ds, max(50, self.num_boost_round // 4)
             )
