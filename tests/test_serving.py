@@ -3,6 +3,7 @@
 # ruff: noqa: F811  (pytest fixtures imported from test_serving_helpers are "redefined" as arguments)
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -147,3 +148,30 @@ def test_load_rejects_what_is_not_a_model(tmp_path: Path) -> None:
         Predictor.load(tmp_path / "nothing")
     with pytest.raises(FileNotFoundError, match="not a perfcast model directory"):
         Predictor.load(tmp_path)
+
+
+def test_registry_alias_is_served_and_followed(runtime_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`models:/name@champion` in a real MLflow sqlite registry: loaded, and a moved alias is swapped in."""
+    from perfcast.serving.app import ModelHolder
+    from perfcast.training import registry
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("PERFCAST_MODEL_CACHE", str(tmp_path / "cache"))
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.create_registered_model("perfcast-test")
+    v1 = client.create_model_version("perfcast-test", source=str(runtime_model_dir)).version
+    client.set_registered_model_alias("perfcast-test", "champion", v1)
+    uri = "models:/perfcast-test@champion"
+    pred = Predictor.load(uri)
+    assert pred.version == f"perfcast-test/{v1}" and pred.meta.aliases == ("champion",)
+    holder = ModelHolder(pred, uri)
+    assert holder.reload() == (False, pred.version, pred.version)
+    other = tmp_path / "v2"
+    shutil.copytree(runtime_model_dir, other)
+    v2 = client.create_model_version("perfcast-test", source=str(other)).version
+    registry.set_alias("perfcast-test", "champion", v2)
+    swapped, old, new = holder.reload()
+    assert swapped and old == f"perfcast-test/{v1}" and new == f"perfcast-test/{v2}"
+    assert holder.predictor.meta.directory == registry.resolve_model_dir(uri)
