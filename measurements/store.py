@@ -99,7 +99,7 @@ def _tighten(frame: pd.DataFrame) -> pd.DataFrame:
     """Per-family storage types: drop all-missing columns, integral float params/problem -> Int64."""
     frame = frame.dropna(axis=1, how="all")
     for col in frame.columns:
-        if not (col.startswith("params.") or col.startswith("problem.")):
+        if not col.startswith(("params.", "problem.", "meta.")):
             continue
         s = frame[col]
         if pd.api.types.is_float_dtype(s.dtype):

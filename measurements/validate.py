@@ -304,7 +304,7 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if unknown:
         reasons.add(np.ones(n, dtype=bool), f"unknown field(s) {sorted(map(str, unknown))}: a record has "
                     f"kernel, system, status, source, measured_at, {', '.join(TARGETS)}, {SAMPLES_COLUMN} and "
-                    "params.*/problem.*/ir.* columns")
+                    "params.*/problem.*/ir.*/meta.* columns")
         out = out.drop(columns=unknown)
 
     # kernel: `<library>.<op>`
@@ -423,7 +423,7 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         out["problem.allow_tf32"] = raw.astype("boolean")
 
     for col in out.columns:
-        if col.startswith("params.") or (col.startswith("problem.") and out[col].dtype == object):
+        if col.startswith(("params.", "meta.")) or (col.startswith("problem.") and out[col].dtype == object):
             out[col] = _normalise_scalars(out[col])
         elif col.startswith("ir."):
             out[col] = _as_string(out[col])

@@ -65,6 +65,8 @@ def test_kerneltuner_convolution_keeps_failed_configs(datasets_dir):
     counts = frame["status"].value_counts().to_dict()
     assert counts == {"ok": 3_889, "failed": 252 + 221}  # CompilationFailedConfig + RuntimeFailedConfig
     assert frame.loc[frame["status"] == "failed", "runtime_ms"].isna().all()
+    assert frame["meta.error"].value_counts().to_dict() == {"CompilationFailedConfig": 252, "RuntimeFailedConfig": 221}
+    assert frame["meta.compile_time_ms"].notna().all()
     assert set(frame["kernel"]) == {"kerneltuner.convolution"}
     assert set(frame["system"]) == {"NVIDIA RTX A6000"}
     assert set(frame["problem.size_x"]) == {4096} and set(frame["params.filter_width"]) == {15}
@@ -124,6 +126,7 @@ def test_kerneltuner_t4_results(datasets_dir, tmp_path):
     assert set(frame["kernel"]) == {"kerneltuner.convolution"}
     assert set(frame["system"]) == {"NVIDIA A100-PCIE-40GB"}
     assert frame["status"].value_counts().to_dict() == {"ok": 20, "failed": 3}
+    assert set(frame["meta.error"].dropna()) <= {"runtime", "compile"} and frame["meta.error"].notna().sum() == 3
     ok = frame[frame["status"] == "ok"]
     expected = [cache_doc["cache"][k]["time"] for k in keys[:20]]
     assert ok["runtime_ms"].tolist() == pytest.approx(expected)
@@ -170,6 +173,7 @@ def test_autoheuristic(datasets_dir):
     assert first["source"] == "autoheuristic:a100_hf_train_mm.txt" and first["_line"] == 3
     assert (first["problem.M"], first["problem.K"], first["problem.N"]) == (2048, 4096, 4096)
     assert (first["problem.a_layout"], first["problem.b_layout"]) == ("row", "col")
+    assert (first["meta.mat2_stride_0"], first["meta.mat2_stride_1"]) == (1, 4096)
     assert first["runtime_ms"] == pytest.approx(0.311024010181427)
     second = frame.iloc[1]
     assert second["kernel"] == "triton.matmul"
@@ -217,6 +221,8 @@ def test_gpperf_cutlass(datasets_dir):
     assert first["measured_at"] == "2024-11-12T00:54:04Z" and first["runtime_ms"] == pytest.approx(0.04352)
     assert first["power_w"] == pytest.approx(70.17) and first["energy_j"] == pytest.approx(0.003)
     assert (first["params.tile_m"], first["params.tile_k"], first["params.stages"]) == (128, 8, 2)
+    assert (first["meta.requested_tile_m"], first["meta.sm_clock_mhz"], first["meta.temperature_c"]) == (64, 2760, 47)
+    assert not any(c.startswith("params.requested") for c in frame.columns)  # what ran, not what was asked
     assert set(frame["system"]) == {"NVIDIA GeForce RTX 4070"}
     valid, quarantine = validate_frame(frame)
     assert quarantine.empty and len(valid) == len(frame)

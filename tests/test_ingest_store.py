@@ -149,10 +149,9 @@ def test_all_shared_datasets(datasets_dir, store):
     assert sum(v for k, v in read.items() if k.startswith("kerneltuner_")) == 3 * 17_956 + 10_000 + 6 * 4_362
     assert report.quarantined == 0 and not report.errors
     assert report.stored + report.duplicates == report.rows_read
-    # AutoHeuristic logs repeat rows verbatim (369,667 exact copies) plus 87 that differ only in the
-    # stride of a size-1 dimension, which maps to the same layout: those are the only duplicates.
-    assert report.duplicates == 369_754
-    assert len(store) == report.stored == 625_501
+    # the AutoHeuristic logs repeat data rows verbatim: 369,667 exact copies, the only duplicates
+    assert report.duplicates == 369_667
+    assert len(store) == report.stored == 625_588
 
 
 def test_directory_reports_skipped_and_unreadable_files(datasets_dir, tmp_path, store):

@@ -8,7 +8,8 @@ pyarrow's CSV reader, and `choice` strings are parsed once per *distinct* value)
   params BLOCK_M/BLOCK_N/BLOCK_K/num_stages/num_warps and GROUP_M=8 (Inductor's mm template);
   `extern_mm` -> `cublas.matmul` with no params; any other choice is quarantined.
 - problem M=m, N=n, K=k; dtype from `mat1_dtype` (`torch.float16` -> fp16 ...; rows whose two dtypes
-  differ are quarantined); layouts from strides (stride_1 == 1 -> row, else stride_0 == 1 -> col);
+  differ are quarantined); layouts from strides (stride_1 == 1 -> row, else stride_0 == 1 -> col), the
+  strides themselves kept in `meta.mat1_stride_0` ... `meta.mat2_stride_1`;
   `allow_tf32` from `using_tf32` for fp32 (`not_float_32` elsewhere -> absent).
 - `feedback` is the runtime in ms; `inf` (the config failed to compile or run) -> `status: failed`.
 - system: the logs name only compute capability 8.0 and 166,912 B shared memory; we assume
@@ -127,6 +128,9 @@ def to_frame(table: pd.DataFrame, source: str, system: str, first_line: int) -> 
         frame[f"problem.{side}_layout"] = np.where(s1 == 1, "row", np.where(s0 == 1, "col", "row")).astype(object)
     tf32 = table["using_tf32"].astype("string").str.lower().map({"true": True, "false": False})
     frame["problem.allow_tf32"] = tf32.where(dtype == "fp32").astype("boolean")
+    for mat in ("mat1", "mat2"):  # the raw strides: layout is derived from them, the rest is kept as fact
+        for axis in ("0", "1"):
+            frame[f"meta.{mat}_stride_{axis}"] = table[f"{mat}_stride_{axis}"].to_numpy()
     feedback = table["feedback"].to_numpy(dtype=np.float64)
     failed = ~np.isfinite(feedback)
     frame["runtime_ms"] = np.where(failed, np.nan, feedback)

@@ -12,8 +12,9 @@ The kernel name (`cutlass_simt_sgemm_128x128_8x2_nn_align1`) is what ran, so it 
 op_class (simt/tensorop), tile_m x tile_n, tile_k, stages, alignment, and the problem's dtype and
 layouts (CUTLASS: `n` = column-major -> col, `t` = row-major -> row, first letter A, second B).
 The profiler's *requested* layout/tile/stages did not change the kernel (the README's "576 distinct
-effective configs"); they are kept as `params.requested_*` so distinct runs stay distinct records.
-Problem: M, N, K, dtype, layouts, `alpha`, `beta`.
+effective configs"); they are kept as `meta.requested_*` (facts about the run, not features), with the
+nvidia-smi readings of the record (`meta.sm_clock_mhz`, `meta.mem_clock_mhz`, `meta.temperature_c`,
+`meta.gpu_util_pct`, `meta.mem_util_pct`). Problem: M, N, K, dtype, layouts, `alpha`, `beta`.
 
 Tiled CSVs (`tiled_execution_times_all.csv`: M,N,K,Tile Size,Execution Time [ms];
 `tiled_power_usage_results_all.csv`: M,N,K,Tile Size,Average Power Usage (W)) -> `cuda.tiled_matmul`
@@ -111,11 +112,14 @@ def _results(data: bytes, file_label: str, source: str) -> IngestChunk:
         try:
             row = {"measured_at": int(fields[0]), "problem.M": int(fields[1]), "problem.N": int(fields[2]),
                    "problem.K": int(fields[3]), "kernel_name": fields[4].strip(),
-                   "params.requested_layout": fields[5].strip(), "params.requested_tile_m": int(fields[6]),
-                   "params.requested_tile_n": int(fields[7]), "params.requested_tile_k": int(fields[8]),
-                   "params.requested_stages": int(fields[9]), "problem.alpha": float(fields[11]),
+                   "meta.requested_layout": fields[5].strip(), "meta.requested_tile_m": int(fields[6]),
+                   "meta.requested_tile_n": int(fields[7]), "meta.requested_tile_k": int(fields[8]),
+                   "meta.requested_stages": int(fields[9]), "problem.alpha": float(fields[11]),
                    "problem.beta": float(fields[12]), "runtime_ms": _float(fields[13]),
-                   "power_w": _float(fields[15]), "system": fields[21].strip() or SYSTEM,
+                   "power_w": _float(fields[15]), "meta.sm_clock_mhz": _float(fields[16]),
+                   "meta.mem_clock_mhz": _float(fields[17]), "meta.temperature_c": _float(fields[18]),
+                   "meta.gpu_util_pct": _float(fields[19]), "meta.mem_util_pct": _float(fields[20]),
+                   "system": fields[21].strip() or SYSTEM,
                    "energy_j": _float(tail[-3]), LINE_COLUMN: line}
         except (ValueError, IndexError) as exc:
             rejects.append({"_line": line, "_reason": f"unparseable CUTLASS record: {exc}", "raw": text[:2000]})
@@ -128,9 +132,9 @@ def _results(data: bytes, file_label: str, source: str) -> IngestChunk:
 
 
 def _failed(data: bytes, file_label: str, source: str) -> IngestChunk:
-    names = ["problem.M", "problem.N", "problem.K", "kernel_name", "params.requested_layout",
-             "params.requested_tile_m", "params.requested_tile_n", "params.requested_tile_k",
-             "params.requested_stages", "epilogue", "problem.alpha", "problem.beta"]
+    names = ["problem.M", "problem.N", "problem.K", "kernel_name", "meta.requested_layout",
+             "meta.requested_tile_m", "meta.requested_tile_n", "meta.requested_tile_k",
+             "meta.requested_stages", "epilogue", "problem.alpha", "problem.beta"]
     if not data.strip():
         return IngestChunk(pd.DataFrame(), file=file_label)
     frame = pd.read_csv(io.BytesIO(data), header=None, names=names, skip_blank_lines=False)

@@ -10,7 +10,8 @@ Cache file: `{"device_name", "kernel_name", "problem_size", "tune_params_keys", 
   file's `problem_size`, dtype fp32 (the kernel computes in float).
 - any other kernel -> `kerneltuner.<kernel_name>`, params as given, problem `size_x`/`size_y`.
 `time` -> `runtime_ms`, `times` -> `runtime_ms_samples`. Error strings (`RuntimeFailedConfig`,
-`CompilationFailedConfig`, `InvalidConfig`) -> `status: failed` rows without targets (kept, not dropped).
+`CompilationFailedConfig`, `InvalidConfig`) -> `status: failed` rows without targets (kept, not dropped),
+the error in `meta.error`; `compile_time` -> `meta.compile_time_ms`, `GFLOP/s` -> `meta.gflops`.
 The system is `device_name`, or the file name (`MI250X.json.gz`) where the name is empty.
 
 T4 results (`{"schema_version", "results": [{"timestamp", "configuration", "times": {"runtimes", ...},
@@ -95,7 +96,7 @@ def _problem(kernel: str, problem_size, params: pd.DataFrame, n: int) -> dict[st
 
 def _records_frame(configs: pd.DataFrame, times: pd.Series, samples: list | None, timestamps: pd.Series | None,
                    status: np.ndarray, kernel: str, system: str, problem_size, source: str,
-                   param_names: list[str]) -> pd.DataFrame:
+                   param_names: list[str], meta: dict[str, object] | None = None) -> pd.DataFrame:
     n = len(configs)
     params = configs[[c for c in param_names if c in configs]].copy()
     problem = _problem(kernel, problem_size, params, n)
@@ -113,6 +114,8 @@ def _records_frame(configs: pd.DataFrame, times: pd.Series, samples: list | None
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
         frame["runtime_ms_samples"] = list_column(values=flat, offsets=offsets, valid=lengths > 0)
     frame["status"] = status
+    for col, values in (meta or {}).items():
+        frame[f"meta.{col}"] = values
     if timestamps is not None:
         frame["measured_at"] = timestamps.to_numpy()
     frame["source"] = source
@@ -138,8 +141,12 @@ def _read_cache(path: Path, doc: dict) -> Iterator[IngestChunk]:
     status = np.where(error | unknown, "failed", "ok").astype(object)
     samples = configs["times"].tolist() if "times" in configs else None
     stamps = configs.get("timestamp")
+    meta = {"error": raw_time.where(error).to_numpy(dtype=object)}  # RuntimeFailedConfig, CompilationFailedConfig
+    for key, name in (("compile_time", "compile_time_ms"), ("GFLOP/s", "gflops")):
+        if key in configs:
+            meta[name] = pd.to_numeric(configs[key], errors="coerce").to_numpy(dtype=np.float64)
     frame = _records_frame(configs, times, samples, stamps, status, kernel, system, doc.get("problem_size"),
-                           f"kerneltuner:{path.name}", param_names)
+                           f"kerneltuner:{path.name}", param_names, meta)
     yield IngestChunk(frame, file=str(path))
 
 
@@ -191,6 +198,8 @@ def _read_t4(path: Path, doc: dict, kernel: str | None, system: str | None) -> I
             continue
         runtimes = (result.get("times") or {}).get("runtimes")
         good.append({**result["configuration"], "__time": value if status == "ok" else None,
+                     "__error": None if status == "ok" else invalidity,
+                     "__compile": (result.get("times") or {}).get("compilation"),
                      "__times": runtimes if status == "ok" and isinstance(runtimes, list) and runtimes else None,
                      "__status": status, "__timestamp": result.get("timestamp"), "__line": i})
     configs = pd.DataFrame.from_records(good) if good else pd.DataFrame()
@@ -199,7 +208,9 @@ def _read_t4(path: Path, doc: dict, kernel: str | None, system: str | None) -> I
         param_names = [c for c in configs.columns if not c.startswith("__")]
         frame = _records_frame(configs, pd.to_numeric(configs["__time"], errors="coerce"), configs["__times"].tolist(),
                                configs["__timestamp"], configs["__status"].to_numpy(dtype=object), family,
-                               system_name, problem_size, f"kerneltuner_t4:{path.name}", param_names)
+                               system_name, problem_size, f"kerneltuner_t4:{path.name}", param_names,
+                               {"error": configs["__error"].to_numpy(dtype=object),
+                                "compile_time_ms": pd.to_numeric(configs["__compile"], errors="coerce").to_numpy()})
         frame[LINE_COLUMN] = configs["__line"].to_numpy()
     yield IngestChunk(frame, rejects_frame(rejects, str(path)), file=str(path))
 
