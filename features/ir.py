@@ -338,6 +338,7 @@ TTGIR_KEYS: tuple[str, ...] = (
     "layout.blocked", "layout.nvidia_mma", "layout.amd_mma", "layout.shared", "layout.dot_op", "layout.slice",
     "layout.linear", "mma.version_major", "mma.instr_m", "mma.instr_n", "mma.instr_k",
     "blocked.size_per_thread_max", "blocked.warps_per_cta_max", "n_convert_layout",
+    "smem_alloc_bytes", "smem_buffers_max",
 )  # fmt: skip
 LLVM_OPCODES: tuple[str, ...] = (
     "load", "store", "getelementptr", "call", "br", "phi", "ret", "icmp", "fcmp", "select", "add", "sub", "mul",
@@ -463,6 +464,10 @@ _LAYOUT = re.compile(
 _ALIAS_DEF = re.compile(r"^[ \t]*#[\w$.-]+[ \t]*=[ \t]*#(?:ttg|triton_gpu)\.(\w+)<(\{[^\n]*)", re.M)
 _INT_LIST = re.compile(r"(\w+)[ \t]*=[ \t]*\[([0-9, ]*)\]")
 _VERSION_MAJOR = re.compile(r"versionMajor[ \t]*=[ \t]*(\d+)")
+# `ttg.local_alloc ... -> !ttg.memdesc<3x128x64xf16, ...>`: shared-memory buffers (leading dim of a rank-3
+# allocation = pipelining depth, which Triton >= 3.4 no longer records as `tt.num_stages`)
+_LOCAL_ALLOC = re.compile(r"(?:ttg|triton_gpu)\.local_alloc\b[^\n]*?->[ \t]*!(?:ttg|tt)\.memdesc<((?:\d+x)+)([a-z]\w*)")
+_ELT_BYTES = {"f16": 2, "bf16": 2, "f32": 4, "tf32": 4, "f64": 8, "i1": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8}
 _SHARED_KINDS = frozenset({"shared", "nvmma_shared", "swizzled_shared", "amd_rotating_shared"})
 
 
@@ -672,6 +677,13 @@ def _ttgir_features(stripped: str, out: dict[str, float], ops: Counter[str]) -> 
     out["blocked.size_per_thread_max"] = float(spt_max)
     out["blocked.warps_per_cta_max"] = float(wpc_max)
     out["n_convert_layout"] = float(ops.get("ttg.convert_layout", 0))
+    smem_bytes = buffers = 0
+    for dims, elt in _LOCAL_ALLOC.findall(stripped):
+        shape = [int(d) for d in dims.rstrip("x").split("x")]
+        smem_bytes += math.prod(shape) * _ELT_BYTES.get(elt, 1 if elt.startswith("f8") else 4)
+        buffers = max(buffers, shape[0] if len(shape) >= 3 else 1)
+    out["smem_alloc_bytes"] = float(smem_bytes)
+    out["smem_buffers_max"] = float(buffers)
 
 
 # ---- LLVM IR -------------------------------------------------------------------------------------

@@ -103,6 +103,7 @@ def test_ttgir_features_sm90() -> None:
     assert f["n_loops"] == 1 and f["loop_depth_max"] == 1
     assert f["n_convert_layout"] == 1 and f["dialect.ttng"] == 3
     assert math.isnan(f["shared_bytes"])  # not in this dump: NaN (unknown), not 0
+    assert f["smem_buffers_max"] == 3 and f["smem_alloc_bytes"] == 3 * (128 * 32 + 32 * 64) * 2
 
 
 def test_ttgir_features_legacy_triton_gpu_prefix() -> None:

@@ -69,6 +69,9 @@ def test_real_features_match_the_compiled_config(path: Path) -> None:
         assert f["mma.version_major"] == 3 and f["op.ttng.warp_group_dot"] == 1  # Hopper wgmma path
         assert f["mma.instr_n"] == min(n, 256) and f["n_async_copy"] > 0
         assert f["op.ttg.other"] == 0  # every TTGIR op of this kernel is in the vocabulary
+        stages = int(cfg["s"])
+        assert f["smem_buffers_max"] == stages  # one shared buffer per pipeline stage
+        assert f["smem_alloc_bytes"] == stages * (m * k + k * n) * 2  # A and B tiles, 2-byte elements
     if kind in ("llvm", "ptx"):
         assert f["reqntid"] == 32 * warps
         assert f["dot_m"] == 64 and f["dot_k"] == 16  # wgmma m64nNk16 instructions
