@@ -120,6 +120,8 @@ def test_kerneltuner_t4_results(datasets_dir, tmp_path):
     t4 = folder / "A100_T4.json"
     t4.write_text(json.dumps(doc))
     assert detect_format(t4) == "kerneltuner"
+    (folder / "A100-metadata.json").write_text(json.dumps({"schema_version": "1.0.0", "metadata": {"hardware": {}}}))
+    assert [p.name for p, _ in iter_files(folder)] == ["A100.json.gz", "A100_T4.json"]  # metadata: no data
     frame, rejects = _read_all(t4)
     assert len(frame) == 23 and len(rejects) == 1 and "exploded" in rejects.loc[0, "_reason"]
     assert rejects.loc[0, "_line"] == 24

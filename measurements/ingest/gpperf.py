@@ -227,7 +227,10 @@ def read_tiled(path: Path) -> Iterator[IngestChunk]:
 
 def read(path: Path) -> Iterator[IngestChunk]:
     """Yield canonical chunks of a GPPerf file (tarball or tiled CSV)."""
-    head = path.read_bytes()[:4096] if path.suffix.lower() == ".csv" else b""
+    head = b""
+    if path.suffix.lower() == ".csv":
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
     kind = sniff(path, head)
     if kind == "cutlass":
         yield from read_cutlass(path)
