@@ -132,6 +132,8 @@ def test_cli_ingest_and_summary(datasets_dir, tmp_path, capsys):
     assert summary["per_kernel"] == {"clblast.xgemm": 10_000}
     assert cli_main(["data", "summary", "--store", str(store_dir)]) == 0
     assert "clblast.xgemm" in capsys.readouterr().out
+    assert cli_main(["data", "compact", "--store", str(store_dir)]) == 0
+    assert "1 files -> 1; 10,000 records" in capsys.readouterr().out
     assert cli_main(["ingest", str(tmp_path / "missing.csv"), "--store", str(store_dir), "--no-progress"]) == 1
     assert "no such file" in capsys.readouterr().err
 
@@ -167,3 +169,16 @@ def test_directory_reports_skipped_and_unreadable_files(datasets_dir, tmp_path, 
     assert "not readable as Kernel Tuner JSON" in by_name["broken.json"].error
     assert by_name["ok.jsonl"].stored == 1
     assert store.read()["system"].tolist() == ["NVIDIA H100 80GB HBM3"]  # alias resolved by the registry
+
+
+def test_csv_with_multiline_ir_text(tmp_path, store):
+    frame = pd.DataFrame({"kernel": ["triton.matmul"] * 2, "system": ["NVIDIA H100 80GB HBM3"] * 2,
+                          "problem.M": [64, 128], "problem.N": [64, 64], "problem.K": [64, 64],
+                          "problem.dtype": ["fp16", "fp16"], "runtime_ms": [0.01, 0.02],
+                          "ir.ttgir": ["module {\n  tt.func @k() {\n  }\n}", "module {}\n"]})
+    path = tmp_path / "with_ir.csv"
+    frame.to_csv(path, index=False)
+    entry = ingest_path(path, store, progress=False).files[0]
+    assert (entry.rows_read, entry.stored, entry.quarantined) == (2, 2, 0)
+    back = store.read(columns=["problem.M", "ir.ttgir"]).sort_values("problem.M")
+    assert back["ir.ttgir"].tolist() == frame["ir.ttgir"].tolist()

@@ -72,11 +72,16 @@ def read_jsonl(path: Path, *, chunk_rows: int = 100_000) -> Iterator[IngestChunk
 
 def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     """Yield chunks of a flat canonical CSV (dotted columns), parsed by pyarrow's multithreaded reader."""
+    with open_bytes(path) as fh:
+        header = fh.readline().decode("utf-8", errors="replace")
+    # IR text spans lines inside quoted cells; pyarrow parses those only when told (a slower mode)
+    multiline = any(name.strip().strip('"').startswith(("ir.", "meta.")) for name in header.split(","))
     try:
         with open_bytes(path) as fh:
             reader = pacsv.open_csv(
                 fh,
                 read_options=pacsv.ReadOptions(block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(newlines_in_values=multiline),
                 convert_options=pacsv.ConvertOptions(
                     column_types={"runtime_ms_samples": pa.string(), "measured_at": pa.string(),
                                   "system": pa.string(), "kernel": pa.string()},
