@@ -15,6 +15,7 @@ cache never hits), then prints medians and totals (wall and CPU time: the 2-core
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -95,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_frame, c_frame = time.perf_counter() - t0, time.process_time() - c0
     print(f"{'ir_feature_frame (auto kind, cold cache)':<44} total {t_frame:7.2f} s wall, {c_frame:7.2f} s CPU for "
           f"{len(texts)} texts   {nbytes / c_frame / 1e6:7.2f} MB/s CPU   {frame.shape[1]} columns")  # fmt: skip
+
+    irmod._feature_cache.clear()
+    t0 = time.perf_counter()
+    ir_feature_frame(texts, None, n_jobs=-1)
+    t_par = time.perf_counter() - t0
+    print(f"{'ir_feature_frame, n_jobs=-1 (' + str(os.cpu_count()) + ' cores), cold':<44} total {t_par:7.2f} s wall "
+          f"(serial: {t_frame:.2f} s wall)")  # fmt: skip
 
     shared = [t for t in texts[: max(1, len(texts) // 10)] for _ in range(10)]
     irmod._feature_cache.clear()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -967,15 +968,18 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+def _remember(key: tuple[str, str | None], vals: tuple[float, ...]) -> None:
+    if len(_feature_cache) >= _CACHE_MAX:  # bounded: drop everything rather than grow without limit
+        _feature_cache.clear()
+    _feature_cache[key] = vals
+
+
 def _features_cached(text: str, kind: str | None) -> tuple[float, ...]:
     key = (_digest(text), kind)
     hit = _feature_cache.get(key)
     if hit is None:
-        feats = _features_impl(text, kind)
-        hit = tuple(feats[k] for k in feature_names(kind))
-        if len(_feature_cache) >= _CACHE_MAX:  # bounded: drop everything rather than grow without limit
-            _feature_cache.clear()
-        _feature_cache[key] = hit
+        hit = _features_uncached(text, kind)
+        _remember(key, hit)
     return hit
 
 
@@ -1005,11 +1009,24 @@ def ir_features(text: str | None, kind: str | None = None) -> dict[str, float]:
     return dict(zip(keys, vals, strict=True))
 
 
+_PARALLEL_MIN_TEXTS = 64  # below this a process pool costs more than it saves
+
+
+def _features_uncached(text: str, kind: str | None) -> tuple[float, ...]:
+    feats = _features_impl(text, kind)
+    return tuple(feats[key] for key in feature_names(kind))
+
+
 def ir_feature_frame(
-    texts: Sequence[str | None] | pd.Series, kind: str | None = None, *, progress: bool = False
+    texts: Sequence[str | None] | pd.Series,
+    kind: str | None = None,
+    *,
+    progress: bool = False,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """One row per text (None/NaN/empty -> NaN row), columns `feature_names(kind)`; the index follows
-    `texts` when it is a Series. Identical texts are featurised once."""
+    `texts` when it is a Series. Identical texts are featurised once (content-hash cache shared across
+    calls). `n_jobs` > 1 (or -1: all cores) featurises distinct uncached texts in worker processes."""
     k = _check_kind(kind)
     keys = feature_names(k)
     index = texts.index if isinstance(texts, pd.Series) else None
@@ -1019,13 +1036,37 @@ def ir_feature_frame(
     for i, t in enumerate(seq):
         if isinstance(t, str) and t.strip():
             uniq.setdefault(t, []).append(i)
-    items: Sequence[tuple[str, list[int]]] = list(uniq.items())
+    digests = {t: _digest(t) for t in uniq}
+    todo = [t for t in uniq if (digests[t], k) not in _feature_cache]
+    workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+    bar = None
     if progress:
         from tqdm.auto import tqdm  # noqa: PLC0415
 
-        items = tqdm(items, desc=f"ir features ({k or 'auto'})", unit="text")
-    for text, positions in items:
-        rows[positions] = _features_cached(text, k)
+        bar = tqdm(total=len(todo), desc=f"ir features ({k or 'auto'})", unit="text")
+    if workers > 1 and len(todo) >= _PARALLEL_MIN_TEXTS:
+        import multiprocessing as mp  # noqa: PLC0415
+        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            chunk = max(1, len(todo) // (workers * 8))
+            for text, vals in zip(todo, pool.map(_features_uncached, todo, [k] * len(todo), chunksize=chunk),
+                                  strict=True):  # fmt: skip
+                _remember((digests[text], k), vals)
+                if bar is not None:
+                    bar.update()
+    for text, positions in uniq.items():
+        key = (digests[text], k)
+        vals = _feature_cache.get(key)
+        if vals is None:
+            vals = _features_uncached(text, k)
+            _remember(key, vals)
+            if bar is not None:
+                bar.update()
+        rows[positions] = vals
+    if bar is not None:
+        bar.close()
     return pd.DataFrame(rows, columns=list(keys), index=index)
 
 

@@ -267,3 +267,15 @@ def test_normalize_ignores_ssa_names(text: str) -> None:
     """Renaming SSA values consistently never changes the normal form (MLIR family)."""
     renamed = text.replace("%arg", "%input").replace("%cst", "%k")
     assert normalize_ir(renamed, "ttgir") == normalize_ir(text, "ttgir")
+
+
+def test_parallel_frame_equals_serial() -> None:
+    from perfcast.features import ir as irmod
+
+    texts = [_read("matmul.ttir") + f"\n// copy {i}\n" for i in range(70)] + [None]
+    irmod._feature_cache.clear()
+    serial = ir_feature_frame(texts, "ttir")
+    irmod._feature_cache.clear()
+    parallel = ir_feature_frame(texts, "ttir", n_jobs=2)
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert parallel.iloc[:70]["op.tt.dot"].eq(1).all() and parallel.iloc[70].isna().all()
