@@ -354,7 +354,18 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for target in TARGETS:
         if target not in out:
             continue
-        values, not_number = _to_numeric(out[target])
+        raw = out[target]
+        values, not_number = _to_numeric(raw)
+        # true/false is not a measurement (pandas would read it as 1/0)
+        if pd.api.types.is_bool_dtype(raw.dtype):
+            is_bool = raw.notna().to_numpy(dtype=bool)
+        elif raw.dtype == object:
+            is_bool = raw.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+        else:
+            is_bool = np.zeros(len(raw), dtype=bool)
+        if is_bool.any():
+            not_number = not_number | is_bool
+            values = values.where(~pd.Series(is_bool, index=values.index))
         reasons.add(not_number, f"{target} is not a number")
         arr = values.to_numpy()
         nonfinite = ~np.isfinite(arr) & ~np.isnan(arr)

@@ -58,6 +58,7 @@ def test_every_problem_is_reported_per_row_and_nothing_is_dropped():
         _record(runtime_ms=None, runtime_ms_samples=None),                # 10: ok without targets
         _record(runtime_ms_samples=[0.1, -2.0]),       # 11: bad sample
         _record(measured_at="yesterday"),              # 12: bad timestamp
+        _record(runtime_ms=True),                      # 13: a boolean is not a runtime
     ])
     valid, quarantine = validate_frame(frame)
     assert len(valid) + len(quarantine) == len(frame)
@@ -74,6 +75,7 @@ def test_every_problem_is_reported_per_row_and_nothing_is_dropped():
     assert "needs at least one target" in reasons[10]
     assert "runtime_ms_samples values" in reasons[11]
     assert "ISO 8601" in reasons[12]
+    assert "runtime_ms is not a number" in reasons[13]
     # quarantined rows keep their original values
     assert quarantine.set_index("_line").loc[2, "kernel"] == "Triton Matmul"
 
