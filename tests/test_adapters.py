@@ -131,14 +131,17 @@ def test_cost_model_scores_update_and_roundtrip(predictor: Predictor, problem_ro
     ranked = predictor.rank(A100, problem, candidates)
     assert np.argmax(scores) == ranked[0]["index"]  # higher score = faster
     np.testing.assert_allclose(scores[ranked[0]["index"]], 1 / ranked[0]["score"])
-    before = np.abs(np.log(model.corrected(candidates) / truth))
+    # the tuner's GPU runs this problem 1.5x slower than the training data (say, lower clocks): the
+    # measurements told through update() must carry that offset to the configs not measured yet
+    slow = truth * 1.5
+    before = np.abs(np.log(model.corrected(candidates) / slow))
     order = np.argsort(-scores)
     told = order[: len(order) // 3]
-    model.update([candidates[i] for i in told], [truth[i] for i in told])
-    after = np.abs(np.log(model.corrected(candidates) / truth))
-    np.testing.assert_allclose(model.corrected([candidates[i] for i in told]), truth[told])  # measured = known
+    model.update([candidates[i] for i in told], [slow[i] for i in told])
+    after = np.abs(np.log(model.corrected(candidates) / slow))
+    np.testing.assert_allclose(model.corrected([candidates[i] for i in told]), slow[told])  # measured = known
     rest = np.setdiff1d(np.arange(len(candidates)), told)
-    assert np.median(after[rest]) < np.median(before[rest])  # corrections carry to unmeasured neighbours
+    assert np.median(after[rest]) < 0.5 * np.median(before[rest]), (np.median(after[rest]), np.median(before[rest]))
     model.update([candidates[0]], [float("nan")])  # a failed measurement is ignored
     path = tmp_path / "cm.json"
     model.save(path)
