@@ -121,7 +121,7 @@ class GPPerfRandomForest:
     """
 
     def __init__(self, n_estimators: int = 100, min_samples_leaf: int = 1, max_train_rows: int = 100_000,
-                 targets: tuple[str, ...] = ("runtime_ms", "power_w"), n_jobs: int = 2, seed: int = 0):
+                 targets: tuple[str, ...] = ("runtime_ms", "power_w"), n_jobs: int = 1, seed: int = 0):
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
         self.max_train_rows = max_train_rows
@@ -169,7 +169,7 @@ class PlainLGBM:
 
         self.encoder_ = _RawEncoder().fit(frame)
         X = self.encoder_.transform(frame)
-        params = {"objective": "regression", "verbose": -1, "num_threads": 2, "seed": self.seed, **self.params}
+        params = {"objective": "regression", "verbose": -1, "num_threads": 1, "seed": self.seed, **self.params}
         self.boosters_ = {}
         for t in _targets_in(frame, self.targets):
             ok = usable(frame, t)

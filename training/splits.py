@@ -64,9 +64,18 @@ def _key_columns(frame: pd.DataFrame, sections: tuple[str, ...], extra: tuple[st
     return cols
 
 
-def problem_keys(frame: pd.DataFrame, with_system: bool = False) -> np.ndarray:
-    """One id per problem: kernel + every `problem.*` column (+ system when asked)."""
+def problem_keys(frame: pd.DataFrame, with_system: bool = False, columns: list[str] | None = None) -> np.ndarray:
+    """One id per problem: kernel + every `problem.*` column (+ system when asked).
+
+    `columns` narrows the problem to those `problem.*` columns (e.g. the shape alone, so problems that
+    differ only in GEMM alpha/beta count as one and never straddle train and test).
+    """
     extra = ("kernel", "system") if with_system else ("kernel",)
+    if columns is not None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"problem columns {missing} not in the frame")
+        return _hash_columns(frame, [c for c in extra if c in frame.columns] + list(columns))
     return _hash_columns(frame, _key_columns(frame, ("problem",), extra))
 
 
@@ -193,8 +202,9 @@ def _parts(test_mask: np.ndarray, train_mask: np.ndarray | None = None) -> dict[
 # ------------------------------------------------------------------------------- the assigners
 
 
-def _assign_problem(frame: pd.DataFrame, seed: int, test_fraction: float = 0.2) -> dict[str, np.ndarray]:
-    keys = problem_keys(frame)
+def _assign_problem(frame: pd.DataFrame, seed: int, test_fraction: float = 0.2,
+                    columns: list[str] | None = None) -> dict[str, np.ndarray]:
+    keys = problem_keys(frame, columns=columns)
     return _parts(_pick_groups(keys, test_fraction, seed))
 
 
@@ -242,9 +252,16 @@ _ASSIGNERS = {
 # ------------------------------------------------------------------------------- public makers
 
 
-def split_by_problem(frame: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0) -> Split:
-    """Hold out a seeded `test_fraction` of the problems (every config and repeat of each)."""
-    return _freeze("problem", seed, {"test_fraction": float(test_fraction)}, frame)
+def split_by_problem(frame: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0,
+                     columns: list[str] | None = None) -> Split:
+    """Hold out a seeded `test_fraction` of the problems (every config and repeat of each).
+
+    `columns` defines a problem by those `problem.*` columns only (default: all of them).
+    """
+    params: dict[str, Any] = {"test_fraction": float(test_fraction)}
+    if columns is not None:
+        params["columns"] = list(columns)
+    return _freeze("problem", seed, params, frame)
 
 
 def split_by_config(frame: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0) -> Split:

@@ -1,0 +1,117 @@
+"""The ONE command that reproduces the accuracy numbers table (README, `models` section).
+
+    python benchmarks/accuracy.py                 # every suite, full size; rewrites the README table
+    python benchmarks/accuracy.py --quick         # smoke run: subsampled, short training, README untouched
+    python benchmarks/accuracy.py --suite kt_gemm_config --no-readme
+
+Each suite fits the perfcast model (`GBCostModel` with the family settings of
+`perfcast.training.evaluate.FAMILY_SETTINGS`) and the baselines (plain LightGBM on raw params, GPPerf's
+multi-output RandomForest, roofline × efficiency, and for transfer the other-GPU lookup) on the same
+frozen split of the real datasets in `../shared/datasets`, and scores the held-out part. The Markdown
+written between `<!-- numbers -->` and `<!-- /numbers -->` in README.md holds the issue's targets with
+what was measured (worst case over a suite's cases) and every case's main metrics per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from perfcast.training.evaluate import SUITES, markdown_table, run_suite, targets_table
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- numbers -->", "<!-- /numbers -->"
+SECTION_END = "<!-- /section:models -->"
+
+#: Per-suite columns of the detail tables (test part unless named).
+DETAIL = {
+    "kt_gemm_config": ["runtime_ms.median_ape", "spearman_median", "top1_slowdown_geomean",
+                       "top10_slowdown_geomean", "runtime_ms.coverage_80"],
+    "kt_gemm_transfer": ["runtime_ms.median_ape", "spearman_median", "top1_slowdown_geomean",
+                         "top10_slowdown_geomean"],
+    "autoheuristic_problem": ["runtime_ms.median_ape", "spearman_median", "kendall_median", "pairwise_accuracy",
+                              "top1_slowdown_geomean", "top1_slowdown_median", "top1_slowdown_p90",
+                              "top5_recall", "top10_slowdown_geomean", "runtime_ms.coverage_80"],
+    "gpperf_problem": ["runtime_ms.r2", "runtime_ms.r2_log", "runtime_ms.median_ape", "power_w.median_ape",
+                       "power_w.coverage_80"],
+    "sgemm_config": ["runtime_ms.median_ape", "runtime_ms.mape", "spearman_median", "top1_slowdown_geomean"],
+    "extrapolation": ["runtime_ms.median_ape", "in_range.runtime_ms.median_ape", "runtime_ms.r2_log",
+                      "spearman_median", "top1_slowdown_geomean"],
+}
+
+
+def render(results: pd.DataFrame, seconds: float, command: str) -> str:
+    """The Markdown block for the README: targets table, then one detail table per suite."""
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()} ({platform.processor() or 'cpu'}), "
+        f"{seconds / 60:.1f} min, by `{command}`. Worst case over a suite's cases (each GPU); "
+        "splits are frozen (`split_id` in `--output`).",
+        "",
+        markdown_table(targets_table(results)),
+        "",
+    ]
+    for suite, cols in DETAIL.items():
+        sub = results[results["suite"] == suite]
+        if sub.empty:
+            continue
+        show = ["case", "model"] + [c if c.startswith("in_range.") else f"test.{c}" for c in cols]
+        show = [c for c in show if c in sub.columns]
+        lines += [f"**{suite}** — {SUITES[suite].description}", "",
+                  markdown_table(sub[show].rename(columns=lambda c: c.removeprefix("test."))), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_readme(block: str, readme: Path = ROOT / "README.md") -> None:
+    """Replace the block between the numbers markers (added at the end of the models section if absent)."""
+    text = readme.read_text()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = f"{head}{BEGIN}\n{block}{END}{tail}"
+    elif SECTION_END in text:
+        text = text.replace(SECTION_END, f"### Accuracy numbers\n\n{BEGIN}\n{block}{END}\n{SECTION_END}", 1)
+    else:
+        raise SystemExit(f"{readme}: no `{SECTION_END}` marker to put the numbers table before")
+    readme.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", action="append", help="run only these suites (repeatable); default all")
+    parser.add_argument("--quick", action="store_true", help="subsampled smoke run (never touches README)")
+    parser.add_argument("--no-readme", action="store_true", help="print the table, leave README.md alone")
+    parser.add_argument("--datasets", type=Path, default=None)
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy.csv",
+                        help="every metric of every (suite, case, model) row")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    names = args.suite or list(SUITES)
+    t0 = time.perf_counter()
+    frames = []
+    for name in names:
+        t = time.perf_counter()
+        frames.append(run_suite(name, args.datasets, quick=args.quick))
+        print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
+    results = pd.concat(frames, ignore_index=True)
+    seconds = time.perf_counter() - t0
+    command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + "".join(
+        f" --suite {n}" for n in (args.suite or []))
+    block = render(results, seconds, command)
+    print(block)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        results.to_csv(args.output, index=False)
+    if not args.quick and not args.no_readme:
+        write_readme(block)
+        print("README.md numbers table updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

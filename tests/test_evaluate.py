@@ -1,0 +1,98 @@
+"""End-to-end evaluation on small slices of the real datasets (perfcast model + baselines, same split)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.measurements.ingest import read_path
+from perfcast.training import evaluate as E
+from perfcast.training.baselines import GPPerfRandomForest, OtherSystemsLookup, PlainLGBM, RooflineBaseline
+from perfcast.training.splits import config_keys, split_by_config, split_by_system
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+
+@pytest.fixture(scope="module")
+def kt(datasets_dir) -> pd.DataFrame:
+    """Two Kernel Tuner GEMM GPUs, the same 1,200 configs on each (real runtimes)."""
+    frames = []
+    for name in ("RTX_2080_Ti.json.gz", "RTX_Titan.json.gz"):
+        frames += [c.frame for c in read_path(datasets_dir / "kerneltuner_gemm" / name)]
+    f = pd.concat(frames, ignore_index=True)
+    keys = config_keys(f, with_system=False)
+    keep = np.random.default_rng(0).choice(np.unique(keys), 1200, replace=False)
+    return f[np.isin(keys, keep)].reset_index(drop=True)
+
+
+def test_evaluate_perfcast_beats_baselines_on_real_configs(kt):
+    one = kt[kt["system"] == kt["system"].iloc[0]].reset_index(drop=True)
+    split = split_by_config(one, seed=0)
+    res = {name: E.evaluate(f, one, split) for name, f in {
+        "perfcast": E.perfcast_factory("xgemm", quick=True),
+        "plain": lambda: PlainLGBM(num_boost_round=100),
+        "rf": lambda: GPPerfRandomForest(n_estimators=20),
+        "roofline": RooflineBaseline,
+    }.items()}
+    for r in res.values():
+        assert r["split_id"] == split.split_id and r["n_train"] == split.counts["train"]
+        assert r["test.n_rows"] == split.counts["test"]
+        assert {"test.runtime_ms.median_ape", "test.spearman_median", "test.top1_slowdown_geomean",
+                "test.top10_slowdown_geomean", "test.pairwise_accuracy"} <= set(r)
+        assert r["test.top1_slowdown_geomean"] >= 1.0
+    p = res["perfcast"]
+    assert 0.6 <= p["test.runtime_ms.coverage_80"] <= 1.0  # conformalised interval, small data
+    # learned models rank configs; the roofline bound alone cannot tell them apart
+    assert p["test.spearman_median"] > 0.9 > res["roofline"]["test.spearman_median"]
+    assert p["test.runtime_ms.median_ape"] < res["roofline"]["test.runtime_ms.median_ape"] / 3
+
+
+def test_transfer_split_with_lookup_baseline(kt):
+    target = "NVIDIA TITAN RTX"
+    split = split_by_system(kt, target=target, k_target=200, seed=0)
+    look = E.evaluate(OtherSystemsLookup, kt, split)
+    plain = E.evaluate(lambda: PlainLGBM(num_boost_round=100), kt, split)
+    # the 2080 Ti and Titan RTX (both Turing) rank configs alike: the lookup is a strong transfer baseline
+    assert look["test.spearman_median"] > 0.9
+    assert plain["test.spearman_median"] > 0.8
+    assert look["test.n_rows"] == (kt["system"] == target).sum() - 200
+
+
+def test_aggregate_repeats_takes_the_median(kt):
+    one = kt.iloc[:300]
+    rep = pd.concat([one, one.assign(runtime_ms=one["runtime_ms"] * 1.2),
+                     one.assign(runtime_ms=one["runtime_ms"] * 3.0)], ignore_index=True)
+    agg = E.aggregate_repeats(rep)
+    assert len(agg) == 300
+    np.testing.assert_allclose(np.sort(agg["runtime_ms"]), np.sort(one["runtime_ms"] * 1.2))
+
+
+def test_cli_quick_suite_writes_every_model(tmp_path, capsys, datasets_dir):
+    import argparse
+
+    from perfcast.training import cli_evaluate
+
+    parser = argparse.ArgumentParser()
+    cli_evaluate.add_arguments(parser)
+    out = tmp_path / "res.json"
+    args = parser.parse_args(["--suite", "gpperf_problem", "--quick", "--datasets", str(datasets_dir),
+                              "--output", str(out)])
+    assert cli_evaluate.main(args) == 0
+    rows = json.loads(out.read_text())
+    assert {r["model"] for r in rows} == {"perfcast", "plain_lgbm", "gpperf_rf", "roofline"}
+    assert len({r["split_id"] for r in rows}) == 1  # every model on the same frozen split
+    text = capsys.readouterr().out
+    assert "| gpperf_problem |" in text
+    perf = next(r for r in rows if r["model"] == "perfcast")
+    assert perf["test.runtime_ms.r2_log"] > 0.95
+    assert np.isfinite(perf["test.power_w.median_ape"])
+    table = E.targets_table(pd.DataFrame(rows))
+    assert set(table["metric"]) == {"runtime_ms.r2", "power_w.median_ape"}
+
+
+def test_unknown_suite_is_a_clear_error():
+    with pytest.raises(KeyError, match="unknown suite"):
+        E.run_suite("nope")
