@@ -143,12 +143,43 @@ _LLVM_CANON = re.compile(
     r"|(?P<keep>%(?:struct|union|class)\.[\w$.-]+)"
     r"|(?P<ssa>%(?:[\w$.-]+|" + _STR + r"))"
 )
-# block labels (`5:`, `.lr.ph:`) on their own line, a separate pass for the same reason as `_MLIR_LOCDEF`
-_LLVM_LABEL_LINE = re.compile(r"^[ \t]*(?:[\w$.-]+|" + _STR + r"):(?=[ \t]*$)", re.M)
+# block labels (`5:`, `.lr.ph:`) on their own line
+_LLVM_LABEL_LINE = re.compile(r"^[ \t]*([\w$.-]+|" + _STR + r"):(?=[ \t]*$)", re.M)
+_LLVM_BODY = re.compile(r"^define\b[^\n]*\{[ \t]*\n(?:.*?\n)??\}", re.M | re.S)
+
+
+def _llvm_canon_body(body: str) -> str:
+    """One function: SSA names -> `%`, block labels -> `bb<i>` in order of definition (refs follow), so the
+    CFG (and its loops) survives while value names do not."""
+    labels: dict[str, str] = {}
+    for m in _LLVM_LABEL_LINE.finditer(body):
+        labels.setdefault(m.group(1), f"bb{len(labels)}")
+    if labels:
+        body = _LLVM_LABEL_LINE.sub(lambda m: labels[m.group(1)] + ":", body)
+
+    def sub(m: re.Match[str]) -> str:
+        if m.lastgroup != "ssa":
+            return m.group(0)
+        label = labels.get(m.group(0)[1:])
+        return "%" + label if label else "%"
+
+    return _LLVM_CANON.sub(sub, body)
 
 
 def _llvm_canon_sub(m: re.Match[str]) -> str:
     return "%" if m.lastgroup == "ssa" else m.group(0)
+
+
+def _llvm_canon(text: str) -> str:
+    """Label numbering is per function (LLVM numbers values and blocks per function)."""
+    out: list[str] = []
+    pos = 0
+    for m in _LLVM_BODY.finditer(text):
+        out.append(_LLVM_CANON.sub(_llvm_canon_sub, text[pos : m.start()]))
+        out.append(_llvm_canon_body(m.group(0)))
+        pos = m.end()
+    out.append(_LLVM_CANON.sub(_llvm_canon_sub, text[pos:]))
+    return "".join(out)
 
 
 _PTX_DIRLINES = re.compile(r"^[ \t]*\.(?:loc|file)\b[^\n]*", re.M)
@@ -164,16 +195,26 @@ def _ptx_strip_sub(m: re.Match[str]) -> str:
     return "" if m.lastgroup == "dbgsec" else " "
 
 
-_PTX_CANON = re.compile(r"(?P<reg>%([a-z]+)\d+\b)|(?P<lbl>\$L__[\w$]*|\$?LBB\d+_\d+)")
+_PTX_REGNUM = re.compile(r"%([a-z]+)\d+\b")
+_PTX_LABEL_NAME = re.compile(r"\$L__[\w$]*|\$?LBB\d+_\d+|\$L\d+\b")
+_PTX_LABEL_DEF = re.compile(r"^[ \t]*(\$L__[\w$]*|\$?LBB\d+_\d+|\$L\d+):[ \t]*$", re.M)
 
 
-def _ptx_canon_sub(m: re.Match[str]) -> str:
-    if m.lastgroup == "reg":
-        return "%" + m.group(2)
-    return "$L"
+def _ptx_canon(text: str) -> str:
+    """Registers -> their class (`%r12` -> `%r`); labels nobody branches to (debug `$L__tmp0`,
+    `$L__func_begin0`) dropped; the others renamed `$L<i>` in order of first appearance."""
+    text = _PTX_REGNUM.sub(r"%\1", text)
+    uses = Counter(_PTX_LABEL_NAME.findall(text))
+    defs = Counter(m.group(1) for m in _PTX_LABEL_DEF.finditer(text))
+    referenced = {name for name, n in uses.items() if n > defs.get(name, 0)}
+    if defs.keys() - referenced:
+        text = _PTX_LABEL_DEF.sub(lambda m: m.group(0) if m.group(1) in referenced else "", text)
+    order: dict[str, str] = {}
+    for name in _PTX_LABEL_NAME.findall(text):
+        order.setdefault(name, f"$L{len(order)}")
+    return _PTX_LABEL_NAME.sub(lambda m: order[m.group(0)], text) if order else text
 
 
-# runs that need rewriting only (a lone space is left alone, which halves the matches)
 _WS = re.compile(r"[\t\r\f\v][ \t\r\f\v]*| [ \t\r\f\v]+")
 _SPACE_BEFORE_CLOSE = re.compile(r" (?=[,)])")
 
@@ -210,9 +251,9 @@ def _canon(text: str, family: str) -> str:
     if family == "mlir":
         text = _MLIR_CANON.sub(_mlir_canon_sub, text)
     elif family == "llvm":
-        text = _LLVM_CANON.sub(_llvm_canon_sub, _LLVM_LABEL_LINE.sub("bb:", text))
+        text = _llvm_canon(text)
     elif family == "ptx":
-        text = _PTX_CANON.sub(_ptx_canon_sub, text)
+        text = _ptx_canon(text)
     text = _squash(text)
     # locations sat before commas/parens (`{...} loc(...), %arg1`): remove the space they leave behind
     return _SPACE_BEFORE_CLOSE.sub("", text) if family == "mlir" else text
@@ -443,7 +484,7 @@ def _set_dot(out: dict[str, float], shapes: list[tuple[int, int, int]]) -> None:
 
 # ---- MLIR family ---------------------------------------------------------------------------------
 _MLIR_OP_LINE = re.compile(
-    r"^[ \t]*(?:(?:%[\w$.-]+(?::\d+)?(?:[ \t]*,[ \t]*%[\w$.-]+(?::\d+)?)*)[ \t]*=[ \t]*)?"
+    r"^[ \t]*(?:(?:%[\w$.-]*(?::\d+)?(?:[ \t]*,[ \t]*%[\w$.-]*(?::\d+)?)*)[ \t]*=[ \t]*)?"
     r"(?:\"([a-z_][\w$]*)\.([\w$.]+)\"|([a-z_][\w$]*)\.([a-z_][\w$.]*)\b|(return|module)\b)",
     re.M,
 )
@@ -688,8 +729,10 @@ def _ttgir_features(stripped: str, out: dict[str, float], ops: Counter[str]) -> 
 
 
 # ---- LLVM IR -------------------------------------------------------------------------------------
+# instructions inside function bodies; indentation optional so normalised text reads the same (a word followed
+# by `:` is a block label, skipped below)
 _LLVM_INSTR = re.compile(
-    r"^[ \t]+(?:(?:%[\w$.-]+|%" + _STR + r")[ \t]*=[ \t]*)?(?:(?:tail|musttail|notail)[ \t]+)?([a-z][a-z0-9_]*)\b",
+    r"^[ \t]*(?:(?:%[\w$.-]*|%" + _STR + r")[ \t]*=[ \t]*)?(?:(?:tail|musttail|notail)[ \t]+)?([a-z][a-z0-9_]*)\b(?!:)",
     re.M,
 )
 _LLVM_DEFINE = re.compile(r"^define\b[^\n]*\{[ \t]*$", re.M)

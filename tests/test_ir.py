@@ -80,11 +80,13 @@ def test_normalize_llvm_and_ptx() -> None:
     assert "!dbg" not in ll and "DILocation" not in ll and "; preds" not in ll and "source_filename" not in ll
     assert "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32" in ll  # inline asm strings kept verbatim
     assert "% = load <4 x i32>, ptr addrspace(3) %, align 16" in ll
-    assert "\nbb:\n" in ll
+    # block labels are renumbered per function, so the CFG (the loop back-edge) survives
+    assert "br i1 %, label %bb0, label %bb2\nbb0:\n" in ll and "\nbb1:\n% = phi i32 [ 0, %bb0 ], [ %, %bb1 ]" in ll
     ptx = normalize_ir(_read("matmul_sm90.ptx"))
     assert ".loc" not in ptx and ".debug_" not in ptx and ".file" not in ptx and "/*" not in ptx
     assert "ld.global.v4.b32 { %r, %r, %r, %r }, [ %rd + 0 ];" in ptx
-    assert "@%p bra $L;" in ptx
+    assert "@%p bra $L0;" in ptx and "\n$L1:\n" in ptx and "@%p bra $L1;" in ptx  # loop kept
+    assert "$L__tmp" not in ptx and "$L__func" not in ptx  # labels nobody branches to are dropped
     assert ".reg .b32 %r<187>;" in ptx and "%tid.x" in ptx
 
 
@@ -279,3 +281,15 @@ def test_parallel_frame_equals_serial() -> None:
     parallel = ir_feature_frame(texts, "ttir", n_jobs=2)
     pd.testing.assert_frame_equal(serial, parallel)
     assert parallel.iloc[:70]["op.tt.dot"].eq(1).all() and parallel.iloc[70].isna().all()
+
+
+STRUCTURAL = ("n_ops", "n_funcs", "n_loops", "loop_depth_max", "n_loads", "n_stores", "n_dot", "dot_m", "dot_n",
+              "dot_k", "n_barriers", "n_branch", "n_call", "n_async_copy")  # fmt: skip
+
+
+@pytest.mark.parametrize("name,kind", sorted(SAMPLES.items()))
+def test_structural_features_survive_normalisation(name: str, kind: str) -> None:
+    """Features read the same structure from the normal form (names and constants aside)."""
+    raw = ir_features(_read(name), kind)
+    norm = ir_features(normalize_ir(_read(name), kind), kind)
+    assert {k: raw[k] for k in STRUCTURAL} == {k: norm[k] for k in STRUCTURAL}
