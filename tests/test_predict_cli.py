@@ -81,3 +81,15 @@ def test_bad_inputs_fail_clearly(tmp_path, model_dir, queries, capsys):
     assert cli_main(["predict", str(good), str(tmp_path / "o.parquet"), "--model", str(tmp_path)]) == 1
     assert "not a perfcast model directory" in capsys.readouterr().err
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_dask_path_matches_streaming(tmp_path, model_dir, queries):
+    src = tmp_path / "in.parquet"
+    queries.to_parquet(src, index=False)
+    out = tmp_path / "out_dask.parquet"
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--dask", "--quiet"]) == 0
+    got = pd.read_parquet(out)
+    assert len(got) == len(queries)
+    np.testing.assert_array_equal(got["problem.M"].to_numpy(), queries["problem.M"].to_numpy())
+    want = _expected(model_dir, queries)
+    np.testing.assert_allclose(got[PRED_COLS].to_numpy(float), want[PRED_COLS].to_numpy(float), rtol=1e-5, atol=1e-6)

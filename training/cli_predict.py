@@ -153,11 +153,17 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
         m = OnnxCostModel.load(model_dir, threads=threads)
         return pd.concat([part, m.predict_frame(part)], axis=1)
 
+    from perfcast.models.onnx_model import OnnxCostModel
+
+    pred_cols = [f"pred.{c}" for c in OnnxCostModel.load(model_dir, threads=1).output_columns()]
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
         ddf = dd.read_parquet(str(input_path))
-        out = ddf.map_partitions(run)
-        out.to_parquet(str(output_path), write_index=False)
-        return int(out.shape[0].compute())
+        # explicit meta: dask must not call the model on its made-up sample rows
+        meta = ddf._meta.assign(**{c: pd.Series(dtype="float64") for c in pred_cols})
+        ddf.map_partitions(run, meta=meta).to_parquet(str(output_path), write_index=False)
+    import pyarrow.dataset as ds
+
+    return int(ds.dataset(str(output_path), format="parquet").count_rows())
 
 
 def main(args: argparse.Namespace) -> int:

@@ -248,3 +248,51 @@ def summarize(results: Sequence[TrainResult]) -> pd.DataFrame:
                 row[key.removeprefix("test.")] = r.metrics[key]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def compare_granularity(
+    frame: pd.DataFrame,
+    *,
+    hyperparameters: dict[str, Any] | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Held-out metrics per kernel family: one model across families vs one model per family.
+
+    Both are fitted on the same frozen split's training rows (`split_by_config`: every family, even a
+    single-problem one, has rows on both sides) and scored on the same test rows with
+    `perfcast.training.evaluate.score`. This is the measurement behind `DEFAULT_BY`.
+    """
+    from perfcast.training.evaluate import score  # noqa: PLC0415
+    from perfcast.training.splits import split_by_config  # noqa: PLC0415
+
+    frame = frame.reset_index(drop=True)
+    split = split_by_config(frame, test_fraction=test_fraction, seed=seed)
+    train_idx, test_idx = split.train_test(frame)
+    train, test = frame.iloc[train_idx].reset_index(drop=True), frame.iloc[test_idx].reset_index(drop=True)
+    hp = hyperparameters or {}
+    t0 = time.perf_counter()
+    pred_all = GBCostModel(**hp).fit(train, progress=progress).predict(test)
+    seconds_all = time.perf_counter() - t0
+    rows = []
+    for family, idx in sorted(test.groupby("kernel").indices.items()):
+        fam_train = train[train["kernel"] == family]
+        part = test.iloc[idx].reset_index(drop=True)
+        row: dict[str, Any] = {"family": family, "n_train": len(fam_train), "n_test": len(part)}
+        m_all = score(part, pred_all.iloc[idx].reset_index(drop=True))
+        try:
+            t1 = time.perf_counter()
+            m_fam = score(part, GBCostModel(**hp).fit(fam_train).predict(part))
+            row["seconds_family"] = round(time.perf_counter() - t1, 1)
+        except ValueError as exc:  # too few usable rows for a family model
+            m_fam = {}
+            row["note"] = str(exc)
+        for key in ("runtime_ms.median_ape", "runtime_ms.coverage_80", "spearman_median", "top1_slowdown_geomean"):
+            row[f"all.{key}"] = m_all.get(key, np.nan)
+            row[f"family.{key}"] = m_fam.get(key, np.nan)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs["seconds_all"] = round(seconds_all, 1)
+    out.attrs["split"] = split.to_dict()
+    return out
