@@ -329,26 +329,41 @@ class MeasurementStore:
         return tables
 
     def iter_batches(self, batch_rows: int = 131072, kernel: str | Sequence[str] | None = None,
-                     columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+                     columns: Sequence[str] | None = None,
+                     system: str | Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
         """Stream stored records in DataFrames of at most `batch_rows` rows (file by file).
 
         Every batch has the same columns: the union over the selected files (or `columns`).
+        `system` keeps only those systems' rows (batches may then be shorter, never empty).
         """
         with self._lock(shared=True):
             # open every file now: an open file stays readable even if compaction replaces it later
-            handles = [pq.ParquetFile(open(path, "rb")) for path in self.files(kernel)]  # noqa: SIM115
-        union: list[str] = []
-        for pf in handles:
-            for name in self._select(pf.schema_arrow.names, columns, with_ir=False):
-                if name not in union:
-                    union.append(name)
-        if columns is not None:
-            union = [c for c in columns if c in union] + [c for c in columns if c not in union]
-        for pf in handles:
-            wanted = [c for c in union if c in pf.schema_arrow.names]
-            for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
-                yield batch.to_pandas(types_mapper=_types_mapper).reindex(columns=union)
-            pf.close()
+            raw = [open(path, "rb") for path in self.files(kernel)]  # noqa: SIM115 (closed below)
+        systems = None if system is None else ([system] if isinstance(system, str) else list(system))
+        try:
+            handles = [pq.ParquetFile(fh) for fh in raw]
+            union: list[str] = []
+            for pf in handles:
+                for name in self._select(pf.schema_arrow.names, columns, with_ir=False):
+                    if name not in union:
+                        union.append(name)
+            if columns is not None:
+                union = [c for c in columns if c in union] + [c for c in columns if c not in union]
+            for pf in handles:
+                names = pf.schema_arrow.names
+                wanted = [c for c in union if c in names]
+                if systems is not None and "system" not in wanted and "system" in names:
+                    wanted.append("system")
+                for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
+                    frame = batch.to_pandas(types_mapper=_types_mapper)
+                    if systems is not None:
+                        frame = frame[frame["system"].isin(systems)] if "system" in frame else frame.iloc[0:0]
+                        if frame.empty:
+                            continue
+                    yield frame.reindex(columns=union).reset_index(drop=True)
+        finally:
+            for fh in raw:
+                fh.close()
 
     def __len__(self) -> int:
         with self._lock(shared=True):

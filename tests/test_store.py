@@ -148,3 +148,26 @@ def test_compact_merges_files_and_keeps_every_record(store):
     pd.testing.assert_frame_equal(before, after)
     assert store.append(records_to_frame([_triton(3)])).duplicates == 1  # dedup state survives compaction
     assert len(store.files()) == 2
+
+
+def test_iter_batches_system_filter(store, datasets_dir):
+    for name in ("MI250X", "W6600"):
+        chunk = next(read_path(datasets_dir / "kerneltuner_convolution" / f"{name}.json.gz"))
+        store.append(chunk.frame.head(300))
+    batches = list(store.iter_batches(batch_rows=128, system="AMD Radeon PRO W6600", columns=["kernel", "runtime_ms"]))
+    assert sum(len(b) for b in batches) == 300
+    assert all(list(b.columns) == ["kernel", "runtime_ms"] for b in batches)
+
+
+def _append_in_process(root: str, rows: list[dict]) -> int:
+    return MeasurementStore(root).append(records_to_frame(rows)).stored
+
+
+def test_concurrent_appends_store_each_record_once(store):
+    from concurrent.futures import ProcessPoolExecutor
+
+    rows = [_triton(i) for i in range(200)]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        stored = list(pool.map(_append_in_process, [str(store.root)] * 4, [rows] * 4))
+    assert sum(stored) == 200  # the lock serialises the hash check and the write
+    assert len(store) == 200
