@@ -43,22 +43,29 @@ _EXAMPLE_PARAMS: dict[str, list[Any]] = {
     "BLOCK_M": [64, 128], "BLOCK_N": [64, 128], "BLOCK_K": [32, 64], "GROUP_M": [8], "num_warps": [4, 8],
     "num_stages": [3, 4], "TILE": [8, 16, 32],
 }  # fmt: skip
+_A100 = "NVIDIA A100-SXM4-80GB"
 _EXAMPLE_PROBLEM: dict[str, Any] = {"M": 4096, "N": 4096, "K": 4096, "dtype": "fp16", "a_layout": "row", "b_layout": "col"}
 
 
 def example_rank_body(predictor: Any) -> dict[str, Any]:
-    """A small `/v1/rank` request built from the model itself: its kernel, its most-seen system and the
-    input columns its feature schema reads (typical values for each)."""
+    """A small `/v1/rank` request built from the model itself: a kernel it knows (triton.matmul when it
+    can), a system it was trained on and every input column its feature schema reads for that kernel
+    (typical values; null where no typical value is known, which the model reads as missing)."""
     import itertools  # noqa: PLC0415
 
     meta = predictor.meta
-    kernel = meta.kernels[0]
     info = json.loads((meta.directory / "model.json").read_text()) if (meta.directory / "model.json").is_file() else {}
-    systems = (info.get("data") or {}).get("systems") or {}
-    system = max(systems, key=systems.get) if systems else "NVIDIA A100-SXM4-80GB"
+    data = info.get("data") or {}
+    kernel_rows = data.get("kernels") or {}
+    kernel = "triton.matmul" if "triton.matmul" in meta.kernels else max(meta.kernels, key=lambda k: kernel_rows.get(k, 0))
+    systems = data.get("systems") or {}
+    if kernel == "triton.matmul" and _A100 in systems:
+        system = _A100  # the AutoHeuristic Triton sweeps
+    else:
+        system = max(systems, key=systems.get) if systems else _A100
     inputs = getattr(predictor.model.schema, "inputs", {}).get(kernel, ())
     params = [c.split(".", 1)[1] for c in inputs if c.startswith("params.")]
-    problem = {k: _EXAMPLE_PROBLEM.get(k, 1) for k in (c.split(".", 1)[1] for c in inputs if c.startswith("problem."))}
+    problem = {k: _EXAMPLE_PROBLEM.get(k) for k in (c.split(".", 1)[1] for c in inputs if c.startswith("problem."))}
     grid = [_EXAMPLE_PARAMS.get(p, [1]) for p in params]
     candidates = [dict(zip(params, values, strict=True)) for values in itertools.islice(itertools.product(*grid), 8)]
     return {"kernel": kernel, "system": system, "problem": problem, "candidates": candidates or [{}], "top_k": 3}

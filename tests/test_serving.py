@@ -175,3 +175,23 @@ def test_registry_alias_is_served_and_followed(runtime_model_dir: Path, tmp_path
     swapped, old, new = holder.reload()
     assert swapped and old == f"perfcast-test/{v1}" and new == f"perfcast-test/{v2}"
     assert holder.predictor.meta.directory == registry.resolve_model_dir(uri)
+
+
+def test_multi_kernel_model_needs_the_kernel_and_the_example_request_works(ah_frames: tuple, datasets_dir: Path,
+                                                                           tmp_path: Path) -> None:  # fmt: skip
+    """A model across families (what the quickstart trains): rank asks for `kernel`; the printed example runs."""
+    from perfcast.measurements.ingest import read_path
+    from perfcast.serving.cli import example_rank_body
+    from test_serving_helpers import TILED_CSV, _train
+
+    tiled = pd.concat([c.frame for c in read_path(datasets_dir / TILED_CSV)], ignore_index=True)
+    frame = pd.concat([ah_frames[0].head(1500), tiled], ignore_index=True)
+    pred = Predictor.load(_train(frame, tmp_path / "multi", num_boost_round=20, params={"min_data_in_leaf": 5}))
+    assert pred.meta.kernels == ("cuda.tiled_matmul", "triton.matmul")
+    with pytest.raises(PredictorInputError, match="`kernel` is required") as err:
+        pred.rank("A100", {}, [{}])
+    assert err.value.known == ["cuda.tiled_matmul", "triton.matmul"]
+    body = example_rank_body(pred)
+    assert body["kernel"] == "triton.matmul" and body["system"] == A100 and len(body["candidates"]) == 8
+    ranked = pred.rank(body["system"], body["problem"], body["candidates"], top_k=body["top_k"], kernel=body["kernel"])
+    assert len(ranked) == 3 and ranked[0]["score"] > 0
