@@ -8,12 +8,12 @@ The rule (also logged with every decision to the MLflow experiment `perfcast-pro
    hyperparameters are re-fitted on that split's training rows of the current store and scored on
    its test rows (`perfcast.training.evaluate.evaluate`); the split refuses to apply if the stored rows
    changed (`SplitMismatchError`).
-2. The challenger wins when it is better on the primary metric and not worse beyond tolerance on the
-   secondary one. Primary: `test.top1_slowdown_geomean` (lower is better; the autotuner's cost of
-   trusting the model) when both have it, else `test.runtime_ms.median_ape`. Secondary:
-   `test.runtime_ms.median_ape` must not grow by more than 5% relative (when primary is the
-   slowdown), and interval coverage `test.runtime_ms.coverage_80` must stay within 0.80 ± 0.05 if the
-   champion's did.
+2. The challenger wins when it is better on at least one headline metric and worse on none beyond
+   tolerance: `test.top1_slowdown_geomean` (the autotuner's cost of trusting the model; lower is
+   better; "worse" = more than +0.005) and `test.runtime_ms.median_ape` (lower is better; "worse" =
+   more than 5% relative). Without ranking metrics (one config per problem) only the median APE
+   counts. The 80% interval coverage `test.runtime_ms.coverage_80` must stay within 0.80 ± 0.05 if
+   the champion's did.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PRIMARY = "test.top1_slowdown_geomean"
-FALLBACK_PRIMARY = "test.runtime_ms.median_ape"
-SECONDARY = "test.runtime_ms.median_ape"
-SECONDARY_TOLERANCE = 0.05
+SLOWDOWN = "test.top1_slowdown_geomean"
+APE = "test.runtime_ms.median_ape"
+SLOWDOWN_TOL, APE_REL_TOL = 0.005, 0.05
 COVERAGE_KEY, COVERAGE_TARGET, COVERAGE_TOL = "test.runtime_ms.coverage_80", 0.80, 0.05
 RULE = (
-    f"challenger wins iff {PRIMARY} is lower (else {FALLBACK_PRIMARY} when slowdown is missing), "
-    f"{SECONDARY} grows by <= {SECONDARY_TOLERANCE:.0%} relative, and {COVERAGE_KEY} stays within "
-    f"{COVERAGE_TARGET} +- {COVERAGE_TOL} when the champion's did; both scored on the challenger's frozen split"
+    f"both scored on the challenger's frozen split; challenger wins iff it is better on {SLOWDOWN} or {APE} "
+    f"and worse on neither ({SLOWDOWN} by > {SLOWDOWN_TOL}, {APE} by > {APE_REL_TOL:.0%} relative; "
+    f"{SLOWDOWN} ignored when either side lacks it), and {COVERAGE_KEY} stays within "
+    f"{COVERAGE_TARGET} +- {COVERAGE_TOL} when the champion's did"
 )
 
 
@@ -48,21 +48,24 @@ def _num(metrics: dict[str, Any], key: str) -> float:
 
 def challenger_wins(challenger: dict[str, Any], champion: dict[str, Any]) -> tuple[bool, str]:
     """Apply the promotion rule to two metric dicts (same split); returns (wins, reason)."""
-    primary = PRIMARY if math.isfinite(_num(challenger, PRIMARY)) and math.isfinite(_num(champion, PRIMARY)) \
-        else FALLBACK_PRIMARY
-    c, h = _num(challenger, primary), _num(champion, primary)
-    if not (math.isfinite(c) and math.isfinite(h)):
-        return False, f"{primary} missing (challenger {c}, champion {h}): cannot compare"
-    if not c < h:
-        return False, f"{primary}: challenger {c:.5g} is not below champion {h:.5g}"
-    if primary != SECONDARY:
-        cs, hs = _num(challenger, SECONDARY), _num(champion, SECONDARY)
-        if math.isfinite(cs) and math.isfinite(hs) and cs > hs * (1 + SECONDARY_TOLERANCE):
-            return False, f"{SECONDARY}: challenger {cs:.4g} worse than champion {hs:.4g} by > {SECONDARY_TOLERANCE:.0%}"
+    ca, ha = _num(challenger, APE), _num(champion, APE)
+    if not (math.isfinite(ca) and math.isfinite(ha)):
+        return False, f"{APE} missing (challenger {ca}, champion {ha}): cannot compare"
+    cs, hs = _num(challenger, SLOWDOWN), _num(champion, SLOWDOWN)
+    use_slowdown = math.isfinite(cs) and math.isfinite(hs)
+    if ca > ha * (1 + APE_REL_TOL):
+        return False, f"{APE}: challenger {ca:.4g} worse than champion {ha:.4g} by > {APE_REL_TOL:.0%}"
+    if use_slowdown and cs > hs + SLOWDOWN_TOL:
+        return False, f"{SLOWDOWN}: challenger {cs:.5g} worse than champion {hs:.5g} by > {SLOWDOWN_TOL}"
+    better = [f"{APE} {ca:.4g} < {ha:.4g}"] if ca < ha else []
+    if use_slowdown and cs < hs:
+        better.append(f"{SLOWDOWN} {cs:.5g} < {hs:.5g}")
+    if not better:
+        return False, "challenger is better on neither headline metric"
     cc, hc = _num(challenger, COVERAGE_KEY), _num(champion, COVERAGE_KEY)
     if math.isfinite(hc) and abs(hc - COVERAGE_TARGET) <= COVERAGE_TOL and not abs(cc - COVERAGE_TARGET) <= COVERAGE_TOL:
         return False, f"{COVERAGE_KEY}: challenger {cc:.3f} outside {COVERAGE_TARGET} +- {COVERAGE_TOL}"
-    return True, f"{primary}: challenger {c:.5g} < champion {h:.5g}"
+    return True, "challenger better: " + "; ".join(better)
 
 
 def _meta(model_dir: Path) -> dict[str, Any]:
@@ -110,7 +113,7 @@ def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, pro
         champ_metrics = {k: v for k, v in result.items() if isinstance(v, int | float)}
         decision["champion_scored"] = "re-fitted on the challenger's split"
     wins, reason = challenger_wins(ch_metrics, champ_metrics)
-    keys = sorted({PRIMARY, FALLBACK_PRIMARY, SECONDARY, COVERAGE_KEY})
+    keys = sorted({SLOWDOWN, APE, COVERAGE_KEY})
     decision["challenger_metrics"] = {k: ch_metrics.get(k) for k in keys}
     decision["champion_metrics"] = {k: champ_metrics.get(k) for k in keys}
     decision.update(outcome="promoted" if wins else "kept", reason=reason)
