@@ -247,10 +247,14 @@ def create_app(
         )
         return {"models": [info]}
 
-    @app.post("/v1/admin/reload", response_model=ReloadResponse)
-    async def reload() -> dict[str, Any]:
+    @app.post("/v1/admin/reload", response_model=ReloadResponse, responses={503: {"model": ErrorResponse}})
+    async def reload() -> Any:
         """Load the model the URI points at now (if its version changed) and swap it in."""
-        swapped, old, new = await asyncio.to_thread(holder.reload)
+        try:
+            swapped, old, new = await asyncio.to_thread(holder.reload)
+        except Exception as exc:  # noqa: BLE001 (the old model keeps serving; say why the new one did not load)
+            metrics.RELOADS.labels(result="failed").inc()
+            return _error(503, f"reload failed, still serving {holder.predictor.version}: {type(exc).__name__}: {exc}")
         return {"reloaded": swapped, "model_version": new, "previous_version": old}
 
     @app.get("/healthz", response_model=Health)

@@ -103,6 +103,7 @@ class Predictor:
         version = registry_version(uri)
         directory = resolve_model_dir(uri)
         model = OnnxCostModel.load(directory)
+        _check_outputs(model, directory)
         return cls(model, read_meta(directory, str(uri), model, version=version))
 
     @property
@@ -415,6 +416,19 @@ def _ir_key(ir: Any) -> Any:
     if not isinstance(ir, Mapping):
         return repr(ir)
     return tuple(sorted((str(k), hashlib.blake2b(str(v).encode(), digest_size=16).digest()) for k, v in ir.items()))
+
+
+def _check_outputs(model: Any, directory: Path) -> None:
+    """A model that predicts nothing, or whose model.json names outputs the graph lacks, is not loaded
+    (a reload then keeps the old model serving)."""
+    specs = model.meta.get("targets") or {}
+    if "runtime_ms" not in specs:
+        raise ValueError(f"{directory}: model.json lists no runtime_ms target (targets: {sorted(specs)})")
+    names = set(model.output_names)
+    for target, spec in specs.items():
+        missing = [spec.get(k) for k in ("point", "lower", "upper") if spec.get(k) and spec.get(k) not in names]
+        if missing:
+            raise ValueError(f"{directory}: {target} outputs {missing} are not in model.onnx (has {sorted(names)})")
 
 
 def registry_version(uri: str | Path) -> str | None:

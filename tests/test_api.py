@@ -313,3 +313,15 @@ def test_perfcast_serve_with_two_workers_aggregates_metrics(runtime_model_dir: P
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_broken_new_model_keeps_the_old_one_serving(runtime_model_dir: Path, tmp_path: Path, heldout_records: list[dict]) -> None:
+    live = tmp_path / "champion"
+    shutil.copytree(runtime_model_dir, live)
+    with TestClient(create_app(live, reload_interval_s=0)) as c:
+        version = c.get("/readyz").json()["model_version"]
+        (live / "model.json").write_text('{"format_version": 1, "targets": {}}')  # half-written / broken
+        r = c.post("/v1/admin/reload")
+        assert r.status_code == 503 and "still serving" in r.json()["detail"]
+        answer = c.post("/v1/predict", json={"records": heldout_records[:1]})
+        assert answer.status_code == 200 and answer.json()["model_version"] == version
