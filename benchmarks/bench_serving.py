@@ -234,9 +234,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PERFCAST_ORT_THREADS", "1")
     directory = model_dir(args.model)
+    # the machine is shared: say how busy it was, numbers scale with it
+    load_before = os.getloadavg()[0]
     bench_in_process(directory, args.quick)
     if not args.no_http:
         bench_http(directory, args.quick, args.workers)
+    print(f"\n{os.cpu_count()} cores; 1-min load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end")
     print("\n| where | what | p50 (or req/s) | p99 | unit / note |\n|---|---|---:|---:|---|")
     for section, what, a, b, note in ROWS:
         print(f"| {section} | {what} | {a:,.1f} | {b:,.1f} | {note} |")
