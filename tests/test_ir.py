@@ -293,3 +293,10 @@ def test_structural_features_survive_normalisation(name: str, kind: str) -> None
     raw = ir_features(_read(name), kind)
     norm = ir_features(normalize_ir(_read(name), kind), kind)
     assert {k: raw[k] for k in STRUCTURAL} == {k: norm[k] for k in STRUCTURAL}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_any_text, kind=st.sampled_from(["mlir", "llvm", "ttgir", "ptx", None]))
+def test_check_ir_never_raises(text: str, kind: str | None) -> None:
+    result = check_ir(text, kind)
+    assert isinstance(result.ok, bool) and (result.ok or result.error)
