@@ -80,10 +80,10 @@ class ModelHolder:
 
     def reload(self, force: bool = False) -> tuple[bool, str, str]:
         """Load the model the URI points at now if its version differs; returns (swapped, old, new)."""
-        old = self.predictor
         if self.uri is None:
-            return False, old.version, old.version
+            return False, self.predictor.version, self.predictor.version
         with self._reload_lock:
+            old = self.predictor
             if not force and model_version_of(self.uri) == self.predictor.version:
                 return False, old.version, old.version
             new = Predictor.load(self.uri)
