@@ -8,7 +8,9 @@ kernel family set and `problem.*` fields; for AutoHeuristic the Triton configs a
 one problem), computes the Spearman rank correlation between a physics column and the measured
 `runtime_ms`. Prints per dataset (and per GPU) the number of problems, how many have a defined
 correlation (a column that is constant within a problem has none), mean and median Spearman, and
-the share of rows where runtime < roofline (a lower bound must never be beaten). Also reported:
+the share of rows where runtime < roofline (a lower bound must never be beaten), and the top-1
+slowdown: picking the config with the smallest value, how much slower it runs than the best config
+of its problem (geometric mean over problems; ties count as a random pick). Also reported:
 `phys.estimate_ms` (roofline plus no-reuse tile traffic, not a bound) as a second physics baseline.
 Later models must beat these numbers.
 """
@@ -62,6 +64,16 @@ def grouped_spearman(groups: np.ndarray, x: np.ndarray, y: np.ndarray) -> pd.Ser
     return (sums.xy / denom).where(denom > 0)
 
 
+def top1_slowdown(groups: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """Geometric mean over problems of runtime(pick) / best runtime, where the pick is the config with
+    the smallest `x` (ties: the mean runtime of the tied configs, i.e. a random tie-break)."""
+    df = pd.DataFrame({"g": groups, "x": x, "y": y}).dropna()
+    best = df.groupby("g")["y"].transform("min")
+    picked = df[df["x"] == df.groupby("g")["x"].transform("min")]
+    ratio = (picked["y"] / best[picked.index]).groupby(picked["g"]).mean()
+    return float(np.exp(np.log(ratio).mean()))
+
+
 def evaluate(name: str, frame: pd.DataFrame, X: pd.DataFrame) -> list[dict]:
     groups = problem_ids(frame)
     runtime = frame["runtime_ms"].to_numpy(dtype=float)
@@ -79,6 +91,7 @@ def evaluate(name: str, frame: pd.DataFrame, X: pd.DataFrame) -> list[dict]:
         row[f"{col} defined"] = int(rho.notna().sum())
         row[f"{col} mean"] = float(rho.mean()) if rho.notna().any() else float("nan")
         row[f"{col} median"] = float(rho.median()) if rho.notna().any() else float("nan")
+        row[f"{col} top-1 slowdown"] = top1_slowdown(groups, X[col].to_numpy(), runtime)
     return [row]
 
 
@@ -104,14 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame(rows)
     if args.markdown:
         header = ("| dataset | rows | problems | roofline: problems with a defined ρ | roofline ρ mean | roofline ρ median "
-                  "| estimate ρ mean | estimate ρ median | roofline ρ over all rows | min runtime/roofline |")
+                  "| estimate ρ mean | estimate ρ median | roofline ρ over all rows | top-1 slowdown roofline / estimate "
+                  "| min runtime/roofline |")
         print(header)
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(f"| {r['dataset']} | {r['rows']:,} | {r['problems']:,} | {r['roofline_ms defined']:,} "
                   f"| {r['roofline_ms mean']:+.3f} | {r['roofline_ms median']:+.3f} "
                   f"| {r['phys.estimate_ms mean']:+.3f} | {r['phys.estimate_ms median']:+.3f} "
-                  f"| {r['roofline_ms all-rows']:+.3f} | {r['runtime / roofline (min)']:.2f} |")
+                  f"| {r['roofline_ms all-rows']:+.3f} "
+                  f"| {r['roofline_ms top-1 slowdown']:.2f}× / {r['phys.estimate_ms top-1 slowdown']:.2f}× "
+                  f"| {r['runtime / roofline (min)']:.2f} |")
     else:
         with pd.option_context("display.max_columns", None, "display.width", 250, "display.float_format", "{:.3f}".format):
             print(table.to_string(index=False))
