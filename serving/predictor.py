@@ -93,6 +93,8 @@ class Predictor:
         names = list(getattr(model.schema, "names", ()))
         self._roofline_col = names.index("roofline_ms") if "roofline_ms" in names else None
         self._sessions: dict[tuple[str, ...], Any] = {}
+        #: raw graph outputs (+ roofline_ms) by the same keys: a repeated query skips onnxruntime too
+        self._raw: dict[tuple, np.ndarray] = {}
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
@@ -167,7 +169,7 @@ class Predictor:
     def all_cached(self, records: Sequence[Mapping[str, Any]]) -> bool:
         """Whether every record's feature row is cached (its prediction needs no featurization)."""
         try:
-            return all(key in self._features for key in self._record_keys(records))
+            return all(key in self._features or key in self._raw for key in self._record_keys(records))
         except PredictorInputError:
             return False
 
@@ -186,7 +188,9 @@ class Predictor:
                 flat.append(row)
             return pd.DataFrame.from_records(flat)
 
-        values = self._predict_keys(keys, build)
+        values = self._cached_outputs(keys)
+        if values is None:
+            values = self._outputs(self._feature_rows(keys, build), keys=keys)
         return [{t: _estimate(values, t, i) for t in self._present(values)} for i in range(len(records))]
 
     def rank(
@@ -234,22 +238,28 @@ class Predictor:
                 columns[f"params.{key}"] = [cand.get(key) for cand in chosen]
             return pd.DataFrame(columns)
 
-        X = self._feature_rows(keys, build)
-        if top_k is not None and top_k < n:
-            # score every candidate with the point boosters only, then intervals for the top_k rows
-            point = self._outputs(X, self._score_outputs(objective))
-            point.update(_derived_energy(point))
-            order = _order(_objective(point, objective))[:top_k]
-            X = X[order]
-            values = self._outputs(X)
-            positions = np.arange(len(order))
-        else:
-            values = self._outputs(X)
+        cached = self._cached_outputs(keys)
+        if cached is not None:  # every candidate predicted before: no featurize, no onnxruntime
+            values = cached
             order = positions = None
+        else:
+            X = self._feature_rows(keys, build)
+            if top_k is not None and top_k < n:
+                # score every candidate with the point boosters only, then intervals for the top_k rows
+                point = self._outputs(X, self._score_outputs(objective))
+                point.update(_derived_energy(point))
+                order = _order(_objective(point, objective))[:top_k]
+                values = self._outputs(X[order], keys=[keys[i] for i in order])
+                positions = np.arange(len(order))
+            else:
+                values = self._outputs(X, keys=keys)
+                order = positions = None
         values.update(_derived_energy(values))
         score = _objective(values, objective)
         if order is None:
             order = positions = _order(score)
+            if top_k is not None:
+                order = positions = order[:top_k]
         targets = self._present(values)
         lists = {k: v.tolist() for k, v in values.items()}
         scores = score.tolist()
@@ -286,9 +296,6 @@ class Predictor:
             return self.model.featurize(build(list(range(len(keys))))).to_numpy(dtype=np.float64)
         return np.stack(rows) if len(rows) > 1 else rows[0][None, :]
 
-    def _predict_keys(self, keys: list[tuple], build: Any) -> dict[str, np.ndarray]:
-        return self._outputs(self._feature_rows(keys, build))
-
     def _score_outputs(self, objective: str) -> tuple[str, ...]:
         """The point outputs an objective needs (a subgraph of the model runs ~3x faster than all)."""
         specs = self.model.meta["targets"]
@@ -316,14 +323,44 @@ class Predictor:
             self._sessions[outputs] = session
         return session
 
-    def _outputs(self, X: np.ndarray, outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    def _outputs(
+        self, X: np.ndarray, outputs: tuple[str, ...] | None = None, *, keys: Sequence[tuple] | None = None
+    ) -> dict[str, np.ndarray]:
         """Feature matrix -> `pred.*` arrays in units; the same mapping as `OnnxCostModel.predict_features`,
-        without building a DataFrame (tests check both agree). `outputs` limits the graph outputs run."""
+        without building a DataFrame (tests check both agree). `outputs` limits the graph outputs run;
+        with `keys` (one per row) the raw outputs of the whole graph are cached for those keys."""
         session = self._session(outputs)
         names = [o.name for o in session.get_outputs()] if outputs is not None else self.model.output_names
-        arrays = session.run(names, {self.model.input_name: np.ascontiguousarray(X, dtype=np.float32)})
+        arrays = [np.asarray(a, dtype=np.float64) for a in
+                  session.run(names, {self.model.input_name: np.ascontiguousarray(X, dtype=np.float32)})]  # fmt: skip
+        # float64 from here on, exactly as the cached path below sees them
         raw = dict(zip(names, arrays, strict=True))
-        offset = log_offset(X[:, self._roofline_col] if self._roofline_col is not None else None, len(X))
+        roofline = X[:, self._roofline_col] if self._roofline_col is not None else np.full(len(X), np.nan)
+        if keys is not None and outputs is None:
+            self._remember(keys, np.column_stack([*arrays, roofline]))
+        return self._map(raw, roofline)
+
+    def _remember(self, keys: Sequence[tuple], rows: np.ndarray) -> None:
+        cache = self._raw
+        if len(cache) + len(keys) > self.cache_rows:
+            for old in list(cache)[: len(cache) // 2 + len(keys)]:
+                cache.pop(old, None)
+        for key, row in zip(keys, rows, strict=True):
+            cache[key] = row
+
+    def _cached_outputs(self, keys: Sequence[tuple]) -> dict[str, np.ndarray] | None:
+        """`pred.*` arrays from cached raw graph outputs when every key has them, else None."""
+        cache = self._raw
+        rows = [cache.get(key) for key in keys]
+        if not rows or any(r is None for r in rows):
+            return None
+        M = np.stack(rows) if len(rows) > 1 else rows[0][None, :]
+        raw = {name: M[:, j] for j, name in enumerate(self.model.output_names)}
+        return self._map(raw, M[:, -1])
+
+    def _map(self, raw: Mapping[str, np.ndarray], roofline: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw graph outputs (transformed space) -> `pred.*` arrays in units, CQR-corrected intervals."""
+        offset = log_offset(roofline if self._roofline_col is not None else None, len(roofline))
         out: dict[str, np.ndarray] = {}
         for target, spec in self.model.meta["targets"].items():
             if spec["point"] not in raw:
