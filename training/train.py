@@ -296,3 +296,39 @@ def compare_granularity(
     out.attrs["seconds_all"] = round(seconds_all, 1)
     out.attrs["split"] = split.to_dict()
     return out
+
+
+def granularity_sample(datasets_dir: Path | None = None, seed: int = 0) -> pd.DataFrame:
+    """The mixed real sample behind the README's granularity table (every family, bounded size)."""
+    from perfcast.measurements.ingest import read_path  # noqa: PLC0415
+    from perfcast.models.calibration import problem_keys  # noqa: PLC0415
+
+    from perfcast import config  # noqa: PLC0415
+
+    root = Path(datasets_dir or config.shared_datasets_dir())
+    rng = np.random.default_rng(seed)
+    parts = []
+    for sub, n_rows in (("autoheuristic_a100", None), ("sgemm_uci", 20_000), ("kerneltuner_gemm", 20_000),
+                        ("kerneltuner_convolution", None), ("gpperf_cutlass", None)):
+        f = pd.concat([c.frame for c in read_path(root / sub)], ignore_index=True)
+        if sub == "autoheuristic_a100":  # one log file (one row per config), 500 problems
+            f = f[f["source"].astype(str).str.contains("a100_mm.txt")]
+            keys = problem_keys(f)
+            keep = rng.choice(np.sort(keys.unique()), 500, replace=False)
+            f = f[keys.isin(keep).to_numpy()]
+        if n_rows and len(f) > n_rows:
+            f = f.sample(n_rows, random_state=seed)
+        parts.append(f.drop(columns=["_line", "runtime_ms_samples"], errors="ignore"))
+    return pd.concat(parts, ignore_index=True)
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="Measure one model across families vs one per family.")
+    ap.add_argument("--params", default="{}", help='LightGBM params as JSON, e.g. \'{"num_leaves": 255}\'')
+    a = ap.parse_args()
+    table = compare_granularity(granularity_sample(), hyperparameters={"params": json.loads(a.params)}, progress=False)
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(table.to_string(index=False))
