@@ -29,6 +29,7 @@ SAMPLES = {
     "matmul.ttir": "ttir",
     "matmul_sm90.ttgir": "ttgir",
     "matmul_sm80.ttgir": "ttgir",
+    "softmax_sm90.ttgir": "ttgir",
     "matmul_sm80.ll": "llvm",
     "matmul_sm90.ptx": "ptx",
     "matmul.linalg.mlir": "mlir",
@@ -115,6 +116,18 @@ def test_ttgir_features_legacy_triton_gpu_prefix() -> None:
     assert f["op.ttg.local_load"] == 2 and f["n_loads_shared"] == 2 and f["layout.dot_op"] == 4
     assert f["dtype.bf16"] > 0 and f["dtype.f16"] == 0
     assert f["loop_n_const_trip"] == 1 and f["loop_trip_max"] == 64  # scf.for %c0 to %c64 step %c1
+
+
+def test_ttgir_softmax_reductions() -> None:
+    """Generic-form `tt.reduce` regions inside a pretty-form loop; named SSA values as Triton >= 3.4 prints them."""
+    f = ir_features(_read("softmax_sm90.ttgir"), "ttgir")
+    assert f["op.tt.reduce"] == 2 and f["n_reduce"] == 2 and f["op.math.exp"] == 1 and f["n_math"] == 1
+    assert f["n_loops"] == 1 and f["loop_depth_max"] == 1  # the reduce regions are not loops
+    assert f["n_dot"] == 0 and f["dot_m"] == 0 and f["num_stages"] == 2 and f["num_warps"] == 8
+    assert f["op.tt.other"] == 3  # tt.get_num_programs + 2 x tt.reduce.return, outside the vocabulary
+    assert f["shape.rank_max"] == 1 and f["shape.numel_max_log2"] == 10
+    norm = normalize_ir(_read("softmax_sm90.ttgir"))
+    assert '% = "tt.reduce"(%) <{axis = 0 : i32}> ({\n^bb(%: f32, %: f32):\n% = arith.maxnumf %, % : f32' in norm
 
 
 def test_ttir_features() -> None:
