@@ -61,9 +61,15 @@ def count_tokens(text: str) -> int:
 
 
 def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
+    """None, NaN of any float type (numpy included), pd.NA / NaT; containers and strings never are."""
+    if value is None:
         return True
-    return isinstance(value, float) and math.isnan(value)
+    if isinstance(value, str | bytes | Mapping | list | tuple):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # arrays and other non-scalars
+        return False
 
 
 def format_number(value: float | int) -> str:
@@ -156,7 +162,8 @@ def serialize_record(
         if not _is_missing(value):
             # header values stand alone on their line: collapse whitespace, no quoting needed
             text = _WS.sub(" ", str(value)).strip() if isinstance(value, str) else _format_value(value)
-            lines.append(f"{field}: {text}")
+            if text:
+                lines.append(f"{field}: {text}")
     for section in SECTIONS:
         prefix = f"{section}."
         items = _sorted_items({k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix)})

@@ -6,6 +6,8 @@ import math
 import random
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -68,7 +70,8 @@ def test_deterministic_and_independent_of_key_order_and_form() -> None:
 
 
 def test_missing_values_and_quoting() -> None:
-    rec = {"system": "H100", "problem": {"M": 64, "N": None, "K": float("nan"), "note": "a b=c"}, "params": {}}
+    rec = {"system": "H100", "problem": {"M": 64, "N": None, "K": float("nan"), "note": "a b=c", "L": np.float32("nan"),
+                                         "S": pd.NA}, "params": {}}  # fmt: skip
     text = serialize_record(rec)
     assert text == 'system: H100\nproblem: M=64 note="a b=c"'
     assert serialize_record({"system": "H100", "ir": {"ttgir": TTGIR}}, include_ir=False) == "system: H100"
