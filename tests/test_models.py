@@ -143,3 +143,20 @@ def test_bad_input_is_a_clear_error():
         GBCostModel().fit(frame)
     with pytest.raises(RuntimeError, match="not fitted"):
         GBCostModel().predict(frame)
+
+
+def test_ranking_head_orders_configs_within_problems(ah_split, tmp_path):
+    from perfcast.training.metrics import per_group_spearman
+    from perfcast.training.splits import ranking_groups
+
+    train, test = ah_split
+    model = GBCostModel(num_boost_round=60, ranking=True).fit(train)
+    assert model.meta_["extra_outputs"]["rank_score"]["groups"] > 100
+    ok = test[test["status"] == "ok"].reset_index(drop=True)
+    pred = model.predict(ok)
+    # higher score = faster: Spearman of -score against runtime per unseen problem is clearly positive
+    rho = per_group_spearman(ranking_groups(ok), ok["runtime_ms"].to_numpy(float), -pred["pred.rank_score"].to_numpy())
+    assert np.median(rho) > 0.5
+    model.save(tmp_path / "m")
+    via_onnx = OnnxCostModel.load(tmp_path / "m").predict_frame(ok)
+    np.testing.assert_allclose(via_onnx["pred.rank_score"], pred["pred.rank_score"], rtol=1e-4, atol=1e-4)
