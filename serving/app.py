@@ -242,6 +242,7 @@ def create_app(
             directory=str(m.directory),
             targets=list(m.targets),
             kernels=list(m.kernels),
+            inputs={k: list(v) for k, v in getattr(holder.predictor.model.schema, "inputs", {}).items()},
             feature_schema_version=m.feature_schema_version,
             metrics=dict(m.metrics),
         )

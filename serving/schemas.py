@@ -140,6 +140,7 @@ class ModelInfo(_Model):
     directory: str
     targets: list[str]
     kernels: list[str]
+    inputs: dict[str, list[str]] = Field(description="Per kernel, the record fields the model's features read.")
     feature_schema_version: str | None
     metrics: dict[str, Any]
 

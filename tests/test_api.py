@@ -140,6 +140,7 @@ def test_models_health_ready_and_metrics(client: TestClient, heldout_records: li
     models = client.get("/v1/models").json()["models"]
     assert models[0]["targets"] == ["runtime_ms"] and models[0]["kernels"] == ["triton.matmul"]
     assert len(models[0]["feature_schema_version"]) == 16
+    assert "params.BLOCK_M" in models[0]["inputs"]["triton.matmul"]
     assert client.get("/healthz").json()["status"] == "ok"
     assert client.get("/readyz").json()["model_version"] == models[0]["version"]
     client.post("/v1/predict", json={"records": heldout_records[:1]})
