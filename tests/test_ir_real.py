@@ -114,6 +114,7 @@ def test_real_serialized_record_fits_budget() -> None:
 # ---- the collector's H100 data, when it is there ------------------------------------------------
 H100 = Path(__file__).resolve().parents[1] / "data" / "h100"
 _MAX_TEXTS = 40
+_MAX_LINES = 20_000  # IR sits on one record per compiled kernel: bound the scan of a large bundle
 
 
 def _open(path: Path) -> Any:
@@ -126,11 +127,14 @@ def _open(path: Path) -> Any:
 
 def _h100_records() -> Iterator[dict[str, Any]]:
     """Records with IR from `data/h100/**/*.jsonl[.gz|.xz]`, up to `_MAX_TEXTS` of them."""
-    found = 0
+    found = lines = 0
     for path in sorted(H100.rglob("*.jsonl*")) if H100.is_dir() else []:
         try:
             with _open(path) as fh:
                 for line in fh:
+                    lines += 1
+                    if lines > _MAX_LINES:
+                        return
                     try:
                         rec = json.loads(line)
                     except json.JSONDecodeError:
