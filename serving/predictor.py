@@ -98,15 +98,19 @@ class Predictor:
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
-    def load(cls, uri: str | Path) -> Predictor:
-        """Load from a model directory or a `models:/name@alias` registry URI."""
+    def load(cls, uri: str | Path, *, threads: int | None = None, cache_rows: int = 200_000) -> Predictor:
+        """Load from a model directory or a `models:/name@alias` registry URI.
+
+        `threads`: onnxruntime intra-op threads (default `PERFCAST_ORT_THREADS`, else 1: the service runs
+        one worker per core; an in-process autotuner on a big machine may give large ranks more).
+        """
         from perfcast.models import OnnxCostModel  # noqa: PLC0415
 
         version = registry_version(uri)
         directory = resolve_model_dir(uri)
-        model = OnnxCostModel.load(directory)
+        model = OnnxCostModel.load(directory, threads=threads)
         _check_outputs(model, directory)
-        return cls(model, read_meta(directory, str(uri), model, version=version))
+        return cls(model, read_meta(directory, str(uri), model, version=version), cache_rows=cache_rows)
 
     @property
     def version(self) -> str:

@@ -201,9 +201,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_client_over_loopback_matches_the_in_process_predictor(runtime_model_dir: Path, heldout_records: list[dict]) -> None:
+def test_client_over_loopback_matches_the_in_process_predictor(runtime_model_dir: Path, heldout_records: list[dict],
+                                                               tmp_path: Path) -> None:  # fmt: skip
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime_model_dir, reload_interval_s=0), host="127.0.0.1",
+    app = create_app(runtime_model_dir, store_dir=tmp_path / "store", reload_interval_s=0)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1",
                                            port=port, log_level="error"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -221,6 +223,12 @@ def test_client_over_loopback_matches_the_in_process_predictor(runtime_model_dir
                 client.rank("Voodoo2", problem, candidates)
             assert err.value.status == 400 and A100 in err.value.known
             assert client.models()[0]["kernels"] == ["triton.matmul"]
+            assert client.reload()["reloaded"] is False  # a directory that did not change
+            measured = [{**r, "runtime_ms": 0.5, "status": "ok"} for r in heldout_records[:3]]
+            assert client.add_measurements(measured)["stored"] == 3
+            with pytest.raises(PerfcastHTTPError) as err:
+                client.predict([{"kernel": "triton.matmul"}])
+            assert err.value.status == 422
     finally:
         server.should_exit = True
         thread.join(timeout=10)
