@@ -93,6 +93,7 @@ class Predictor:
         names = list(getattr(model.schema, "names", ()))
         self._roofline_col = names.index("roofline_ms") if "roofline_ms" in names else None
         self._sessions: dict[tuple[str, ...], Any] = {}
+        self._needed: dict[tuple[str, str], tuple[str, ...]] = {}
         #: raw graph outputs (+ roofline_ms) by the same keys: a repeated query skips onnxruntime too
         self._raw: dict[tuple, np.ndarray] = {}
 
@@ -151,6 +152,23 @@ class Predictor:
             )
         return kernel
 
+    def check_fields(self, kernel: str, section: str, values: Mapping[str, Any] | None, where: str) -> None:
+        """Every `section` field the model's features read for `kernel` must be present (null allowed):
+        the same rule `featurize` applies to a frame's columns, applied per record, so a record's answer
+        never depends on the other records it is sent (or batched) with."""
+        needed = self._needed.get((kernel, section))
+        if needed is None:
+            inputs = getattr(getattr(self.model, "schema", None), "inputs", {}).get(kernel, ())
+            prefix = f"{section}."
+            needed = self._needed[(kernel, section)] = tuple(c[len(prefix):] for c in inputs if c.startswith(prefix))
+        present = values or {}
+        missing = [f"{section}.{name}" for name in needed if name not in present]
+        if missing:
+            raise PredictorInputError(
+                f"kernel {kernel!r} needs {missing} (the model's features read them; send null where one does not apply)",
+                field=f"{where}{section}",
+            )
+
     # ---- prediction ---------------------------------------------------------------------------
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Flat query frame (dotted columns) -> `pred.<target>`, `.q10`, `.q90` columns, same rows."""
@@ -167,6 +185,8 @@ class Predictor:
             except PredictorInputError as exc:
                 exc.field = f"records.{i}.{exc.field}"
                 raise
+            for section in ("params", "problem", "ir"):
+                self.check_fields(kernel, section, record.get(section), f"records.{i}.")
             keys.append((kernel, system, _freeze(record.get("problem")), _freeze(record.get("params")), _ir_key(record.get("ir"))))
         return keys
 
@@ -223,6 +243,13 @@ class Predictor:
         n = len(candidates)
         if n == 0:
             return []
+        self.check_fields(kernel, "problem", problem, "")
+        self.check_fields(kernel, "ir", ir, "")
+        by_keys: dict[tuple, Mapping[str, Any]] = {}
+        for cand in candidates:  # check each distinct set of param names once: cheap for 1,000
+            by_keys.setdefault(tuple(cand), cand)
+        for cand in by_keys.values():
+            self.check_fields(kernel, "params", cand, "candidates.")
         context = (kernel, system, _freeze(problem))
         ir_key = _ir_key(ir)
         keys = [(*context, _freeze(cand), ir_key) for cand in candidates]

@@ -113,6 +113,12 @@ def test_unknown_system_or_kernel_is_400_listing_the_known(client: TestClient, h
     assert r.json()["field"] == "records.0.system" and A100 in r.json()["known"]
     r = client.post("/v1/rank", json={"kernel": "cutlass.gemm", "system": "A100", "problem": {}, "candidates": [{}]})
     assert r.status_code == 400 and r.json()["known"] == ["triton.matmul"]
+    # a record without a field the model reads: 400 naming it, also when sent with complete records
+    partial = {**record, "params": {k: v for k, v in record["params"].items() if k != "num_warps"}}
+    r = client.post("/v1/predict", json={"records": [record, partial]})
+    assert r.status_code == 400 and r.json()["field"] == "records.1.params" and "params.num_warps" in r.json()["detail"]
+    r = client.post("/v1/rank", json={"system": "A100", "problem": record["problem"], "candidates": [record["params"], partial["params"]]})
+    assert r.status_code == 400 and r.json()["field"] == "candidates.params"
     # a value of the wrong kind for a feature: a clear 400, not a 500
     bad = {**record, "params": {**record["params"], "BLOCK_M": "big"}}
     r = client.post("/v1/predict", json={"records": [bad]})
