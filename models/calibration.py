@@ -78,19 +78,25 @@ def _hash_unit(keys: pd.Series, seed: int) -> np.ndarray:
 
 
 def group_split(
-    keys: pd.Series, fraction: float, seed: int = 0, min_groups: int = 10
+    keys: pd.Series, fraction: float, seed: int = 0, min_groups: int = 10, max_group_rows: int = 2000
 ) -> tuple[np.ndarray, str]:
-    """Boolean mask of the held-out part and the rule used.
+    """Boolean mask of the held-out part and the rule used (`problem`, `row` or `mixed`).
 
-    By problem (whole groups, chosen by a stable hash of the key) when there are at least `min_groups`
-    problems; otherwise (e.g. Kernel Tuner GEMM: one problem per GPU) by row, with the same hash over
-    the row position, because a problem split is impossible there.
+    Problems (whole groups, chosen by a stable hash of the key) are held out, so the calibration
+    measures error on *unseen* problems. A problem with more than `max_group_rows` rows is a
+    brute-force sweep of one shape (SGEMM UCI: 241,600 configs of one problem; a Kernel Tuner cache per
+    GPU): held out whole it would dominate the row-level conformal quantile with a family the quantile
+    boosters never saw, so such problems are split by row (new configs of a known problem, which is how
+    they are used). With fewer than `min_groups` small problems everything is split by row.
     """
-    n_groups = keys.nunique()
-    if n_groups >= min_groups:
-        u = _hash_unit(keys, seed)
-        mask = u < fraction
-        if 0 < mask.sum() < len(mask):
-            return mask, "problem"
-    u = _hash_unit(pd.Series(np.arange(len(keys))).astype(str), seed)
-    return u < fraction, "row"
+    keys = pd.Series(np.asarray(keys, dtype=object))
+    sizes = keys.map(keys.value_counts()).to_numpy()
+    large = sizes > max_group_rows
+    u_row = _hash_unit(pd.Series(np.arange(len(keys))).astype(str), seed)
+    small_groups = keys[~large].nunique()
+    if small_groups >= min_groups:
+        u_group = _hash_unit(keys, seed)
+        mask = np.where(large, u_row < fraction, u_group < fraction)
+        if 0 < mask[~large].sum() < (~large).sum():
+            return mask, ("mixed" if large.any() else "problem")
+    return u_row < fraction, "row"
