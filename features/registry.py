@@ -51,7 +51,7 @@ class Extractor:
         would get features the model never saw missing. A column only some fitting rows had
         (`problem.allow_tf32` only on fp32 rows) is optional: a query may leave it out (NaN).
         """
-        return [c for c in frame.columns if c.startswith(GENERIC_SECTIONS) and frame[c].notna().all()]
+        return [c for c in frame.columns if c.startswith(GENERIC_SECTIONS) and _all_present(frame[c])]
 
     def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame | Columns:
         return generic_columns(frame)
@@ -69,11 +69,26 @@ def generic_columns(frame: pd.DataFrame) -> Columns:
         if not col.startswith(GENERIC_SECTIONS):
             continue
         series = frame[col]
+        if _is_number_dtype(series):  # fast path: one numpy pass, no pandas isna
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
+            if not np.isnan(values).all():
+                out[col] = values
+            continue
         if series.isna().all():
             continue
         numeric = as_numeric(series)
         out[col] = numeric if numeric is not None else category_strings(series)
     return out
+
+
+def _is_number_dtype(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
+
+
+def _all_present(series: pd.Series) -> bool:
+    if _is_number_dtype(series) and series.dtype.kind in "fiub":
+        return not np.isnan(series.to_numpy(dtype="float64")).any()
+    return bool(series.notna().all())
 
 
 def as_numeric(series: pd.Series) -> np.ndarray | None:
