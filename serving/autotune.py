@@ -42,6 +42,31 @@ def _key(mapping: Mapping[str, Any]) -> tuple[tuple[str, Hashable], ...]:
     return tuple(sorted((str(k), v if isinstance(v, Hashable) else repr(v)) for k, v in mapping.items()))
 
 
+def problem_fields(source: Any, kernel: str | None) -> tuple[str, ...]:
+    """The `problem` fields the source's model reads for `kernel` (from a Predictor's feature schema or
+    a Client's `/v1/models`); () when the source cannot say."""
+    try:
+        if hasattr(source, "check_kernel"):
+            kernel = source.check_kernel(kernel)
+            inputs = source.model.schema.inputs.get(kernel, ())
+        elif hasattr(source, "models"):
+            info = source.models()[0]
+            if kernel is None and len(info["kernels"]) == 1:
+                kernel = info["kernels"][0]
+            inputs = info.get("inputs", {}).get(kernel, ())
+        else:
+            return ()
+    except Exception:  # noqa: BLE001 (an unknown kernel is reported by the rank call itself, clearly)
+        return ()
+    return tuple(c.split(".", 1)[1] for c in inputs if c.startswith("problem."))
+
+
+def complete_problem(problem: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """`problem` plus null for every field the model reads that the caller could not know (e.g.
+    `allow_tf32` of an fp16 matmul): the model sees it as missing, as for such rows in training."""
+    return {**dict.fromkeys(fields), **problem}
+
+
 def rank_candidates(
     source: RankSource,
     system: str,
@@ -52,7 +77,10 @@ def rank_candidates(
     objective: str = "runtime",
     top_k: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Candidates best first (`index`, `params`, `score`, `prediction`) from a Predictor or a Client."""
+    """Candidates best first (`index`, `params`, `score`, `prediction`) from a Predictor or a Client.
+
+    Problem fields the model reads but `problem` lacks are sent as null (see `complete_problem`)."""
+    problem = complete_problem(problem, problem_fields(source, kernel))
     return source.rank(system, problem, list(candidates), objective=objective, top_k=top_k, kernel=kernel)
 
 
@@ -117,12 +145,15 @@ class TritonPerfModel:
         self.param_names = frozenset(names)
         self.cache: dict[tuple[Any, Any], float] = {}
         self.batches = 0  # rank calls made (for tests and logging)
+        self._fields: tuple[str, ...] | None = None
 
     def params_of(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in kwargs.items() if k in self.param_names and v is not None}
 
     def __call__(self, **kwargs: Any) -> float:
-        problem = self.problem_fn(kwargs)
+        if self._fields is None:
+            self._fields = problem_fields(self.source, self.kernel)
+        problem = complete_problem(self.problem_fn(kwargs), self._fields)
         params = self.params_of(kwargs)
         pkey, ckey = _key(problem), _key(params)
         hit = self.cache.get((pkey, ckey))
@@ -193,7 +224,7 @@ class CostModel:
     ):
         self.source = source
         self.system = system
-        self.problem = dict(problem)
+        self.problem = complete_problem(problem, problem_fields(source, kernel))
         self.kernel = kernel
         self.objective = objective
         self.k_neighbors = k_neighbors

@@ -173,3 +173,18 @@ def test_examples_run(script: str, runtime_model_dir: Path, repo_root: Path, dat
                          capture_output=True, text=True, timeout=120, env=env, cwd=repo_root)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip()
+
+
+def test_adapters_send_null_for_problem_fields_they_cannot_know(predictor: Predictor, problem_rows: pd.DataFrame) -> None:
+    from perfcast.serving.autotune import complete_problem, problem_fields
+
+    fields = problem_fields(predictor, None)
+    assert {"M", "N", "K", "dtype", "a_layout", "b_layout"} <= set(fields)
+    params = query_record(problem_rows.iloc[0])["params"]
+    bare = {"M": 512, "N": 512, "K": 512, "dtype": "fp16"}  # a caller that knows nothing about layouts
+    with pytest.raises(Exception, match="a_layout"):
+        predictor.rank(A100, bare, [params])
+    assert complete_problem(bare, fields)["a_layout"] is None
+    perf_model = TritonPerfModel(predictor, system=A100, problem_fn=lambda args: dict(bare))
+    assert perf_model(**params) > 0
+    assert rank_candidates(predictor, A100, bare, [params])[0]["score"] > 0
