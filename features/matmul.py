@@ -20,6 +20,8 @@ from perfcast.features.registry import Columns, Extractor, generic_columns, regi
 _DEFAULT_REGS_PER_SM = 65536.0
 _DEFAULT_MAX_CTAS_PER_SM = 16.0
 _REG_LIMIT_PER_THREAD = 255.0
+#: Kepler GK10x (compute capability 3.0/3.2, e.g. the GTX 680 of SGEMM UCI) addresses only 63.
+_REG_LIMIT_PER_THREAD_CC30 = 63.0
 #: Label of a dtype a record does not give (or spells in a way we do not know): its bytes and peak
 #: are NaN, so `roofline_ms` is NaN rather than a guess.
 UNKNOWN_DTYPE = "unknown"
@@ -190,6 +192,10 @@ def matmul_physics(
     smem_limit = spec(specs, "sys.smem_per_block_kb") * 1024.0
     warp = spec(specs, "sys.warp_size", 32.0)
     max_threads = spec(specs, "sys.max_threads_per_sm")
+    reg_limit = register_limit_per_thread(specs)
+    # registers beyond the per-thread limit live in local memory: stored and reloaded once per K step
+    spill_regs = np.fmax((nan if regs_per_thread is None else regs_per_thread) - reg_limit, 0.0)
+    spill_bytes = ctas * threads * spill_regs * 4.0 * 2.0 * np.where(np.isnan(k_steps), 1.0, k_steps)
     f.update(
         {
             "phys.tile_m": bm,
@@ -224,7 +230,8 @@ def matmul_physics(
             ),
             "phys.stages": nan if stages is None else stages,
             "phys.regs_per_thread_est": nan if regs_per_thread is None else regs_per_thread,
-            "phys.reg_spill_est": np.fmax((nan if regs_per_thread is None else regs_per_thread) - _REG_LIMIT_PER_THREAD, 0.0),
+            "phys.reg_limit_per_thread": reg_limit,
+            "phys.reg_spill_est": spill_regs,
             "phys.ctas_per_sm_smem": by_smem,
             "phys.ctas_per_sm_regs": by_regs,
             "phys.ctas_per_sm": per_sm,
@@ -238,11 +245,18 @@ def matmul_physics(
             "phys.sm_wave_efficiency": sm_wave_eff,
             "phys.tiled_compute_ms": tiled_compute,
             "roofline_ms": roofline,
-            # not a bound: compute and no-reuse tile traffic back to back (ranks configs better, see README)
-            "phys.estimate_ms": roofline + np.nan_to_num(ph.safe_div(tile_bytes, bw * 1e9) * 1e3),
+            # not a bound: compute, no-reuse tile traffic and register spills back to back (see README)
+            "phys.spill_bytes_est": spill_bytes,
+            "phys.estimate_ms": roofline + np.nan_to_num(ph.safe_div(tile_bytes + np.nan_to_num(spill_bytes), bw * 1e9) * 1e3),
         }
     )
     return f
+
+
+def register_limit_per_thread(specs: pd.DataFrame) -> np.ndarray:
+    """Registers one thread can address: 255 since compute capability 3.5, 63 on cc 3.0/3.2."""
+    cc = spec(specs, "sys.compute_capability")
+    return np.where(cc < 3.5, _REG_LIMIT_PER_THREAD_CC30, _REG_LIMIT_PER_THREAD)
 
 
 def _bytes_of(dtype: object) -> np.ndarray:

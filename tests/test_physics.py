@@ -125,6 +125,22 @@ def test_cublas_has_problem_physics_only():
     assert "phys.ctas" not in X.columns
 
 
+def test_register_limit_depends_on_architecture():
+    """GK104 (GTX 680, cc 3.0) addresses 63 registers per thread, later GPUs 255: the same Xgemm config
+    (MWI = NWI = 8: 64 accumulators + operands) spills on the first and not on the second."""
+    params = {"params.MWG": 64, "params.NWG": 64, "params.KWG": 32, "params.MDIMC": 8, "params.NDIMC": 8,
+              "params.MDIMA": 8, "params.NDIMB": 8, "params.KWI": 2, "params.VWM": 2, "params.VWN": 2,
+              "params.SA": 1, "params.SB": 1, "problem.M": 2048, "problem.N": 2048, "problem.K": 2048,
+              "problem.dtype": "fp32"}
+    frame = pd.DataFrame([{"kernel": "cltune.sgemm", "system": "GTX 680", **params},
+                          {"kernel": "cltune.sgemm", "system": "RTX 3090", **params}])
+    X, _ = featurize(frame)
+    assert X["phys.reg_limit_per_thread"].tolist() == [63.0, 255.0]
+    assert X["phys.regs_per_thread_est"].tolist() == [64 + 8 + 8 + 16] * 2
+    assert X["phys.reg_spill_est"].tolist() == [96 - 63, 0.0]
+    assert X["phys.spill_bytes_est"].iloc[0] > 0 and X["phys.spill_bytes_est"].iloc[1] == 0
+
+
 def test_vectorised_equals_naive_per_row(repo_root):
     bench = _bench_module(repo_root)
     frame = bench.synthetic_triton_frame(300, seed=3)
