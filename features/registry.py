@@ -316,7 +316,7 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
         cols.setdefault(ROOFLINE, np.full(len(sub), np.nan))
         parts.append((positions, cols))
         used = set(extractor.input_columns(sub)) | {c for c in ir_cols if sub[c].notna().all()}
-        if "system" in frame.columns:
+        if "system" in frame.columns and sub["system"].notna().all():
             used.add("system")
         inputs[kernel] = sorted(used)
     raw = _scatter(parts, n)
