@@ -447,7 +447,7 @@ class CutlassGemmExtractor(Extractor):
 
     def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
         m, n, k, batch = problem_mnk(frame)
-        name = text_col(frame, "params.kernel_name", "params.kernel", "params.name", "params.operation", "problem.kernel_name")
+        name = text_col(frame, "params.kernel_name", "kernel_name", "params.kernel", "params.name", "params.operation")
         parsed = parse_cutlass_name(name)
         bm = np.where(np.isnan(p := col(frame, "params.tile_m", "params.cta_m", "params.threadblock_m")), parsed["bm"].to_numpy(float), p)
         bn = np.where(np.isnan(p := col(frame, "params.tile_n", "params.cta_n", "params.threadblock_n")), parsed["bn"].to_numpy(float), p)
