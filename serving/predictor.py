@@ -26,6 +26,8 @@ from perfcast.models.calibration import apply_correction
 from perfcast.models.onnx_model import log_offset, to_units
 
 OBJECTIVES: tuple[str, ...] = ("runtime", "energy", "edp")
+#: Rows kept in each query cache (feature rows: ~0.75 KB each for ~90 features; graph outputs: ~50 B).
+DEFAULT_CACHE_ROWS = 100_000
 
 
 class PredictorInputError(ValueError):
@@ -82,7 +84,7 @@ def resolve_model_dir(uri: str | Path) -> Path:
 class Predictor:
     """Predict runtime/power/energy with intervals and rank candidate configs, in-process."""
 
-    def __init__(self, model: Any, meta: ModelMeta, *, cache_rows: int = 200_000):
+    def __init__(self, model: Any, meta: ModelMeta, *, cache_rows: int = DEFAULT_CACHE_ROWS):
         self.model = model
         self.meta = meta
         self._system_names: dict[str, str] = {}
@@ -99,7 +101,7 @@ class Predictor:
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
-    def load(cls, uri: str | Path, *, threads: int | None = None, cache_rows: int = 200_000) -> Predictor:
+    def load(cls, uri: str | Path, *, threads: int | None = None, cache_rows: int = DEFAULT_CACHE_ROWS) -> Predictor:
         """Load from a model directory or a `models:/name@alias` registry URI.
 
         `threads`: onnxruntime intra-op threads (default `PERFCAST_ORT_THREADS`, else 1: the service runs
