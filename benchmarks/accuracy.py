@@ -98,15 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         frames.append(run_suite(name, args.datasets, quick=args.quick))
         print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
+        if args.output:  # after every suite, so a long run that is cut short keeps what it measured
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            pd.concat(frames, ignore_index=True).to_csv(args.output, index=False)
     results = pd.concat(frames, ignore_index=True)
     seconds = time.perf_counter() - t0
     command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + "".join(
         f" --suite {n}" for n in (args.suite or []))
     block = render(results, seconds, command)
     print(block)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        results.to_csv(args.output, index=False)
     if not args.quick and not args.no_readme:
         write_readme(block)
         print("README.md numbers table updated")
