@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py                 # every suite, full size; rewrites the README table
     python benchmarks/accuracy.py --quick         # smoke run: subsampled, short training, README untouched
-    python benchmarks/accuracy.py --suite kt_gemm_config --no-readme
+    python benchmarks/accuracy.py --suite kt_gemm_config   # re-run one suite, keep the others' last rows
 
 Each suite fits the perfcast model (`GBCostModel` with the family settings of
 `perfcast.training.evaluate.FAMILY_SETTINGS`) and the baselines (plain LightGBM on raw params, GPPerf's
@@ -92,19 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     names = args.suite or list(SUITES)
-    t0 = time.perf_counter()
     frames = []
+    if args.suite and args.output and args.output.exists() and not args.quick:
+        # Re-running some suites: keep the other suites' rows of the last full run, so the table stays whole.
+        previous = pd.read_csv(args.output)
+        frames.append(previous[~previous["suite"].isin(names)])
     for name in names:
         t = time.perf_counter()
-        frames.append(run_suite(name, args.datasets, quick=args.quick))
-        print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
+        rows = run_suite(name, args.datasets, quick=args.quick)
+        rows["suite_seconds"] = round(time.perf_counter() - t, 1)
+        frames.append(rows)
+        print(f"[{name}] {rows['suite_seconds'].iloc[0]:.0f} s", flush=True)
         if args.output:  # after every suite, so a long run that is cut short keeps what it measured
             args.output.parent.mkdir(parents=True, exist_ok=True)
             pd.concat(frames, ignore_index=True).to_csv(args.output, index=False)
     results = pd.concat(frames, ignore_index=True)
-    seconds = time.perf_counter() - t0
-    command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + "".join(
-        f" --suite {n}" for n in (args.suite or []))
+    seconds = float(results.groupby("suite")["suite_seconds"].first().sum())
+    command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "")
     block = render(results, seconds, command)
     print(block)
     if not args.quick and not args.no_readme:
