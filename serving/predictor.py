@@ -524,7 +524,8 @@ def read_meta(directory: Path, uri: str, model: Any = None, *, version: str | No
     schema_path = directory / "feature_schema.json"
     if schema_path.is_file():
         schema_version = json.loads(schema_path.read_text()).get("version")
-    name = str(info.get("name") or info.get("registered_model") or directory.name)
+    registered = uri[len("models:/"):].split("@", 1)[0].split("/", 1)[0] if uri.startswith("models:/") else None
+    name = str(info.get("name") or registered or directory.name)
     version = version or str(info.get("version") or model_json_digest(directory))
     metrics = info.get("metrics") or {}
     return ModelMeta(

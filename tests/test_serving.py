@@ -170,6 +170,7 @@ def test_registry_alias_is_served_and_followed(runtime_model_dir: Path, tmp_path
     uri = "models:/perfcast-test@champion"
     pred = Predictor.load(uri)
     assert pred.version == f"perfcast-test/{v1}" and pred.meta.aliases == ("champion",)
+    assert pred.meta.name == "perfcast-test"
     holder = ModelHolder(pred, uri)
     assert holder.reload() == (False, pred.version, pred.version)
     other = tmp_path / "v2"
