@@ -315,7 +315,7 @@ class Predictor:
             if key not in cache and key not in missing:
                 missing[key] = i
         if missing:
-            X = self.model.featurize(build(list(missing.values()))).to_numpy(dtype=np.float64)
+            X = self._featurize(build(list(missing.values())))
             if len(cache) + len(missing) > self.cache_rows:
                 # drop the oldest half (dicts keep insertion order): cheap, bounded, good enough
                 for old in list(cache)[: len(cache) // 2 + len(missing)]:
@@ -326,8 +326,20 @@ class Predictor:
                 return X
         rows = [cache.get(key) for key in keys]
         if any(r is None for r in rows):  # evicted by a concurrent call: featurize without the cache
-            return self.model.featurize(build(list(range(len(keys))))).to_numpy(dtype=np.float64)
+            return self._featurize(build(list(range(len(keys)))))
         return np.stack(rows) if len(rows) > 1 else rows[0][None, :]
+
+    def _featurize(self, frame: pd.DataFrame) -> np.ndarray:
+        from perfcast.features.schema import FeatureSchemaError  # noqa: PLC0415
+
+        try:
+            return self.model.featurize(frame).to_numpy(dtype=np.float64)
+        except FeatureSchemaError:
+            raise
+        except (ValueError, TypeError) as exc:
+            # the input passed the structural checks but a feature extractor refuses it (e.g. an `ir`
+            # kind it does not know): the caller's input, so a 400 that says why, not a server error
+            raise PredictorInputError(f"cannot build the model's features from this input: {exc}") from exc
 
     def _score_outputs(self, objective: str) -> tuple[str, ...]:
         """The point outputs an objective needs (a subgraph of the model runs ~3x faster than all)."""

@@ -119,6 +119,9 @@ def test_unknown_system_or_kernel_is_400_listing_the_known(client: TestClient, h
     assert r.status_code == 400 and r.json()["field"] == "records.1.params" and "params.num_warps" in r.json()["detail"]
     r = client.post("/v1/rank", json={"system": "A100", "problem": record["problem"], "candidates": [record["params"], partial["params"]]})
     assert r.status_code == 400 and r.json()["field"] == "candidates.params"
+    # an IR kind the IR features do not know: 400 saying so
+    r = client.post("/v1/predict", json={"records": [{**record, "ir": {"sass": "IMAD R1, R2"}}]})
+    assert r.status_code == 400 and "sass" in r.json()["detail"]
     # a value of the wrong kind for a feature: a clear 400, not a 500
     bad = {**record, "params": {**record["params"], "BLOCK_M": "big"}}
     r = client.post("/v1/predict", json={"records": [bad]})
@@ -282,7 +285,7 @@ def test_schemathesis_finds_no_server_errors(runtime_model_dir: Path, tmp_path: 
     started = time.time()
 
     def run(operation: Any) -> None:
-        @settings(max_examples=25, deadline=None, database=None, derandomize=True,
+        @settings(max_examples=50, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         @given(case=operation.as_strategy())
         def check(case: Any) -> None:
