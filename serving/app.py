@@ -333,6 +333,7 @@ class PredictBatcher:
 
 
 def _store_records(records: list[dict[str, Any]], root: Path | None, lock: threading.Lock) -> dict[str, Any]:
+    import pandas as pd  # noqa: PLC0415
     from perfcast.measurements.schema import records_to_frame  # noqa: PLC0415
     from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
     from perfcast.measurements.validate import validate_frame  # noqa: PLC0415
@@ -345,9 +346,10 @@ def _store_records(records: list[dict[str, Any]], root: Path | None, lock: threa
         report = MeasurementStore(root or store_dir()).append(frame)
     reasons = []
     if len(quarantine):
-        index = quarantine.get("_line", quarantine.index)
-        for i, reason in zip(list(index)[:100], list(quarantine["_reason"])[:100], strict=False):
-            reasons.append({"index": int(i) if isinstance(i, int | float) and i == i else -1, "reason": str(reason)})
+        # validate_frame numbers rows from 1 (`_line`, as in a file); answer positions in the request
+        lines = pd.to_numeric(quarantine["_line"], errors="coerce") if "_line" in quarantine else pd.Series(dtype=float)
+        for line, reason in zip(list(lines)[:100], list(quarantine["_reason"])[:100], strict=False):
+            reasons.append({"index": int(line) - 1 if line == line else -1, "reason": str(reason)})
     return {
         "received": len(records),
         "stored": int(report.stored),

@@ -137,7 +137,7 @@ def test_measurements_are_stored_deduplicated_and_quarantined(client: TestClient
     assert r.status_code == 200, r.text
     body = r.json()
     assert (body["received"], body["stored"], body["quarantined"]) == (6, 5, 1)
-    assert "runtime_ms" in body["quarantine"][0]["reason"]
+    assert body["quarantine"][0]["index"] == 5 and "runtime_ms" in body["quarantine"][0]["reason"]
     again = client.post("/v1/measurements", json={"records": records}).json()
     assert again["stored"] == 0 and again["duplicates"] == 5
     from perfcast.measurements.store import MeasurementStore
