@@ -8,6 +8,7 @@ import lzma
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from perfcast.measurements.collect.bundle import bundle, dedupe_ir, iter_jsonl, summarize
 from perfcast.measurements.collect.cli import SPECS_DIR, resolve_spec_path
@@ -317,3 +318,44 @@ def test_collect_smoke_on_gpu(tmp_path: Path):
     recs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     ok = [r for r in recs if r["status"] == "ok"]
     assert all(len(r["runtime_ms_samples"]) >= 20 and r["runtime_ms"] > 0 for r in ok)
+
+
+def _rec(kernel_hash: str, runtime_ms: float, system: str = "NVIDIA H100 80GB HBM3", m: int = 4096, ir: bool = True):
+    return build_record("triton.matmul", {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "GROUP_M": 8, "num_warps": 8,
+                                          "num_stages": 3},
+                        {"M": m, "N": 4096, "K": 4096, "dtype": "fp16", "a_layout": "row", "b_layout": "row",
+                         "allow_tf32": False}, system, samples_ms=[runtime_ms] * 19 + [runtime_ms * 1.1],
+                        ir={"ttgir": "module {}"} if ir else None, meta={"kernel_hash": kernel_hash})
+
+
+def test_ir_quota_keeps_a_stable_subset():
+    from perfcast.measurements.collect.bundle import apply_ir_quota
+
+    recs = [_rec(f"h{i}", 1.0) for i in range(10)] + [_rec("h0", 1.0, ir=False)]
+    dropped = apply_ir_quota(recs, {"triton.matmul": 4})
+    assert dropped == 6 and sum("ir" in r for r in recs) == 4
+    again = [_rec(f"h{i}", 1.0) for i in range(10)]
+    apply_ir_quota(again, {"triton.matmul": 4})
+    assert [("ir" in r) for r in again] == [("ir" in r) for r in recs[:10]]
+    assert all("kernel_hash" in r["meta"] for r in recs)
+    assert apply_ir_quota(recs, {"triton.softmax": 0}) == 0
+
+
+def test_datacard_noise_and_transfer(tmp_path: Path):
+    from perfcast.measurements.collect.datacard import load_frame, run_to_run, transfer, within_run_cv
+
+    h100 = [_rec("a", 1.0, m=1024), _rec("a", 1.02, m=1024), _rec("b", 2.0, m=2048), _rec("c", 3.0, m=3072)]
+    h200 = [_rec("a", 0.9, "NVIDIA H200", m=1024), _rec("b", 1.8, "NVIDIA H200", m=2048),
+            _rec("c", 2.7, "NVIDIA H200", m=3072)]
+    for name, recs in (("a.jsonl", h100), ("b.jsonl", h200)):
+        with JsonlWriter(tmp_path / name) as w:
+            for r in recs:
+                w.write(r)
+    fa, fb = load_frame([tmp_path / "a.jsonl"]), load_frame([tmp_path / "b.jsonl"])
+    cv = within_run_cv(fa)
+    assert cv.iloc[0] == pytest.approx(np.std([1.0] * 19 + [1.1]) / np.mean([1.0] * 19 + [1.1]))
+    rr = run_to_run(fa)
+    assert rr["points"] == 1 and rr["cv_median"] == pytest.approx(np.std([1.0, 1.02], ddof=1) / 1.01)
+    tr = transfer(fa, fb)
+    assert tr["points"] == 3 and tr["triton.matmul"]["ratio_median"] == pytest.approx(0.9, rel=0.02)
+    assert tr["triton.matmul"]["spearman"] == pytest.approx(1.0)

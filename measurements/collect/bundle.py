@@ -9,10 +9,11 @@ texts against each other.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import lzma
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,7 +52,7 @@ def iter_jsonl(paths: Iterable[str | Path]) -> Iterator[tuple[str, int, dict[str
 
 
 def dedupe_ir(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Keep `ir` only on the first record of each `meta.kernel_hash`; move it there if a later one has it."""
+    """Keep `ir` only on the first record (that carries it) of each `meta.kernel_hash`."""
     seen: set[str] = set()
     for rec in records:
         h = (rec.get("meta") or {}).get("kernel_hash")
@@ -61,6 +62,39 @@ def dedupe_ir(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             elif rec.get("ir"):
                 seen.add(h)
         yield rec
+
+
+def _stable_rank(kernel_hash: str) -> str:
+    return hashlib.sha256(kernel_hash.encode()).hexdigest()
+
+
+def apply_ir_quota(records: list[dict[str, Any]], quota: Mapping[str, int]) -> int:
+    """Keep IR for at most `quota[family]` compiled kernels of a family (an unbiased, stable subset:
+    the kernels whose hash ranks first); the others keep their hash, registers, spills and shared
+    memory. Returns how many kernels lost their IR. Needed because a Triton matmul's four IR texts
+    are ~0.6 MB raw, ~10 KB compressed, and the bundle must stay small enough to travel."""
+    with_ir: dict[str, list[str]] = {}
+    for rec in records:
+        h = (rec.get("meta") or {}).get("kernel_hash")
+        if h and rec.get("ir"):
+            with_ir.setdefault(rec.get("kernel", "?"), []).append(h)
+    drop: set[str] = set()
+    for family, hashes in with_ir.items():
+        limit = quota.get(family)
+        if limit is not None and len(hashes) > limit:
+            drop.update(sorted(hashes, key=_stable_rank)[limit:])
+    for rec in records:
+        if rec.get("ir") and (rec.get("meta") or {}).get("kernel_hash") in drop:
+            rec.pop("ir")
+    return len(drop)
+
+
+def _order_key(rec: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    # Similar kernels side by side: the compressor then finds each IR text's near-copy close by.
+    problem = rec.get("problem") or {}
+    return (str(rec.get("system")), str(rec.get("kernel")),
+            json.dumps([problem.get("dtype"), problem.get("a_layout"), problem.get("b_layout")]),
+            json.dumps(rec.get("params") or {}, sort_keys=True))
 
 
 def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -100,8 +134,10 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192) -> dict[str, Any]:
-    """Merge JSONL parts into `out` (`.jsonl.xz`), IR once per kernel; returns `summarize` plus sizes/rejects."""
+def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
+           ir_quota: Mapping[str, int] | None = None, preset: int = 9) -> dict[str, Any]:
+    """Merge JSONL parts into `out` (`.jsonl.xz`), IR once per kernel (and within `ir_quota`),
+    records grouped by system/kernel/dtype/config; returns `summarize` plus sizes and rejects."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rejects: list[str] = []
@@ -112,7 +148,9 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192) ->
         else:
             good.append(rec)
     merged = list(dedupe_ir(good))
-    filters = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": dict_mb * 2**20}]
+    ir_dropped = apply_ir_quota(merged, ir_quota or {})
+    merged.sort(key=_order_key)
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": preset, "dict_size": dict_mb * 2**20}]
     raw_bytes = 0
     tmp = out.with_name(out.name + ".tmp")
     with lzma.open(tmp, "wt", encoding="utf-8", format=lzma.FORMAT_XZ, filters=filters) as fh:
@@ -122,6 +160,6 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192) ->
             fh.write(line)
     tmp.replace(out)
     summary = summarize(merged)
-    summary.update({"raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
+    summary.update({"ir_dropped_by_quota": ir_dropped, "raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
                     "n_rejects": len(rejects)})
     return summary

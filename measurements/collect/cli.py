@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="expand the spec and print counts; no GPU needed")
     parser.add_argument("--bundle", action="store_true",
                         help="merge the given JSONL files into --out (.jsonl.xz), IR kept once per compiled kernel")
+    parser.add_argument("--ir-quota", action="append", default=[], metavar="FAMILY=N",
+                        help="with --bundle: keep IR for at most N compiled kernels of FAMILY (repeatable)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -47,7 +49,12 @@ def main(args: argparse.Namespace) -> int:
         if not args.spec or not args.out:
             print("perfcast collect --bundle needs input files and --out", file=sys.stderr)
             return 2
-        print(json.dumps(bundle(args.spec, args.out), indent=1))
+        try:
+            quota = {k: int(v) for k, _, v in (q.partition("=") for q in args.ir_quota)}
+        except ValueError:
+            print(f"perfcast collect: --ir-quota wants FAMILY=N, got {args.ir_quota}", file=sys.stderr)
+            return 2
+        print(json.dumps(bundle(args.spec, args.out, ir_quota=quota), indent=1))
         return 0
     if len(args.spec) != 1:
         print("perfcast collect: give exactly one SPEC", file=sys.stderr)

@@ -109,6 +109,7 @@ class Sweep:
     warmup: int = 2
     max_est_ms: float = 5.0
     min_est_ms: float = 0.0
+    smem_prune_factor: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ def parse_spec(raw: Mapping[str, Any], *, origin: str = "spec") -> CollectSpec:
                 warmup=int(s.get("warmup", defaults.warmup)),
                 max_est_ms=float(s.get("max_est_ms", defaults.max_est_ms)),
                 min_est_ms=float(s.get("min_est_ms", defaults.min_est_ms)),
+                smem_prune_factor=float(s.get("smem_prune_factor", 2.0)),
             )
         )
         if sweeps[-1].reps < 20:
@@ -236,10 +238,12 @@ def canonical_problem(kernel: str, problem: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-def config_is_valid(kernel: str, params: Mapping[str, Any], problem: Mapping[str, Any]) -> tuple[bool, str]:
+def config_is_valid(kernel: str, params: Mapping[str, Any], problem: Mapping[str, Any],
+                    smem_prune_factor: float = 2.0) -> tuple[bool, str]:
     """Prune configs that certainly cannot compile/run (or would only measure massive spills).
 
-    Borderline configs are kept: they are tried and recorded as `failed` if they do not run.
+    Borderline configs (shared memory up to `smem_prune_factor` x the limit) are kept: they are
+    tried and recorded as `failed` if they do not run.
     """
     nw = int(params.get("num_warps", 4))
     if nw < 1 or nw & (nw - 1) or nw * 32 > MAX_THREADS_PER_BLOCK:
@@ -252,8 +256,8 @@ def config_is_valid(kernel: str, params: Mapping[str, Any], problem: Mapping[str
         bm, bn, bk = int(params["BLOCK_M"]), int(params["BLOCK_N"]), int(params["BLOCK_K"])
         stages = int(params["num_stages"])
         smem = max(stages - 1, 1) * (bm * bk + bk * bn) * eb
-        # Twice the limit: certainly out of resources, not worth a compile slot.
-        if smem > 2 * H100_SMEM_BYTES:
+        # Far above the limit: certainly out of resources, not worth a compile slot.
+        if smem > smem_prune_factor * H100_SMEM_BYTES:
             return False, f"shared memory estimate {smem} B far above {H100_SMEM_BYTES} B"
         if bm * bn / (nw * 32) > MAX_ACC_REGS_PER_THREAD:
             return False, f"accumulator {bm}x{bn} over {nw} warps exceeds {MAX_ACC_REGS_PER_THREAD} registers/thread"
@@ -390,7 +394,7 @@ def expand_sweep(sweep: Sweep, seed: int = 0) -> list[WorkItem]:
         if key in seen_configs:  # e.g. allow_tf32 true/false collapse for fp16
             return False
         # Shape-independent checks use the smallest shape; shape-dependent ones run per problem.
-        ok, _ = config_is_valid(sweep.kernel, params, {**prob, "cols": 1 << 30})
+        ok, _ = config_is_valid(sweep.kernel, params, {**prob, "cols": 1 << 30}, sweep.smem_prune_factor)
         if ok:
             seen_configs.add(key)
         return ok
@@ -409,7 +413,7 @@ def expand_sweep(sweep: Sweep, seed: int = 0) -> list[WorkItem]:
             est = estimate_ms(sweep.kernel, prob)
             if not (sweep.min_est_ms <= est <= sweep.max_est_ms):
                 return False
-            ok, _ = config_is_valid(sweep.kernel, params, prob)
+            ok, _ = config_is_valid(sweep.kernel, params, prob, sweep.smem_prune_factor)
             if ok:
                 seen_shapes.add(key)
             return ok
