@@ -159,11 +159,13 @@ def test_registry_alias_is_served_and_followed(runtime_model_dir: Path, tmp_path
     from perfcast.serving.app import ModelHolder
     from perfcast.training import registry
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
     monkeypatch.setenv("PERFCAST_MODEL_CACHE", str(tmp_path / "cache"))
     from mlflow import MlflowClient
 
-    client = MlflowClient()
+    # explicit URI: an earlier test in this process may have set mlflow's global tracking URI
+    client = MlflowClient(tracking_uri=tracking_uri)
     client.create_registered_model("perfcast-test")
     v1 = client.create_model_version("perfcast-test", source=str(runtime_model_dir)).version
     client.set_registered_model_alias("perfcast-test", "champion", v1)
