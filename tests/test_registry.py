@@ -118,6 +118,9 @@ def test_promotion_rule():
     # much lower APE with a slowdown within noise (+0.002) wins; equal on both does not
     assert challenger_wins({**champ, "test.top1_slowdown_geomean": 1.052, "test.runtime_ms.median_ape": 1.5}, champ)[0]
     assert not challenger_wins(dict(champ), champ)[0]
+    # same accuracy, but the interval now covers 80% where the champion's covered 98%: better
+    over = {**champ, "test.runtime_ms.coverage_80": 0.98}
+    assert challenger_wins({**over, "test.runtime_ms.coverage_80": 0.81, "test.runtime_ms.median_ape": 3.05}, over)[0]
     assert challenger_wins({"test.runtime_ms.median_ape": 2.0}, {"test.runtime_ms.median_ape": 2.5})[0]
     assert not challenger_wins({}, champ)[0]
 

@@ -13,7 +13,7 @@ The rule (also logged with every decision to the MLflow experiment `perfcast-pro
    better; "worse" = more than +0.005) and `test.runtime_ms.median_ape` (lower is better; "worse" =
    more than 5% relative). Without ranking metrics (one config per problem) only the median APE
    counts. The 80% interval coverage `test.runtime_ms.coverage_80` must stay within 0.80 ± 0.05 if
-   the champion's did.
+   the champion's did; bringing it into that band when the champion's was outside counts as better.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ RULE = (
     f"both scored on the challenger's frozen split; challenger wins iff it is better on {SLOWDOWN} or {APE} "
     f"and worse on neither ({SLOWDOWN} by > {SLOWDOWN_TOL}, {APE} by > {APE_REL_TOL:.0%} relative; "
     f"{SLOWDOWN} ignored when either side lacks it), and {COVERAGE_KEY} stays within "
-    f"{COVERAGE_TARGET} +- {COVERAGE_TOL} when the champion's did"
+    f"{COVERAGE_TARGET} +- {COVERAGE_TOL} when the champion's did (entering that band counts as better)"
 )
 
 
@@ -57,14 +57,18 @@ def challenger_wins(challenger: dict[str, Any], champion: dict[str, Any]) -> tup
         return False, f"{APE}: challenger {ca:.4g} worse than champion {ha:.4g} by > {APE_REL_TOL:.0%}"
     if use_slowdown and cs > hs + SLOWDOWN_TOL:
         return False, f"{SLOWDOWN}: challenger {cs:.5g} worse than champion {hs:.5g} by > {SLOWDOWN_TOL}"
+    cc, hc = _num(challenger, COVERAGE_KEY), _num(champion, COVERAGE_KEY)
+    c_in = math.isfinite(cc) and abs(cc - COVERAGE_TARGET) <= COVERAGE_TOL
+    h_in = math.isfinite(hc) and abs(hc - COVERAGE_TARGET) <= COVERAGE_TOL
+    if h_in and not c_in:
+        return False, f"{COVERAGE_KEY}: challenger {cc:.3f} outside {COVERAGE_TARGET} +- {COVERAGE_TOL}"
     better = [f"{APE} {ca:.4g} < {ha:.4g}"] if ca < ha else []
     if use_slowdown and cs < hs:
         better.append(f"{SLOWDOWN} {cs:.5g} < {hs:.5g}")
+    if c_in and not h_in:
+        better.append(f"{COVERAGE_KEY} {cc:.3f} within {COVERAGE_TARGET} +- {COVERAGE_TOL} (champion {hc:.3f})")
     if not better:
-        return False, "challenger is better on neither headline metric"
-    cc, hc = _num(challenger, COVERAGE_KEY), _num(champion, COVERAGE_KEY)
-    if math.isfinite(hc) and abs(hc - COVERAGE_TARGET) <= COVERAGE_TOL and not abs(cc - COVERAGE_TARGET) <= COVERAGE_TOL:
-        return False, f"{COVERAGE_KEY}: challenger {cc:.3f} outside {COVERAGE_TARGET} +- {COVERAGE_TOL}"
+        return False, "challenger is better on no headline metric"
     return True, "challenger better: " + "; ".join(better)
 
 
