@@ -55,6 +55,16 @@ def render(results: pd.DataFrame, seconds: float, command: str) -> str:
         "",
         markdown_table(targets_table(results)),
         "",
+        "How: `perfcast` is `GBCostModel` (log runtime / roofline) with the family settings of "
+        "`perfcast.training.evaluate.FAMILY_SETTINGS`, chosen on validation splits inside the training rows "
+        "(`python -m perfcast.training.tuning --suite NAME`). AutoHeuristic repeats of one config (its three "
+        "logs overlap) are merged to their median before splitting. A GPPerf problem is its shape (rows that "
+        "differ only in alpha/beta stay together). Transfer trains on the other GPUs plus 500 target configs "
+        "counted 20×. Extrapolation trains with the absolute-size features switched off (`ScaleFreeModel`; "
+        "`perfcast_all_features` is the same model with them on). `roofline` is the physics bound × one "
+        "efficiency constant fitted on the training rows; `other_gpus` predicts a config's geometric-mean "
+        "runtime on the other GPUs. Coverage is of the conformalised 80% interval.",
+        "",
     ]
     for suite, cols in DETAIL.items():
         sub = results[results["suite"] == suite]

@@ -47,6 +47,7 @@ __all__ = [
     "aggregate_repeats",
     "perfcast_factory",
     "UpweightSystem",
+    "ScaleFreeModel",
     "SUITES",
     "Suite",
     "run_suite",
@@ -212,6 +213,45 @@ FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Features that grow with the problem size. Trees cannot extrapolate them past the training range, so
+#: the extrapolation model never splits on them (LightGBM `feature_contri` 0) and relies on the
+#: scale-free ones (tile shape, wave efficiency, occupancy, padding waste, ratios to the roofline).
+ABSOLUTE_SIZE_FEATURES: tuple[str, ...] = (
+    "roofline_ms", "problem.M", "problem.N", "problem.K", "phys.flops", "phys.log2_flops", "phys.padded_flops",
+    "phys.dram_traffic_bytes", "phys.dram_traffic_ms", "phys.compute_ms", "phys.memory_ms", "phys.min_bytes",
+    "phys.problem_roofline_ms", "phys.estimate_ms", "phys.tile_traffic_bytes", "phys.tile_traffic_ms",
+    "phys.tiled_compute_ms", "phys.ctas", "phys.tiles_m", "phys.tiles_n", "phys.waves", "phys.waves_ceil",
+    "phys.sm_waves", "phys.sm_waves_ceil", "phys.k_steps",
+)
+
+
+class ScaleFreeModel:
+    """The perfcast model with the absolute-size features switched off (for size extrapolation).
+
+    The feature schema is unchanged (serving sends the same vector); only the boosters ignore those
+    columns. `roofline_ms` still enters as the target's offset, which carries the size scaling.
+    """
+
+    def __init__(self, family: str = "triton", quick: bool = False,
+                 features: tuple[str, ...] = ABSOLUTE_SIZE_FEATURES):
+        self.family = family
+        self.quick = quick
+        self.features = features
+
+    def fit(self, frame: pd.DataFrame) -> ScaleFreeModel:
+        from perfcast.features import featurize  # noqa: PLC0415
+
+        X, _ = featurize(frame)
+        contri = [0.0 if c in self.features else 1.0 for c in X.columns]
+        params = {**FAMILY_SETTINGS[self.family]["params"], "feature_contri": contri}
+        self.model_ = perfcast_factory(self.family, self.quick, params=params)()
+        self.model_.fit(frame)
+        return self
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.model_.predict(frame)
+
+
 #: How many times the target GPU's rows count in transfer training (chosen by transfer top-1).
 TRANSFER_COPIES = 20
 
@@ -349,7 +389,8 @@ def _build_extrapolation(datasets_dir: Path | None, quick: bool) -> list[Case]:
     sizes = np.unique(size)
     threshold = float(np.quantile(sizes, 0.6))
     split = split_by_size(frame, max_train_size=threshold, factor=4.0, seed=0)
-    models = {"perfcast": perfcast_factory("triton", quick), **baseline_factories(quick)}
+    models = {"perfcast": lambda: ScaleFreeModel("triton", quick),
+              "perfcast_all_features": perfcast_factory("triton", quick), **baseline_factories(quick)}
     return [Case("extrapolation", f"A100 triton.matmul, M·N·K ≤ {threshold:.3g} → ≥ 4×", frame, split, models)]
 
 

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from perfcast.training.evaluate import FAMILY_SETTINGS, SUITES, evaluate, markdown_table, perfcast_factory
+from perfcast.training.evaluate import (
+    FAMILY_SETTINGS,
+    SUITES,
+    ScaleFreeModel,
+    evaluate,
+    markdown_table,
+    perfcast_factory,
+)
 from perfcast.training.splits import Split
 
 #: Candidate settings per family (the first is the previous default): what `select` compares.
@@ -45,15 +52,21 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+CANDIDATES["triton_extrapolation"] = {
+    "all features": perfcast_factory("triton"),
+    "absolute-size features off": lambda: ScaleFreeModel("triton"),
+}
+
 #: Validation metric per suite: (column, higher is better).
 METRIC: dict[str, tuple[str, bool]] = {
     "autoheuristic_problem": ("test.top1_slowdown_geomean", False),
     "kt_gemm_config": ("test.runtime_ms.median_ape", False),
     "sgemm_config": ("test.runtime_ms.median_ape", False),
     "gpperf_problem": ("test.power_w.median_ape", False),
+    "extrapolation": ("test.runtime_ms.median_ape", False),
 }
 FAMILY_OF = {"autoheuristic_problem": "triton", "kt_gemm_config": "xgemm", "sgemm_config": "xgemm",
-             "gpperf_problem": "cutlass"}
+             "gpperf_problem": "cutlass", "extrapolation": "triton_extrapolation"}
 
 
 def inner_split(split: Split, train: pd.DataFrame, seed: int = 1) -> Split:
@@ -61,6 +74,11 @@ def inner_split(split: Split, train: pd.DataFrame, seed: int = 1) -> Split:
     from perfcast.training import splits as S  # noqa: PLC0415
 
     makers: dict[str, Callable[..., Split]] = {"problem": S.split_by_problem, "config": S.split_by_config}
+    if split.kind == "size":
+        # train on ≤ 1/8 of the training range, validate on its top half (≥ 4× the inner threshold)
+        p = split.params
+        return S.split_by_size(train, max_train_size=p["max_train_size"] / 8, factor=p["factor"],
+                               in_range_fraction=p["in_range_fraction"], seed=seed)
     if split.kind not in makers:
         raise ValueError(f"no inner validation split for a {split.kind!r} split")
     params = {k: v for k, v in split.params.items()}
@@ -68,16 +86,20 @@ def inner_split(split: Split, train: pd.DataFrame, seed: int = 1) -> Split:
 
 
 def select(train: pd.DataFrame, split: Split, family: str, metric: tuple[str, bool],
-           candidates: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
-    """Validation metrics of each candidate on an inner split of `train`, best first."""
+           candidates: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Validation metrics of each candidate on an inner split of `train`, best first.
+
+    A candidate is a settings dict for `perfcast_factory` or a ready model factory.
+    """
     candidates = candidates or CANDIDATES[family]
     inner = inner_split(split, train)
     rows = []
     for name, settings in candidates.items():
-        res = evaluate(perfcast_factory(family, **settings), train, inner)
+        factory = settings if callable(settings) else perfcast_factory(family, **settings)
+        res = evaluate(factory, train, inner)
         res.pop("_model", None)
         res.pop("split", None)
-        rows.append({"candidate": name, **{k: v for k, v in res.items() if k.startswith("test.")},
+        rows.append({"candidate": name, **{k: v for k, v in res.items() if k.startswith(("test.", "in_range."))},
                      "fit_seconds": res["fit_seconds"]})
     col, higher = metric
     return pd.DataFrame(rows).sort_values(col, ascending=not higher).reset_index(drop=True)
@@ -96,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     table = select(train, case.split, FAMILY_OF[args.suite], METRIC[args.suite])
     cols = ["candidate", METRIC[args.suite][0], "test.runtime_ms.median_ape", "test.spearman_median",
             "test.top1_slowdown_geomean", "test.top1_slowdown_p90", "test.top5_recall", "test.power_w.median_ape",
-            "test.runtime_ms.r2", "fit_seconds"]
+            "test.runtime_ms.r2", "in_range.runtime_ms.median_ape", "fit_seconds"]
     print(f"{args.suite} / {case.case}: validation split inside the training rows\n")
     print(markdown_table(table[[c for c in dict.fromkeys(cols) if c in table.columns]]))
     return 0
