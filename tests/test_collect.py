@@ -359,3 +359,30 @@ def test_datacard_noise_and_transfer(tmp_path: Path):
     tr = transfer(fa, fb)
     assert tr["points"] == 3 and tr["triton.matmul"]["ratio_median"] == pytest.approx(0.9, rel=0.02)
     assert tr["triton.matmul"]["spearman"] == pytest.approx(1.0)
+
+
+def test_bundled_h100_dataset_meets_its_card(repo_root: Path):
+    """The shipped H100 set: >= 20k measurements over >= 4 families, >= 2k kernels with IR, >= 1k with power."""
+    path = repo_root / "data" / "h100" / "h100.jsonl.xz"
+    assert path.stat().st_size <= 25 * 10**6
+    kernels: dict[str, int] = {}
+    ok = power = 0
+    ir_hashes: set[str] = set()
+    with lzma.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec.get("ir"):
+                assert {"ttir", "ttgir", "llvm", "ptx"} <= set(rec["ir"])
+                ir_hashes.add(rec["meta"]["kernel_hash"])
+            kernels[rec["kernel"]] = kernels.get(rec["kernel"], 0) + 1
+            ok += rec["status"] == "ok"
+            if "power_w" in rec:
+                power += 1
+                assert 50 < rec["power_w"] < 800 and rec["energy_j"] > 0
+            if rec["status"] == "ok":
+                assert len(rec["runtime_ms_samples"]) >= 20 and rec["runtime_ms"] > 0
+            assert rec["system"] == "NVIDIA H100 80GB HBM3"
+    assert ok >= 20_000
+    assert len([k for k, n in kernels.items() if n >= 1000]) >= 4
+    assert len(ir_hashes) >= 2_000
+    assert power >= 1_000

@@ -45,6 +45,27 @@ def within_run_cv(frame: pd.DataFrame) -> pd.Series:
     return arr.map(lambda a: float(a.std() / a.mean()) if a.mean() > 0 else np.nan)
 
 
+def within_run_robust_cv(frame: pd.DataFrame) -> pd.Series:
+    """1.4826 x median absolute deviation / median of each record's repeats: the noise the median
+    sees, insensitive to the occasional repeat that waited for the host (short kernels)."""
+    ok = frame[frame["samples"].map(lambda s: isinstance(s, list) and len(s) > 1)]
+    arr = ok["samples"].map(lambda s: np.asarray(s, dtype=float))
+    return arr.map(lambda a: float(1.4826 * np.median(np.abs(a - np.median(a))) / np.median(a)) if np.median(a) > 0 else np.nan)
+
+
+def noise_by_runtime(frame: pd.DataFrame) -> dict[str, Any]:
+    """Plain and robust within-run CV by runtime bin, and the share of repeats over 1.5x the median."""
+    cv, rcv = within_run_cv(frame), within_run_robust_cv(frame)
+    sub = frame.loc[cv.index]
+    outlier = sub["samples"].map(lambda s: float(np.mean(np.asarray(s) > 1.5 * np.median(s))))
+    bins = pd.cut(sub["runtime_ms"], [0, 0.01, 0.02, 0.05, 0.1, 1, 10, 1e4])
+    out = {}
+    for b, idx in sub.groupby(bins, observed=True).groups.items():
+        out[str(b)] = {"n": int(len(idx)), "cv_median": float(cv[idx].median()), "robust_cv_median": float(rcv[idx].median()),
+                       "robust_cv_p90": float(rcv[idx].quantile(0.9)), "outlier_repeats_share": float(outlier[idx].mean())}
+    return out
+
+
 def run_to_run(frame: pd.DataFrame) -> dict[str, Any]:
     """Points measured in more than one run: relative spread of their medians (|a-b| / mean for pairs)."""
     ok = frame[(frame["status"] == "ok") & frame["runtime_ms"].notna()]
@@ -116,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     card: dict[str, Any] = {
         "records": int(len(f)), "ok": int((f["status"] == "ok").sum()),
         "within_run_cv": {"median": float(cv.median()), "p90": float(cv.quantile(0.9))},
+        "within_run_robust_cv": {"median": float(within_run_robust_cv(f).median()),
+                                 "p90": float(within_run_robust_cv(f).quantile(0.9))},
+        "noise_by_runtime_ms": noise_by_runtime(f),
         "within_run_cv_by_kernel": {k: float(v) for k, v in cv.groupby(f.loc[cv.index, "kernel"]).median().items()},
         "run_to_run": run_to_run(f),
         "power": power_summary(f),

@@ -31,6 +31,11 @@ from .spec import CollectSpec, WorkItem, expand_spec, item_cost_s
 os.environ.setdefault("TRITON_DISABLE_LINE_INFO", "1")
 
 
+#: 1: 128 MB L2 flush per repeat (the host could fall behind on kernels under ~50 us: see DATACARD);
+#: 2: 256 MB flush and a primed queue.
+TIMING_PROTOCOL = 2
+
+
 @dataclass
 class Budget:
     """Wall-clock budget: `allows(cost)` is False once the next item would overrun (minus a reserve)."""
@@ -191,6 +196,7 @@ class Collector:
         env = {"run_id": run_id, "spec": self.spec.name, "started_at": now_iso(), "system": system,
                "nvml": nvml.facts(), **software_versions()}
         software = f"torch {env['torch']}; triton {env['triton']}; cuda {env['torch_cuda']}; driver {env['nvml']['driver']}"
+        env["timing_protocol"] = TIMING_PROTOCOL
         env_path = self.out.with_name(self.out.name.split(".")[0] + ".env.json")
         print(f"[collect] {system} | {software} | {len(items)} items planned | budget {self.budget_s:.0f} s",
               file=sys.stderr, flush=True)
@@ -203,6 +209,9 @@ class Collector:
 
         def time_reps(launch: Callable[[], Any], reps: int) -> list[float]:
             events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+            # Queue priming: ~1 ms of GPU spin lets the host enqueue ahead, and each repeat's flush
+            # (256 MB, ~90 us) outlasts the host's ~50 us per repeat, so no repeat waits for a launch.
+            torch.cuda._sleep(2_000_000)
             for s, e in events:
                 flush_buf.zero_()  # cold L2 for every repeat; also keeps the GPU ahead of the host
                 s.record()
@@ -290,7 +299,8 @@ class Collector:
                 if not budget.allows(cost, now):
                     report.stopped_by = "budget"
                     break
-                meta: dict[str, Any] = {"run_id": run_id, "sweep": it.sweep, "software": software}
+                meta: dict[str, Any] = {"run_id": run_id, "sweep": it.sweep, "software": software,
+                                        "timing_protocol": TIMING_PROTOCOL}
                 status, samples, power, ir = "ok", None, None, None
                 try:
                     inputs = get_inputs(it)

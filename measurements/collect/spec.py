@@ -89,7 +89,7 @@ class SpecError(ValueError):
 class Defaults:
     reps: int = 20
     warmup: int = 2
-    flush_l2_mb: int = 128
+    flush_l2_mb: int = 256
     max_est_ms: float = 5.0
     min_est_ms: float = 0.0
     max_call_ms: float = 250.0
