@@ -3,12 +3,14 @@
 Public API::
 
     featurize(frame, schema=None) -> (X, FeatureSchema)   # fit without a schema, transform with one
+    compile_plan(schema) -> FeaturePlan; plan.transform(columns) -> ndarray  # same values, small batches fast
     FeatureSchema, FeatureSchemaError, UNKNOWN_CODE
     register_extractor(kernel, extractor), get_extractor(kernel), Extractor, GenericExtractor
 
 `X` always has `roofline_ms` (physics lower bound, NaN where not derivable).
 """
 
+from perfcast.features.plan import FeaturePlan, compile_plan
 from perfcast.features.registry import (
     ROOFLINE,
     Extractor,
@@ -25,8 +27,10 @@ __all__ = [
     "UNKNOWN_CODE",
     "Extractor",
     "FeatureSchema",
+    "FeaturePlan",
     "FeatureSchemaError",
     "GenericExtractor",
+    "compile_plan",
     "featurize",
     "get_extractor",
     "register_extractor",

@@ -14,7 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 from perfcast.features import physics as ph
-from perfcast.features.registry import Columns, Extractor, generic_columns, register_extractor
+from perfcast.features.physics import _is_missing as _missing
+from perfcast.features.registry import Columns, ColumnTable, Extractor, generic_columns, register_extractor
 
 #: Default registers per SM / max resident CTAs when a spec lacks them (every NVIDIA GPU since Kepler).
 _DEFAULT_REGS_PER_SM = 65536.0
@@ -28,7 +29,10 @@ UNKNOWN_DTYPE = "unknown"
 
 
 # ---- column helpers -----------------------------------------------------------------------------
-def col(frame: pd.DataFrame, *names: str, default: float = np.nan) -> np.ndarray:
+Table = pd.DataFrame | ColumnTable
+
+
+def col(frame: Table, *names: str, default: float = np.nan) -> np.ndarray:
     """First present column among `names` as float64 (non-numbers -> NaN), else `default`."""
     out = None
     for name in names:
@@ -42,8 +46,12 @@ def col(frame: pd.DataFrame, *names: str, default: float = np.nan) -> np.ndarray
     return out
 
 
-def _numeric(series: pd.Series) -> np.ndarray:
+def _numeric(series: pd.Series | np.ndarray) -> np.ndarray:
     """float64 values; anything that is not a number (text, lists, ...) -> NaN."""
+    if isinstance(series, np.ndarray):
+        if series.dtype.kind in "fiub":
+            return series.astype("float64", copy=False)
+        series = pd.Series(series, dtype=object)
     if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         return series.to_numpy(dtype="float64", na_value=np.nan)
     try:
@@ -52,9 +60,21 @@ def _numeric(series: pd.Series) -> np.ndarray:
         return ph.per_label(series, lambda v: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan)
 
 
-def text_col(frame: pd.DataFrame, *names: str) -> pd.Series:
-    """First present column among `names` (later ones fill its gaps); all-missing if none."""
+def text_col(frame: Table, *names: str) -> pd.Series | np.ndarray:
+    """First present column among `names` (later ones fill its gaps); all-missing if none.
+
+    A Series from a DataFrame, an object array from a `ColumnTable` (no pandas on the plan's path).
+    """
     present = [name for name in names if name in frame.columns]
+    if isinstance(frame, ColumnTable):
+        if not present:
+            return np.full(len(frame), None, dtype=object)
+        out = frame[present[0]].astype(object)
+        for name in present[1:]:
+            gaps = np.array([_missing(v) for v in out], dtype=bool)
+            if gaps.any():
+                out = np.where(gaps, frame[name].astype(object), out)
+        return out
     if not present:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
     out = frame[present[0]]
@@ -63,29 +83,34 @@ def text_col(frame: pd.DataFrame, *names: str) -> pd.Series:
     return out
 
 
-def spec(specs: pd.DataFrame, name: str, default: float = np.nan) -> np.ndarray:
+def _series(values: pd.Series | np.ndarray, index: pd.Index | None = None) -> pd.Series:
+    return values if isinstance(values, pd.Series) else pd.Series(values, index=index, dtype=object)
+
+
+def spec(specs: Table, name: str, default: float = np.nan) -> np.ndarray:
     """One `sys.*` column as float64 per row (default where absent)."""
     if name in specs.columns:
-        values = specs[name].to_numpy(dtype="float64", na_value=np.nan)
+        values = specs[name]
+        values = values if isinstance(values, np.ndarray) else values.to_numpy(dtype="float64", na_value=np.nan)
         return np.where(np.isnan(values), default, values) if not np.isnan(default) else values
     return np.full(len(specs), default, dtype="float64")
 
 
-def canonical_dtypes(values: pd.Series, default: str = "fp32") -> pd.Categorical:
-    """Per-row canonical dtype names (unknown spellings and missing -> `default`) as a Categorical."""
+def canonical_dtypes(values: pd.Series | np.ndarray, default: str = "fp32") -> ph.Labels:
+    """Per-row canonical dtype names (unknown spellings and missing -> `default`) as labels."""
     codes, uniques = ph.labels(values)
     names = [ph.canonical_dtype(u) or default for u in uniques] + [default]
     categories = sorted(set(names))
     remap = np.array([categories.index(name) for name in names], dtype=np.int64)
-    return pd.Categorical.from_codes(remap[codes], categories=categories)
+    return ph.Labels(remap[codes], categories)
 
 
-def constant_labels(value: str, n: int) -> pd.Categorical:
+def constant_labels(value: str, n: int) -> ph.Labels:
     """n rows of one label (a dtype or unit every row of a family shares)."""
-    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int64), categories=[value])
+    return ph.Labels(np.zeros(n, dtype=np.int64), [value])
 
 
-def truthy(values: pd.Series) -> np.ndarray:
+def truthy(values: pd.Series | np.ndarray) -> np.ndarray:
     """Bool-ish column (True, 1, "true", "yes", "tf32") -> bool array; missing/other -> False."""
     codes, uniques = ph.labels(values)
 
@@ -100,7 +125,9 @@ def truthy(values: pd.Series) -> np.ndarray:
     return mapped[codes]
 
 
-def peak_table(specs: pd.DataFrame) -> dict[str, np.ndarray]:
+def peak_table(specs: Table) -> dict[str, np.ndarray]:
+    if isinstance(specs, ColumnTable):
+        return {c: specs[c] for c in specs.columns if c.startswith("sys.peak_tflops.")}
     return {c: specs[c].to_numpy(dtype="float64", na_value=np.nan) for c in specs.columns if c.startswith("sys.peak_tflops.")}
 
 
@@ -110,10 +137,10 @@ def matmul_physics(
     n: np.ndarray,
     k: np.ndarray,
     *,
-    dtype: pd.Categorical | np.ndarray,
-    unit: pd.Categorical | np.ndarray,
-    specs: pd.DataFrame,
-    out_dtype: pd.Categorical | np.ndarray | None = None,
+    dtype: ph.Labels | pd.Categorical | np.ndarray,
+    unit: ph.Labels | pd.Categorical | np.ndarray,
+    specs: Table,
+    out_dtype: ph.Labels | pd.Categorical | np.ndarray | None = None,
     bm: np.ndarray | None = None,
     bn: np.ndarray | None = None,
     bk: np.ndarray | None = None,
@@ -253,7 +280,7 @@ def matmul_physics(
     return f
 
 
-def register_limit_per_thread(specs: pd.DataFrame) -> np.ndarray:
+def register_limit_per_thread(specs: Table) -> np.ndarray:
     """Registers one thread can address: 255 since compute capability 3.5, 63 on cc 3.0/3.2."""
     cc = spec(specs, "sys.compute_capability")
     return np.where(cc < 3.5, _REG_LIMIT_PER_THREAD_CC30, _REG_LIMIT_PER_THREAD)
@@ -263,14 +290,14 @@ def _bytes_of(dtype: object) -> np.ndarray:
     return ph.per_label(dtype, lambda d: ph.DTYPE_BYTES.get(str(d), np.nan))
 
 
-def _unit_for(dtype: object, tensor_capable: bool | np.ndarray) -> pd.Categorical:
+def _unit_for(dtype: object, tensor_capable: bool | np.ndarray) -> ph.Labels:
     """'tensor' where the kernel can use tensor cores and the dtype is one they take, else 'simt'."""
     takes_tc = ph.per_label(dtype, lambda d: str(d) in ph.TENSOR_CORE_DTYPES, dtype="bool", missing=False)
     tc = takes_tc & np.asarray(tensor_capable, dtype=bool)
-    return pd.Categorical.from_codes(tc.astype(np.int64), categories=["simt", "tensor"])
+    return ph.Labels(tc.astype(np.int64), ["simt", "tensor"])
 
 
-def problem_mnk(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def problem_mnk(frame: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     m = col(frame, "problem.M", "problem.m")
     n = col(frame, "problem.N", "problem.n")
     k = col(frame, "problem.K", "problem.k")
@@ -278,21 +305,21 @@ def problem_mnk(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return m, n, k, batch
 
 
-def problem_dtype(frame: pd.DataFrame, default: str = "fp32") -> tuple[pd.Categorical, pd.Categorical]:
+def problem_dtype(frame: Table, default: str = "fp32") -> tuple[ph.Labels, ph.Labels]:
     """(operand dtype, compute dtype): fp32 operands with tf32 allowed compute in tf32."""
     raw = text_col(frame, "problem.dtype", "problem.in_dtype", "problem.a_dtype", "problem.mat1_dtype")
     dtype = canonical_dtypes(raw, default)
     tf32 = truthy(text_col(frame, "problem.allow_tf32", "problem.using_tf32", "problem.tf32", "params.allow_tf32"))
-    switch = tf32 & np.asarray(dtype == "fp32")
+    switch = tf32 & (dtype == "fp32")
     if not switch.any():
         return dtype, dtype
-    compute = dtype.add_categories(["tf32"]) if "tf32" not in dtype.categories else dtype.copy()
-    codes = compute.codes.copy()
-    codes[switch] = list(compute.categories).index("tf32")
-    return dtype, pd.Categorical.from_codes(codes, categories=compute.categories)
+    categories = dtype.categories if "tf32" in dtype.categories else [*dtype.categories, "tf32"]
+    codes = dtype.codes.copy()
+    codes[switch] = categories.index("tf32")
+    return dtype, ph.Labels(codes, categories)
 
 
-def _frame(frame: pd.DataFrame, physics: dict[str, np.ndarray], extra: dict[str, np.ndarray]) -> Columns:
+def _frame(frame: Table, physics: dict[str, np.ndarray], extra: dict[str, np.ndarray]) -> Columns:
     """Generic param/problem columns plus physics and family-derived columns."""
     return {**generic_columns(frame), **physics, **extra}
 
@@ -308,7 +335,7 @@ class TritonMatmulExtractor(Extractor):
 
     families = ("triton.matmul",)
 
-    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+    def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
         dtype, compute = problem_dtype(frame, UNKNOWN_DTYPE)
         bm = col(frame, "params.BLOCK_M", "params.BLOCK_SIZE_M")
@@ -343,7 +370,7 @@ class CublasMatmulExtractor(Extractor):
 
     families = ("cublas.matmul",)
 
-    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+    def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
         _, compute = problem_dtype(frame, UNKNOWN_DTYPE)
         physics = matmul_physics(m, n, k, dtype=compute, unit=_unit_for(compute, True), specs=specs, batch=batch)
@@ -362,7 +389,7 @@ class XgemmExtractor(Extractor):
 
     families = ("clblast.xgemm", "cltune.sgemm")
 
-    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+    def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
         precision = text_col(frame, "params.PRECISION", "problem.PRECISION", "problem.precision", "problem.dtype")
         dtype = canonical_dtypes(precision, "fp32")
@@ -445,18 +472,19 @@ class CutlassGemmExtractor(Extractor):
 
     families = ("cutlass.gemm",)
 
-    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+    def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
-        name = text_col(frame, "params.kernel_name", "kernel_name", "params.kernel", "params.name", "params.operation")
+        # CUTLASS names are parsed with pandas string methods (per distinct name): a Series either way
+        name = _series(text_col(frame, "params.kernel_name", "kernel_name", "params.kernel", "params.name", "params.operation"))
         parsed = parse_cutlass_name(name)
         bm = np.where(np.isnan(p := col(frame, "params.tile_m", "params.cta_m", "params.threadblock_m")), parsed["bm"].to_numpy(float), p)
         bn = np.where(np.isnan(p := col(frame, "params.tile_n", "params.cta_n", "params.threadblock_n")), parsed["bn"].to_numpy(float), p)
         bk = np.where(np.isnan(p := col(frame, "params.tile_k", "params.cta_k", "params.threadblock_k")), parsed["bk"].to_numpy(float), p)
         stages = np.where(np.isnan(p := col(frame, "params.stages", "params.num_stages")), parsed["stages"].to_numpy(float), p)
-        op = text_col(frame, "params.op_class", "params.opcode_class", "params.math").astype(object)
+        op = _series(text_col(frame, "params.op_class", "params.opcode_class", "params.math"), name.index).astype(object)
         op = op.where(op.notna(), parsed["op"]).fillna("simt").astype(str).str.lower()
         tensor = op.str.contains("tensor|wmma").to_numpy()
-        raw_dtype = text_col(frame, "problem.dtype", "params.dtype", "problem.a_dtype")
+        raw_dtype = _series(text_col(frame, "problem.dtype", "params.dtype", "problem.a_dtype"), name.index)
         raw_dtype = raw_dtype.where(raw_dtype.notna(), parsed["dtype"])
         dtype = canonical_dtypes(raw_dtype, UNKNOWN_DTYPE)
         unit = _unit_for(dtype, tensor)
@@ -484,7 +512,7 @@ class TiledMatmulExtractor(Extractor):
 
     families = ("cuda.tiled_matmul",)
 
-    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
+    def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
         tile = col(frame, "params.tile_size", "params.TILE_SIZE", "params.TILE", "params.tile")
         dtype = canonical_dtypes(text_col(frame, "problem.dtype"), "fp32")

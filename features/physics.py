@@ -16,8 +16,10 @@ With no tile information it falls back to the problem-only roofline.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -26,12 +28,32 @@ import pandas as pd
 _F = TypeVar("_F", bound=Callable)
 
 
+_QUIET = contextvars.ContextVar("perfcast_quiet_numpy", default=False)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """numpy errors ignored for the whole block: the physics functions inside skip their own
+    `np.errstate` (~3 µs each, most of a one-row feature call's cost when entered per function)."""
+    if _QUIET.get():
+        yield
+        return
+    token = _QUIET.set(True)
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        _QUIET.reset(token)
+
+
 def _quiet(fn: _F) -> _F:
     """NaN/inf/overflow in a row give NaN/inf in that row, never a warning or an exception."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with np.errstate(all="ignore"):
+        if _QUIET.get():  # already inside `quiet()`
+            return fn(*args, **kwargs)
+        with quiet():
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -207,10 +229,62 @@ def tiled_compute_ms(
     return safe_div(busiest, per_sm_tflops * 1e12) * 1e3
 
 
+class Labels:
+    """Per-row string labels as integer codes into `categories` (-1 = missing): the numpy-only
+    stand-in for a `pd.Categorical` inside the physics (building a Categorical costs ~50 µs, which
+    is most of a one-row feature call). Supports what the extractors use: `codes`, `categories`,
+    `== label` (bool array) and `len`."""
+
+    __slots__ = ("categories", "codes")
+
+    def __init__(self, codes: np.ndarray, categories: list[str]):
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.categories = list(categories)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __eq__(self, other: object) -> np.ndarray:  # type: ignore[override]
+        if other not in self.categories:
+            return np.zeros(len(self.codes), dtype=bool)
+        return self.codes == self.categories.index(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+#: Up to this many values, `labels` hashes in a Python dict (no pandas call: ~1 µs per value).
+_SMALL_LABELS = 32
+
+
+def _is_missing(v: object) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float | np.floating) and v != v)
+
+
+def _small_labels(values: np.ndarray | list) -> tuple[np.ndarray, list] | None:
+    """pd.factorize's (codes, uniques) for a few values, or None where a value is unhashable."""
+    index: dict = {}
+    codes = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        if _is_missing(v):
+            codes[i] = -1
+            continue
+        try:
+            codes[i] = index.setdefault(v, len(index))
+        except TypeError:
+            return None
+    return codes, list(index)
+
+
 def labels(values: object) -> tuple[np.ndarray, list]:
     """(codes, uniques) of per-row labels: a Categorical's own codes, else one hash pass (-1 = missing)."""
+    if isinstance(values, Labels):
+        return values.codes, values.categories
     if isinstance(values, pd.Categorical):
         return values.codes.astype(np.int64), list(values.categories)
+    if isinstance(values, np.ndarray) and values.dtype == object and len(values) <= _SMALL_LABELS:
+        small = _small_labels(values)
+        if small is not None:
+            return small
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object), dtype=object)
     try:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)

@@ -32,6 +32,37 @@ OUTPUT_DTYPE = "float64"
 Columns = dict[str, "np.ndarray | pd.Categorical"]
 
 
+class ColumnTable:
+    """Equal-length numpy columns by name, read like a DataFrame by the extractors' helpers
+    (`columns`, `table[name]`, `len(table)`): the compiled plan's DataFrame-free input.
+
+    Numeric columns are numeric arrays; anything else an object array of the raw values.
+    """
+
+    __slots__ = ("_data", "_n")
+
+    def __init__(self, data: dict[str, np.ndarray], n: int):
+        self._data = data
+        self._n = n
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._data)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._data[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def __len__(self) -> int:
+        return self._n
+
+    def take(self, positions: np.ndarray) -> ColumnTable:
+        """The rows at `positions`, in that order."""
+        return ColumnTable({k: v[positions] for k, v in self._data.items()}, len(positions))
+
+
 class Extractor:
     """Base extractor: the generic one. Subclasses add family physics on top of `extract`.
 
@@ -62,9 +93,25 @@ class GenericExtractor(Extractor):
     as categoricals. `roofline_ms` is NaN (nothing is known about the work such a kernel does)."""
 
 
-def generic_columns(frame: pd.DataFrame) -> Columns:
-    """Every `params.*`/`problem.*` column: numeric (bools as 0/1) -> float64, else categorical."""
+def generic_columns(frame: pd.DataFrame | ColumnTable) -> Columns:
+    """Every `params.*`/`problem.*` column: numeric (bools as 0/1) -> float64, else categorical.
+
+    From a `ColumnTable` a non-numeric column stays an object array of raw values: the compiled plan
+    encodes it per distinct value with the same rules (`features.plan`).
+    """
     out: Columns = {}
+    if isinstance(frame, ColumnTable):
+        for name in frame.columns:
+            if not name.startswith(GENERIC_SECTIONS):
+                continue
+            values = frame[name]
+            if values.dtype.kind in "fiub":
+                values = values.astype("float64", copy=False)
+                if not np.isnan(values).all():
+                    out[name] = values
+            elif not all(_missing(v) for v in values):  # stops at the first value present
+                out[name] = values
+        return out
     for col in frame.columns:
         if not col.startswith(GENERIC_SECTIONS):
             continue
@@ -79,6 +126,10 @@ def generic_columns(frame: pd.DataFrame) -> Columns:
         numeric = as_numeric(series)
         out[col] = numeric if numeric is not None else category_strings(series)
     return out
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float | np.floating) and value != value)
 
 
 def _is_number_dtype(series: pd.Series) -> bool:

@@ -1,0 +1,117 @@
+"""`compile_plan(schema).transform(columns)` equals `featurize(frame, schema)` on real rows of every family."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.features import FeatureSchemaError, compile_plan, featurize
+from perfcast.measurements.ingest import read_path
+
+#: (dataset file, rows sampled): every family of the shared datasets
+SOURCES = [
+    ("autoheuristic_a100/a100_mm.zip", 3000),  # triton.matmul + cublas.matmul
+    ("kerneltuner_gemm/RTX_3090.json.gz", 1500),  # clblast.xgemm
+    ("kerneltuner_convolution/A100.json.gz", 1500),  # kerneltuner.convolution
+    ("sgemm_uci/sgemm_product_dataset.zip", 1500),  # cltune.sgemm
+    ("gpperf_cutlass/cutlass_profiling_20241111_195357.tar.gz", 1500),  # cutlass.gemm
+    ("gpperf_cutlass/tiled_execution_times_all.csv", 195),  # cuda.tiled_matmul
+]
+INPUTS = ("kernel", "system", "params.", "problem.", "ir.", "kernel_name")
+
+
+@pytest.fixture(scope="module")
+def real_rows(datasets_dir) -> pd.DataFrame:
+    frames = []
+    for path, rows in SOURCES:
+        frame = next(iter(read_path(datasets_dir / path))).frame
+        frames.append(frame.sample(min(rows, len(frame)), random_state=0))
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[[c for c in frame.columns if c.startswith(INPUTS)]]
+
+
+@pytest.fixture(scope="module")
+def schema(real_rows):
+    return featurize(real_rows)[1]
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: frame[c].to_numpy() for c in frame.columns}
+
+
+def _assert_same(plan_X: np.ndarray, expected: pd.DataFrame) -> None:
+    want = expected.to_numpy(dtype="float64")
+    assert plan_X.shape == want.shape
+    same = (plan_X == want) | (np.isnan(plan_X) & np.isnan(want))
+    if not same.all():
+        bad = sorted({expected.columns[j] for j in np.flatnonzero(~same.all(axis=0))})
+        raise AssertionError(f"plan differs from featurize in {bad}")
+
+
+def test_plan_equals_featurize_per_family(real_rows, schema):
+    plan = compile_plan(schema)
+    families = real_rows["kernel"].unique()
+    assert len(families) == 7
+    for kernel in families:
+        sub = real_rows[real_rows["kernel"] == kernel].dropna(axis=1, how="all").reset_index(drop=True)
+        expected, _ = featurize(sub, schema)
+        _assert_same(plan.transform(_columns(sub), dtype=np.float64), expected)
+
+
+def test_plan_equals_featurize_on_mixed_families_and_single_rows(real_rows, schema):
+    plan = compile_plan(schema)
+    expected, _ = featurize(real_rows, schema)
+    _assert_same(plan.transform(_columns(real_rows), dtype=np.float64), expected)
+    # one row at a time, as a predict call sees it (a row's record-frame has only its own columns)
+    for i in np.random.default_rng(0).choice(len(real_rows), 40, replace=False):
+        row = real_rows.iloc[[i]].dropna(axis=1, how="all").reset_index(drop=True)
+        needed = set(schema.inputs.get(row["kernel"].iloc[0], ()))
+        row = row.assign(**{c: [None] for c in needed - set(row.columns)})
+        record = {c: row[c].tolist() for c in row.columns}
+        _assert_same(plan.transform(record, dtype=np.float64), featurize(pd.DataFrame(record), schema)[0])
+
+
+def test_float32_is_featurize_cast(real_rows, schema):
+    sub = real_rows.iloc[:500]
+    X = compile_plan(schema).transform(_columns(sub))
+    assert X.dtype == np.float32
+    want = featurize(sub, schema)[0].to_numpy(dtype="float32")
+    np.testing.assert_array_equal(X, want)
+
+
+def test_scalars_broadcast_like_a_constant_problem(schema):
+    plan = compile_plan(schema)
+    params = {"params.BLOCK_M": [64, 128, 256], "params.BLOCK_N": [64, 64, 128], "params.BLOCK_K": [32, 32, 64],
+              "params.GROUP_M": [8, 8, 8], "params.num_warps": [4, 4, 8], "params.num_stages": [3, 3, 4]}  # fmt: skip
+    problem = {"problem.M": 4096, "problem.N": 2048, "problem.K": 1024, "problem.dtype": "fp16",
+               "problem.a_layout": "row", "problem.b_layout": "col", "problem.allow_tf32": None}  # fmt: skip
+    columns = {"kernel": "triton.matmul", "system": "A100", **params, **problem}
+    frame = pd.DataFrame({k: v if isinstance(v, list) else [v] * 3 for k, v in columns.items()})
+    _assert_same(plan.transform(columns, dtype=np.float64), featurize(frame, schema)[0])
+
+
+def test_errors_match_featurize(schema):
+    plan = compile_plan(schema)
+    with pytest.raises(FeatureSchemaError, match="lacks input columns"):
+        plan.transform({"kernel": ["triton.matmul"], "system": ["A100"], "problem.M": [128]})
+    row = {"kernel": ["cuda.tiled_matmul"], "system": ["A100"], "params.TILE": ["big"], "problem.M": [64],
+           "problem.N": [64], "problem.K": [64], "problem.dtype": ["fp32"], "problem.a_layout": ["row"],
+           "problem.b_layout": ["row"]}  # fmt: skip
+    with pytest.raises(FeatureSchemaError, match="params.TILE"):
+        featurize(pd.DataFrame(row), schema)
+    with pytest.raises(FeatureSchemaError, match="params.TILE"):
+        plan.transform(row)
+    with pytest.raises(FeatureSchemaError, match="kernel"):
+        plan.transform({"system": ["A100"]})
+
+
+def test_unknown_system_and_category_as_featurize(schema):
+    plan = compile_plan(schema)
+    row = {"kernel": ["cuda.tiled_matmul"], "system": ["Nonexistent GPU 9000"], "params.TILE": [16], "problem.M": [64],
+           "problem.N": [64], "problem.K": [64], "problem.dtype": ["fp8e5m2"], "problem.a_layout": ["row"],
+           "problem.b_layout": ["diagonal"]}  # fmt: skip
+    with pytest.warns(UserWarning, match="unknown systems"):
+        expected, _ = featurize(pd.DataFrame(row), schema)
+    with pytest.warns(UserWarning, match="unknown systems"):
+        got = plan.transform(row, dtype=np.float64)
+    _assert_same(got, expected)
