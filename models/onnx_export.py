@@ -7,8 +7,9 @@ in the model's *transformed* space (e.g. log(runtime_ms / roofline_ms)); `model.
 them back to units.
 
 LightGBM keeps float64 thresholds; the ONNX tree operator stores float32, so a feature value sitting
-between float32(threshold) and the true threshold takes the other branch. tests/test_onnx_parity.py
-bounds the effect on 10,000 real rows.
+between float32(threshold) and the true threshold would take the other branch. `float32_exact`
+rounds each threshold down to the largest float32 <= it, which changes nothing for float32 inputs
+and removes the flips; tests/test_onnx_parity.py checks parity on 10,000 real rows.
 """
 
 from __future__ import annotations
@@ -23,13 +24,58 @@ from onnx import TensorProto, helper
 INPUT_NAME = "X"
 
 
+def float32_exact(booster: Any) -> Any:
+    """A copy of `booster` that predicts identically on float32 inputs and converts to ONNX exactly.
+
+    Two fixes, both invisible to LightGBM on float32 features (what perfcast trains and predicts on):
+    - thresholds: the ONNX tree operator stores float32 thresholds, and float32(t) can round *up* onto
+      a value v with t < v (measured: rows of one problem sharing `phys.dram_traffic_ms` = float32(t)
+      flipped branch, p99.9 relative difference 4e-2 on 10k store rows). For float32 v, `v <= t` iff
+      `v <= t32` where t32 is the largest float32 <= t, so every numerical threshold becomes t32.
+    - NaN direction: a feature with no NaN in a booster's training rows gets `missing_type=None`;
+      LightGBM predicts NaN there as 0.0 (left iff 0 <= threshold) and ignores `default_left`, while
+      onnxmltools routes NaN by `default_left`; setting `default_left = (threshold >= 0)` on those nodes
+      makes the converter emit LightGBM's behaviour.
+    """
+    import lightgbm as lgb  # noqa: PLC0415
+
+    lines = booster.model_to_string().split("\n")
+    thr_line = -1
+    for i, line in enumerate(lines):
+        if line.startswith("threshold="):
+            thr_line = i
+        elif line.startswith("decision_type=") and thr_line >= 0:
+            thresholds = [float(v) for v in lines[thr_line][len("threshold="):].split()]
+            types = [int(v) for v in line[len("decision_type="):].split()]
+            new_thr, new_types = [], []
+            for dt, t in zip(types, thresholds, strict=True):
+                if dt & 1 == 0:  # numerical split (categorical ones keep their category index)
+                    t32 = np.float32(t)
+                    if float(t32) > t:
+                        t32 = np.nextafter(t32, np.float32(-np.inf))
+                    t = float(t32)
+                    if (dt >> 2) & 3 == 0:  # missing_type None: NaN is predicted as 0.0
+                        dt = (dt | 2) if t >= 0 else (dt & ~2)
+                new_thr.append(repr(t))
+                new_types.append(str(dt))
+            lines[thr_line] = "threshold=" + " ".join(new_thr)
+            lines[i] = "decision_type=" + " ".join(new_types)
+            thr_line = -1
+    # `tree_sizes` gives each tree's byte length for parallel parsing; the edited text changed them,
+    # and without the line LightGBM parses the trees sequentially
+    lines = [line for line in lines if not line.startswith("tree_sizes=")]
+    return lgb.Booster(model_str="\n".join(lines))
+
+
 def convert_booster(booster: Any, n_features: int, *, classifier: bool = False) -> onnx.ModelProto:
     """One LightGBM Booster -> an ONNX model with input `input` and output `variable` / `probabilities`."""
     from onnxmltools import convert_lightgbm  # noqa: PLC0415 (heavy; only the export path needs it)
     from onnxmltools.convert.common.data_types import FloatTensorType  # noqa: PLC0415
 
     kwargs: dict[str, Any] = {"zipmap": False} if classifier else {}
-    return convert_lightgbm(booster, initial_types=[("input", FloatTensorType([None, n_features]))], **kwargs)
+    return convert_lightgbm(
+        float32_exact(booster), initial_types=[("input", FloatTensorType([None, n_features]))], **kwargs
+    )
 
 
 def _safe(name: str) -> str:
