@@ -98,6 +98,8 @@ class Predictor:
         self._needed: dict[tuple[str, str], tuple[str, ...]] = {}
         #: raw graph outputs (+ roofline_ms) by the same keys: a repeated query skips onnxruntime too
         self._raw: dict[tuple, np.ndarray] = {}
+        #: compiled feature plan (featurize's values without DataFrames): new configs in microseconds
+        self._plan: Any = None
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
@@ -199,25 +201,42 @@ class Predictor:
         except PredictorInputError:
             return False
 
-    def predict(self, records: Iterable[Mapping[str, Any]]) -> list[dict[str, dict[str, float]]]:
-        """Query records -> per record `{target: {"value", "q10", "q90"}}` for the model's targets."""
+    def predict(
+        self, records: Iterable[Mapping[str, Any]], *, targets: Sequence[str] | None = None
+    ) -> list[dict[str, dict[str, float]]]:
+        """Query records -> per record `{target: {"value", "q10", "q90"}}` for the model's targets
+        (or only `targets`: onnxruntime then evaluates only their outputs)."""
         records = list(records)
         keys = self._record_keys(records)
         if not records:
             return []
 
-        def build(rows: list[int]) -> pd.DataFrame:
+        def build(rows: list[int]) -> dict[str, list]:
             flat = []
             for i in rows:
                 row = flatten_record(records[i])
                 row["kernel"], row["system"] = keys[i][0], keys[i][1]
                 flat.append(row)
-            return pd.DataFrame.from_records(flat)
+            names: dict[str, None] = {}
+            for row in flat:
+                names.update(dict.fromkeys(row))
+            return {name: [row.get(name) for row in flat] for name in names}
 
-        values = self._cached_outputs(keys)
+        outputs = self._target_outputs(targets)
+        values = self._cached_outputs(keys) if outputs is None else None
         if values is None:
-            values = self._outputs(self._feature_rows(keys, build), keys=keys)
+            values = self._outputs(self._feature_rows(keys, build), outputs, keys=keys)
         return [{t: _estimate(values, t, i) for t in self._present(values)} for i in range(len(records))]
+
+    def _target_outputs(self, targets: Sequence[str] | None) -> tuple[str, ...] | None:
+        """Graph outputs (point, q10, q90) of `targets`; None for all of the model's targets."""
+        if targets is None:
+            return None
+        specs = self.model.meta["targets"]
+        unknown = [t for t in targets if t not in specs]
+        if unknown:
+            raise PredictorInputError(f"this model does not predict {unknown} (it predicts {sorted(specs)})", field="targets")
+        return tuple(specs[t][k] for t in targets for k in ("point", "lower", "upper") if specs[t].get(k))
 
     def rank(
         self,
@@ -256,20 +275,20 @@ class Predictor:
         ir_key = _ir_key(ir)
         keys = [(*context, _freeze(cand), ir_key) for cand in candidates]
 
-        def build(rows: list[int]) -> pd.DataFrame:
-            m = len(rows)
-            columns: dict[str, Any] = {"kernel": [kernel] * m, "system": [system] * m}
+        def build(rows: list[int]) -> dict[str, Any]:
+            # the problem, system and IR are one value for every candidate: scalars, broadcast by the plan
+            columns: dict[str, Any] = {"kernel": kernel, "system": system}
             for key, value in problem.items():
-                columns[f"problem.{key}"] = [value] * m
+                columns[f"problem.{key}"] = value
             for key, value in (ir or {}).items():
-                columns[f"ir.{key}"] = [value] * m
+                columns[f"ir.{key}"] = value
             chosen = [candidates[i] for i in rows]
             param_keys: dict[str, None] = {}
             for cand in chosen:
                 param_keys.update(dict.fromkeys(cand))
             for key in param_keys:
                 columns[f"params.{key}"] = [cand.get(key) for cand in chosen]
-            return pd.DataFrame(columns)
+            return columns
 
         cached = self._cached_outputs(keys)
         if cached is not None:  # every candidate predicted before: no featurize, no onnxruntime
@@ -315,7 +334,7 @@ class Predictor:
             if key not in cache and key not in missing:
                 missing[key] = i
         if missing:
-            X = self._featurize(build(list(missing.values())))
+            X = self._featurize(build(list(missing.values())), len(missing))
             if len(cache) + len(missing) > self.cache_rows:
                 # drop the oldest half (dicts keep insertion order): cheap, bounded, good enough
                 for old in list(cache)[: len(cache) // 2 + len(missing)]:
@@ -326,14 +345,20 @@ class Predictor:
                 return X
         rows = [cache.get(key) for key in keys]
         if any(r is None for r in rows):  # evicted by a concurrent call: featurize without the cache
-            return self._featurize(build(list(range(len(keys)))))
+            return self._featurize(build(list(range(len(keys)))), len(keys))
         return np.stack(rows) if len(rows) > 1 else rows[0][None, :]
 
-    def _featurize(self, frame: pd.DataFrame) -> np.ndarray:
+    def _featurize(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
+        """Feature rows of dotted `columns` through the compiled plan (`featurize`'s exact values)."""
         from perfcast.features.schema import FeatureSchemaError  # noqa: PLC0415
 
+        plan = self._plan
+        if plan is None:
+            from perfcast.features import compile_plan  # noqa: PLC0415
+
+            plan = self._plan = compile_plan(self.model.schema)
         try:
-            return self.model.featurize(frame).to_numpy(dtype=np.float64)
+            return plan.transform(columns, n=n, dtype=np.float64)
         except FeatureSchemaError:
             raise
         except (ValueError, TypeError) as exc:
