@@ -107,8 +107,7 @@ def _f(x: object) -> np.ndarray:
 def ceil_div(a: object, b: object) -> np.ndarray:
     """ceil(a / b) for float arrays (NaN where b <= 0 or either is NaN)."""
     a, b = _f(a), _f(b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.ceil(a / b)
+    out = np.ceil(a / b)  # errors are ignored by @_quiet
     return np.where(b > 0, out, np.nan)
 
 
@@ -116,8 +115,7 @@ def ceil_div(a: object, b: object) -> np.ndarray:
 def safe_div(a: object, b: object) -> np.ndarray:
     """a / b with NaN (not inf, not a warning) where b is 0 or NaN."""
     a, b = _f(a), _f(b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = a / b
+    out = a / b  # errors are ignored by @_quiet
     return np.where(b != 0, out, np.nan)
 
 

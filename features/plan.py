@@ -262,6 +262,14 @@ def _as_array(values: Any, rows: int) -> np.ndarray:
         out = np.empty(rows, dtype=object)
         out[:] = [values] * rows if not isinstance(values, str) else values
         return out
+    if type(values) is list:  # the Predictor's case: classify by the element types, one pass
+        kinds = {type(v) for v in values}
+        if kinds <= {int, float}:
+            return np.array(values, dtype="float64")
+        if kinds == {str}:
+            out = np.empty(len(values), dtype=object)
+            out[:] = values
+            return out
     if isinstance(values, pd.Series):
         values = values.to_numpy()
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":

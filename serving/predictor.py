@@ -248,8 +248,12 @@ class Predictor:
         *,
         kernel: str | None = None,
         ir: Mapping[str, str] | None = None,
+        targets: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Candidates (`params` dicts) sorted best first by `objective` (lower is better).
+
+        `targets` limits the predictions computed and returned (they must cover the objective:
+        runtime_ms, plus energy_j or power_w for energy/edp); None returns all of the model's.
 
         Each item: `index` (position in `candidates`), `params`, `score` and `prediction`.
         `energy` uses the model's energy_j, else power_w × runtime_ms; `edp` is energy_j × runtime_ms.
@@ -290,7 +294,10 @@ class Predictor:
                 columns[f"params.{key}"] = [cand.get(key) for cand in chosen]
             return columns
 
-        cached = self._cached_outputs(keys)
+        outputs = self._target_outputs(targets)
+        if outputs is not None and not set(self._score_outputs(objective)) <= set(outputs):
+            raise PredictorInputError(f"targets {list(targets)} do not cover objective {objective!r}", field="targets")
+        cached = self._cached_outputs(keys) if outputs is None else None
         if cached is not None:  # every candidate predicted before: no featurize, no onnxruntime
             values = cached
             order = positions = None
@@ -301,10 +308,10 @@ class Predictor:
                 point = self._outputs(X, self._score_outputs(objective))
                 point.update(_derived_energy(point))
                 order = _order(_objective(point, objective))[:top_k]
-                values = self._outputs(X[order], keys=[keys[i] for i in order])
+                values = self._outputs(X[order], outputs, keys=[keys[i] for i in order])
                 positions = np.arange(len(order))
             else:
-                values = self._outputs(X, keys=keys)
+                values = self._outputs(X, outputs, keys=keys)
                 order = positions = None
         values.update(_derived_energy(values))
         score = _objective(values, objective)
