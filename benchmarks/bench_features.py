@@ -8,6 +8,10 @@ transform (with the schema), and the triton extractor alone. The naive version c
 physics with plain Python per row (`naive_triton_physics`); it runs on `--naive-rows` rows and is
 scaled per row to the full size (printed as such), and its values are checked against the vectorised
 ones on those rows.
+
+Then small batches (the serving path): `compile_plan(schema).transform(columns)` against
+`featurize(frame, schema)` on 1, 10, 100 and 1,000 rows (p50 over `--small-repeats` calls each,
+checked equal to featurize, NaN-aware).
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--naive-rows", type=int, default=50_000)
     parser.add_argument("--goal-s", type=float, default=5.0)
+    parser.add_argument("--small-repeats", type=int, default=200)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     from perfcast.features import featurize  # noqa: PLC0415
@@ -143,7 +148,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"max relative difference naive vs vectorised on {len(sample):,} rows: {worst:.2e}")
     verdict = "PASS" if transform_s <= args.goal_s else "FAIL"
     print(f"goal: transform of {len(frame):,} matmul configs <= {args.goal_s:.1f} s: {verdict}")
+    small_batches(frame, schema, args.small_repeats)
     return 0
+
+
+def _p50(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def small_batches(frame: pd.DataFrame, schema, repeats: int) -> None:
+    """compile_plan(schema).transform vs featurize(frame, schema) on small batches (serving sizes)."""
+    from perfcast.features import compile_plan, featurize  # noqa: PLC0415
+
+    plan = compile_plan(schema)
+    print("\n| rows | featurize p50 | compile_plan().transform p50 | ratio |\n|---:|---:|---:|---:|")
+    for rows in (1, 10, 100, 1000):
+        sub = frame.iloc[:rows].reset_index(drop=True)
+        columns = {c: sub[c].to_numpy() for c in sub.columns}
+        want = featurize(sub, schema)[0].to_numpy()
+        got = plan.transform(columns, dtype=np.float64)
+        assert ((got == want) | (np.isnan(got) & np.isnan(want))).all(), "plan differs from featurize"
+        slow = _p50(lambda sub=sub: featurize(sub, schema), max(repeats // 10, 5))
+        fast = _p50(lambda columns=columns: plan.transform(columns), repeats)
+        print(f"| {rows:,} | {slow * 1e3:.2f} ms | {fast * 1e6:,.0f} µs | {slow / fast:.0f}x |")
 
 
 if __name__ == "__main__":

@@ -272,8 +272,8 @@ def _as_array(values: Any, rows: int) -> np.ndarray:
             return out
     if isinstance(values, pd.Series):
         values = values.to_numpy()
-    if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
-        return values
+    if isinstance(values, np.ndarray) and (values.dtype.kind in "fiub" or values.dtype == object) and values.ndim == 1:
+        return values  # an object column is read value by value, exactly as featurize reads a frame's
     arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
     if arr.dtype.kind in "fiub" and arr.ndim == 1:
         return arr
