@@ -64,6 +64,8 @@ class FeaturePlan:
         self._values: dict[str, dict[Any, float]] = {}
         self._systems: dict[Any, tuple[np.ndarray, float]] = {}
         self._sys_names: list[str] | None = None
+        self._spec_js: np.ndarray | None = None  # schema positions of the spec columns the schema has
+        self._spec_src: list[int] = []
         self._lock = threading.Lock()
 
     # ---- per-value caches --------------------------------------------------------------------
@@ -156,6 +158,8 @@ class FeaturePlan:
             raise FeatureSchemaError(f"input does not match feature schema {self.schema.version}: " + "; ".join(problems))
 
         specs, system_codes = self._spec_table(columns, rows)
+        if "system" in columns and self._spec_js is not None and len(self._spec_js):  # extractor columns of the same name win, as in featurize
+            X[:, self._spec_js] = np.column_stack([specs[self._sys_names[i]] for i in self._spec_src])
         table = ColumnTable(data, rows)
         with ph.quiet():
             for code, kernel in groups:
@@ -168,10 +172,6 @@ class FeaturePlan:
                     else _to_columns(result, len(sub), type(extractor).__name__)  # fmt: skip
                 cols.setdefault(ROOFLINE, np.full(len(sub), np.nan))
                 self._put(X, cols, positions, len(sub))
-        for name in specs.columns:
-            j = self.index.get(name)
-            if j is not None:
-                X[:, j] = specs[name]
         if any(c.startswith("ir.") for c in data):
             self._put_ir(X, data, rows)
         j = self.index.get("kernel")
@@ -191,13 +191,19 @@ class FeaturePlan:
         looked = [self._system(u) for u in uniques]
         if self._sys_names is None:  # only missing systems: the spec columns of none
             self._system(None)
+        if self._spec_js is None:
+            found = [(i, self.index[c]) for i, c in enumerate(self._sys_names or ()) if c in self.index]
+            self._spec_src = [i for i, _ in found]
+            self._spec_js = np.array([j for _, j in found], dtype=np.int64)
         width = len(self._sys_names or ())
         spec_rows = np.vstack([*(r for r, _ in looked), np.full((1, width), np.nan)])[codes]
         system_codes = np.array([c for _, c in looked] + [np.nan])[codes]
         return ColumnTable({name: spec_rows[:, j] for j, name in enumerate(self._sys_names or ())}, rows), system_codes
 
     def _put(self, X: np.ndarray, cols: Mapping[str, Any], positions: np.ndarray | None, m: int) -> None:
+        """Write an extractor's columns into their schema positions (one block assignment)."""
         index, vocab = self.index, self._vocab
+        js, arrays = [], []
         for name, values in cols.items():
             j = index.get(name)
             if j is None:
@@ -205,11 +211,15 @@ class FeaturePlan:
             if isinstance(values, ph.Labels | pd.Categorical):
                 codes, cats = ph.labels(values)
                 values = np.array(list(cats) + [None], dtype=object)[codes]
-            col = values if values.dtype.kind in "fiub" and name not in vocab else self._encode(name, values)
-            if positions is None:
-                X[:, j] = col
-            else:
-                X[positions, j] = col
+            js.append(j)
+            arrays.append(values if values.dtype.kind in "fiub" and name not in vocab else self._encode(name, values))
+        if not js:
+            return
+        block = np.column_stack(arrays).astype("float64", copy=False)
+        if positions is None:
+            X[:, js] = block
+        else:
+            X[np.ix_(positions, js)] = block
 
     def _put_ir(self, X: np.ndarray, data: Mapping[str, np.ndarray], rows: int) -> None:
         frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in data.items() if k.startswith("ir.")})

@@ -115,3 +115,11 @@ def test_unknown_system_and_category_as_featurize(schema):
     with pytest.warns(UserWarning, match="unknown systems"):
         got = plan.transform(row, dtype=np.float64)
     _assert_same(got, expected)
+
+
+def test_unknown_family_with_and_without_system_on_one_plan(schema):
+    plan = compile_plan(schema)
+    rows = {"kernel": ["triton.softmax", "triton.softmax"], "params.BLOCK_M": [64, 128], "problem.M": [1024, 4096],
+            "problem.dtype": ["fp16", "bf16"]}  # fmt: skip
+    for columns in ({**rows, "system": ["A100", "RTX_3090"]}, rows):
+        _assert_same(plan.transform(columns, dtype=np.float64), featurize(pd.DataFrame(columns), schema)[0])
