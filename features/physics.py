@@ -279,10 +279,14 @@ def labels(values: object) -> tuple[np.ndarray, list]:
         return values.codes, values.categories
     if isinstance(values, pd.Categorical):
         return values.codes.astype(np.int64), list(values.categories)
-    if isinstance(values, np.ndarray) and values.dtype == object and len(values) <= _SMALL_LABELS:
-        small = _small_labels(values)
-        if small is not None:
-            return small
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        if len(values) <= _SMALL_LABELS:
+            small = _small_labels(values)
+            if small is not None:
+                return small
+        elif isinstance(first := values[0], str) and values[-1] == first and bool((values == first).all()):
+            # one label for every row (a rank's problem fields): one comparison pass, no hash table
+            return np.zeros(len(values), dtype=np.int64), [first]
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object), dtype=object)
     try:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
