@@ -53,7 +53,7 @@ def render(results: pd.DataFrame, seconds: float, command: str) -> str:
         f"{seconds / 60:.1f} min, by `{command}`. Worst case over a suite's cases (each GPU); "
         "splits are frozen (`split_id` in `--output`).",
         "",
-        markdown_table(targets_table(results)),
+        markdown_table(targets_table(results), digits=5),
         "",
         "How: `perfcast` is `GBCostModel` (log runtime / roofline) with the family settings of "
         "`perfcast.training.evaluate.FAMILY_SETTINGS`, chosen on validation splits inside the training rows "
@@ -63,7 +63,8 @@ def render(results: pd.DataFrame, seconds: float, command: str) -> str:
         "counted 20×. Extrapolation trains with the absolute-size features switched off (`ScaleFreeModel`; "
         "`perfcast_all_features` is the same model with them on). `roofline` is the physics bound × one "
         "efficiency constant fitted on the training rows; `other_gpus` predicts a config's geometric-mean "
-        "runtime on the other GPUs. Coverage is of the conformalised 80% interval.",
+        "runtime on the other GPUs. Coverage is of the conformalised 80% interval. One suite: "
+        "`perfcast evaluate --suite NAME [--quick] [--mlflow] [--output FILE]`.",
         "",
     ]
     for suite, cols in DETAIL.items():

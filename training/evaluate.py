@@ -72,7 +72,8 @@ def score(frame: pd.DataFrame, pred: pd.DataFrame, rank_by: str = "runtime_ms") 
 
     Keys: `<target>.mape`, `<target>.median_ape`, `<target>.r2_log`, `<target>.r2`,
     `<target>.coverage_80`, and ranking metrics (per problem, runtime) without prefix. `rank_by` is
-    `runtime_ms` (rank by predicted runtime) or `rank_score` (a ranking head, higher = faster).
+    `runtime_ms` (rank by predicted runtime), `rank_score` (a ranking head, higher = faster) or
+    `blend:<a>` (log predicted runtime − a × rank score).
     """
     out: dict[str, float] = {}
     for target in ("runtime_ms", "power_w", "energy_j"):
@@ -91,11 +92,13 @@ def score(frame: pd.DataFrame, pred: pd.DataFrame, rank_by: str = "runtime_ms") 
     ok = usable(frame, "runtime_ms")
     if ok.sum() and "pred.runtime_ms" in pred.columns:
         y = pd.to_numeric(frame["runtime_ms"], errors="coerce").to_numpy(dtype=np.float64)[ok]
-        if rank_by == "rank_score" and "pred.rank_score" in pred.columns:
-            # higher score = faster: map to a positive "cost" with the same order
-            cost = np.exp(-pred["pred.rank_score"].to_numpy(dtype=np.float64)[ok])
-        else:
-            cost = pred["pred.runtime_ms"].to_numpy(dtype=np.float64)[ok]
+        cost = pred["pred.runtime_ms"].to_numpy(dtype=np.float64)[ok]
+        if rank_by != "runtime_ms" and "pred.rank_score" in pred.columns:
+            # higher score = faster: map to a positive "cost" with the same order; `blend:a` ranks by
+            # log(pred runtime) - a * rank_score (the regression orders the list, the head the top)
+            rank = pred["pred.rank_score"].to_numpy(dtype=np.float64)[ok]
+            weight = float(rank_by.split(":", 1)[1]) if rank_by.startswith("blend:") else None
+            cost = np.exp(-rank) if weight is None else np.exp(np.log(cost) - weight * rank)
         groups = ranking_groups(frame)[ok]
         out.update(M.ranking_metrics(groups, y, cost))
     return out

@@ -52,6 +52,13 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+#: Ranking objective: the same model plus a LambdaRank head grouped by problem, ranking by its score.
+CANDIDATES["triton_rank"] = {
+    "regression, rank by pred.runtime_ms": FAMILY_SETTINGS["triton"],
+    "+ lambdarank head, rank by pred.rank_score": {**FAMILY_SETTINGS["triton"], "ranking": True,
+                                                    "rank_by": "rank_score"},
+}
+
 CANDIDATES["triton_extrapolation"] = {
     "all features": perfcast_factory("triton"),
     "absolute-size features off": lambda: ScaleFreeModel("triton"),
@@ -95,8 +102,12 @@ def select(train: pd.DataFrame, split: Split, family: str, metric: tuple[str, bo
     inner = inner_split(split, train)
     rows = []
     for name, settings in candidates.items():
+        rank_by = "runtime_ms"
+        if not callable(settings):
+            settings = dict(settings)
+            rank_by = settings.pop("rank_by", rank_by)
         factory = settings if callable(settings) else perfcast_factory(family, **settings)
-        res = evaluate(factory, train, inner)
+        res = evaluate(factory, train, inner, rank_by=rank_by)
         res.pop("_model", None)
         res.pop("split", None)
         rows.append({"candidate": name, **{k: v for k, v in res.items() if k.startswith(("test.", "in_range."))},
@@ -110,12 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", required=True, choices=sorted(METRIC))
     parser.add_argument("--datasets", type=Path, default=None)
     parser.add_argument("--case", type=int, default=0, help="which case of the suite (e.g. which GPU)")
+    parser.add_argument("--candidates", default=None, choices=sorted(CANDIDATES),
+                        help="candidate set (default: the suite's family)")
+    parser.add_argument("--only", default=None, help="run only the candidate with this name")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
     case = SUITES[args.suite].build(args.datasets, False)[args.case]
     train_idx, _ = case.split.train_test(case.frame)
     train = case.frame.iloc[train_idx].reset_index(drop=True)
-    table = select(train, case.split, FAMILY_OF[args.suite], METRIC[args.suite])
+    family = FAMILY_OF[args.suite]
+    candidates = CANDIDATES[args.candidates or family]
+    if args.only:
+        candidates = {k: v for k, v in candidates.items() if k == args.only}
+    table = select(train, case.split, family, METRIC[args.suite], candidates)
     cols = ["candidate", METRIC[args.suite][0], "test.runtime_ms.median_ape", "test.spearman_median",
             "test.top1_slowdown_geomean", "test.top1_slowdown_p90", "test.top5_recall", "test.power_w.median_ape",
             "test.runtime_ms.r2", "in_range.runtime_ms.median_ape", "fit_seconds"]
