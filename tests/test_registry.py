@@ -166,3 +166,15 @@ def test_promote_refits_the_champion_on_the_challengers_split(datasets_dir, tmp_
     assert decision["outcome"] == ("promoted" if wins else "kept")
     champion = current_version("models:/perfcast-refit@champion", tracking_uri=uri)
     assert champion == ("perfcast-refit/2" if wins else "perfcast-refit/1")
+
+
+def test_forced_promotion_is_logged_with_the_rules_verdict(registry):
+    from perfcast.training.registry import set_alias
+
+    uri, first, second = registry
+    set_alias(NAME, "champion", "1", tracking_uri=uri)  # roll back, then force the challenger in
+    decision = promote(NAME, tracking_uri=uri, force="re-export of the same training", progress=False)
+    assert decision["outcome"] == "forced" and decision["forced_reason"] == "re-export of the same training"
+    expected = "promoted" if challenger_wins(second.metrics, first.metrics)[0] else "kept"
+    assert decision["rule_outcome"] == expected
+    assert current_version(f"models:/{NAME}@champion", tracking_uri=uri) == f"{NAME}/2"

@@ -125,13 +125,20 @@ def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, pro
 
 
 def promote(name: str, *, store: Any = None, tracking_uri: str | None = None, dry_run: bool = False,
-            progress: bool = True) -> dict[str, Any]:
-    """Decide, move `champion` if the challenger wins (unless `dry_run`), log the decision to MLflow."""
+            force: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Decide, move `champion` if the challenger wins (unless `dry_run`), log the decision to MLflow.
+
+    `force="reason"` moves the alias whatever the rule says (e.g. a re-export of the same training, a
+    rollback); the rule's verdict and the reason are logged with the decision.
+    """
     from perfcast.training.registry import CHAMPION, set_alias
     from perfcast.training.tracking import log_decision
 
     decision = decide(name, store=store, tracking_uri=tracking_uri, progress=progress)
-    if decision["outcome"] == "promoted" and not dry_run:
+    if force and decision["outcome"] != "no-op" and not dry_run:
+        decision.update(rule_outcome=decision["outcome"], outcome="forced", forced_reason=force)
+        set_alias(name, CHAMPION, decision["challenger_version"], tracking_uri=tracking_uri)
+    elif decision["outcome"] == "promoted" and not dry_run:
         set_alias(name, CHAMPION, decision["challenger_version"], tracking_uri=tracking_uri)
     if dry_run and decision["outcome"] == "promoted":
         decision["outcome"] = "would-promote (dry run)"
@@ -143,6 +150,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="registered model name, e.g. perfcast-default")
     parser.add_argument("--store", type=Path, default=None, help="measurement store (to re-score the champion)")
     parser.add_argument("--dry-run", action="store_true", help="decide and log, but do not move the alias")
+    parser.add_argument("--force", metavar="REASON", default=None,
+                        help="move the alias whatever the rule says; the verdict and REASON are logged")
     parser.add_argument("--tracking-uri", default=None)
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
 
@@ -153,13 +162,14 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         decision = promote(args.model, store=MeasurementStore(args.store), tracking_uri=args.tracking_uri,
-                           dry_run=args.dry_run, progress=not args.json)
+                           dry_run=args.dry_run, force=args.force, progress=not args.json)
     except ModelNotFoundError as exc:
         print(f"perfcast promote: {exc}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(decision, indent=2, default=str))
     else:
-        print(f"{args.model}: {decision['outcome']} — {decision['reason']}")
+        print(f"{args.model}: {decision['outcome']} — {decision['reason']}"
+              + (f" (forced: {decision['forced_reason']})" if decision.get("forced_reason") else ""))
         print(f"rule: {decision['rule']}")
     return 0
