@@ -362,7 +362,8 @@ def test_datacard_noise_and_transfer(tmp_path: Path):
 
 
 def test_bundled_h100_dataset_meets_its_card(repo_root: Path):
-    """The shipped H100 set: >= 20k measurements over >= 4 families, >= 2k kernels with IR, >= 1k with power."""
+    """The shipped H100 set: >= 20k records over >= 4 families (>= 14k ok; protocol-1 records of kernels
+    under 50 us are kept as `invalid` without targets), >= 2k kernels with IR, >= 1k with power."""
     path = repo_root / "data" / "h100" / "h100.jsonl.xz"
     assert path.stat().st_size <= 25 * 10**6
     kernels: dict[str, int] = {}
@@ -381,8 +382,25 @@ def test_bundled_h100_dataset_meets_its_card(repo_root: Path):
                 assert 50 < rec["power_w"] < 800 and rec["energy_j"] > 0
             if rec["status"] == "ok":
                 assert len(rec["runtime_ms_samples"]) >= 20 and rec["runtime_ms"] > 0
+            if rec["status"] == "invalid":
+                assert "runtime_ms" not in rec and rec["meta"]["timing_protocol"] == 1
+                assert rec["meta"]["protocol1_runtime_ms"] < 0.05
             assert rec["system"] == "NVIDIA H100 80GB HBM3"
-    assert ok >= 20_000
+    assert sum(kernels.values()) >= 20_000 and ok >= 14_000
     assert len([k for k, n in kernels.items() if n >= 1000]) >= 4
     assert len(ir_hashes) >= 2_000
     assert power >= 1_000
+
+
+def test_protocol1_short_kernels_are_invalidated_not_lost():
+    from perfcast.measurements.collect.bundle import invalidate_host_bound
+
+    short, long = _rec("s", 0.012), _rec("l", 0.4)
+    v2 = _rec("s2", 0.012)
+    v2["meta"]["timing_protocol"] = 2
+    other = {**_rec("x", 0.001), "source": "kerneltuner:x.json.gz"}
+    assert invalidate_host_bound([short, long, v2, other]) == 1
+    assert short["status"] == "invalid" and "runtime_ms" not in short and "runtime_ms_samples" not in short
+    assert short["meta"]["protocol1_runtime_ms"] == pytest.approx(0.012) and "invalid_reason" in short["meta"]
+    assert long["status"] == "ok" and long["meta"]["timing_protocol"] == 1
+    assert v2["status"] == "ok" and other["status"] == "ok" and "timing_protocol" not in other["meta"]

@@ -64,6 +64,33 @@ def dedupe_ir(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield rec
 
 
+#: Below this median, repeats timed under timing protocol 1 (records without `meta.timing_protocol`)
+#: often waited for the host: against protocol 2 on the same points their medians were off by > 10%
+#: in 17-63% of cases (see data/h100/DATACARD.md). Protocol 2 runs are unaffected.
+PROTOCOL1_MIN_RELIABLE_MS = 0.05
+
+
+def invalidate_host_bound(records: Iterable[dict[str, Any]], min_ms: float = PROTOCOL1_MIN_RELIABLE_MS) -> int:
+    """Mark protocol-1 records with `runtime_ms < min_ms` as `status: invalid`, moving their targets
+    into `meta.protocol1_*` (kept as data, never trained on by accident). Returns how many."""
+    n = 0
+    for rec in records:
+        meta = rec.setdefault("meta", {})
+        if rec.get("source") != "perfcast.collect" or meta.get("timing_protocol", 1) != 1:
+            continue
+        meta["timing_protocol"] = 1
+        rt = rec.get("runtime_ms")
+        if rec.get("status") == "ok" and rt is not None and rt < min_ms:
+            for key in ("runtime_ms", "runtime_ms_samples", "power_w", "energy_j"):
+                if key in rec:
+                    meta[f"protocol1_{key}"] = rec.pop(key)
+            rec["status"] = "invalid"
+            meta["invalid_reason"] = (f"timing protocol 1 with runtime under {min_ms} ms: repeats may have "
+                                      "waited for the host, median biased (re-measured under protocol 2)")
+            n += 1
+    return n
+
+
 def _stable_rank(kernel_hash: str) -> str:
     return hashlib.sha256(kernel_hash.encode()).hexdigest()
 
@@ -148,6 +175,7 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
         else:
             good.append(rec)
     merged = list(dedupe_ir(good))
+    invalidated = invalidate_host_bound(merged)
     ir_dropped = apply_ir_quota(merged, ir_quota or {})
     merged.sort(key=_order_key)
     filters = [{"id": lzma.FILTER_LZMA2, "preset": preset, "dict_size": dict_mb * 2**20}]
@@ -160,6 +188,6 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
             fh.write(line)
     tmp.replace(out)
     summary = summarize(merged)
-    summary.update({"ir_dropped_by_quota": ir_dropped, "raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
+    summary.update({"invalidated_protocol1": invalidated, "ir_dropped_by_quota": ir_dropped, "raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
                     "n_rejects": len(rejects)})
     return summary
