@@ -57,6 +57,10 @@ CANDIDATES["triton_rank"] = {
     "regression, rank by pred.runtime_ms": FAMILY_SETTINGS["triton"],
     "+ lambdarank head, rank by pred.rank_score": {**FAMILY_SETTINGS["triton"], "ranking": True,
                                                     "rank_by": "rank_score"},
+    "+ lambdarank head, rank by blend:0.01": {**FAMILY_SETTINGS["triton"], "ranking": True,
+                                              "rank_by": "blend:0.01"},
+    "+ lambdarank head, rank by blend:0.03": {**FAMILY_SETTINGS["triton"], "ranking": True,
+                                              "rank_by": "blend:0.03"},
 }
 
 CANDIDATES["triton_extrapolation"] = {
