@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 from perfcast.features import FeatureSchemaError, compile_plan, featurize
 from perfcast.measurements.ingest import read_path
+from test_serving_helpers import TILED_CSV, power_model_dir, query_record  # noqa: F401 (fixture)
+
+import perfcast
 
 #: (dataset file, rows sampled): every family of the shared datasets
 SOURCES = [
@@ -123,3 +126,31 @@ def test_unknown_family_with_and_without_system_on_one_plan(schema):
             "problem.dtype": ["fp16", "bf16"]}  # fmt: skip
     for columns in ({**rows, "system": ["A100", "RTX_3090"]}, rows):
         _assert_same(plan.transform(columns, dtype=np.float64), featurize(pd.DataFrame(columns), schema)[0])
+
+
+def test_predictor_targets_run_only_their_outputs_and_agree(power_model_dir, datasets_dir):  # noqa: F811
+    """The fresh path (plan + output subsets) gives the same numbers as the full model."""
+    from perfcast.models import OnnxCostModel
+    from perfcast.serving.predictor import PredictorInputError
+
+    frame = next(iter(read_path(datasets_dir / TILED_CSV))).frame.head(30)
+    records = [query_record(r) for _, r in frame.iterrows()]
+    full = perfcast.Predictor.load(power_model_dir).predict(records)
+    only = perfcast.Predictor.load(power_model_dir).predict(records, targets=["runtime_ms"])
+    assert all(set(o) == {"runtime_ms"} for o in only)
+    assert [o["runtime_ms"] for o in only] == [f["runtime_ms"] for f in full]
+    ref = OnnxCostModel.load(power_model_dir).predict_frame(frame[[c for c in frame.columns if c.startswith(INPUTS)]])
+    np.testing.assert_allclose([f["power_w"]["value"] for f in full], ref["pred.power_w"].to_numpy(), rtol=1e-6)
+
+    pred = perfcast.Predictor.load(power_model_dir)
+    first = records[0]
+    cands = [{"TILE": t} for t in (4, 8, 16, 32)]
+    ranked = pred.rank(first["system"], first["problem"], cands, kernel=first["kernel"], targets=["runtime_ms"], top_k=2)
+    default = perfcast.Predictor.load(power_model_dir).rank(first["system"], first["problem"], cands, kernel=first["kernel"], top_k=2)
+    assert [r["index"] for r in ranked] == [r["index"] for r in default]
+    assert [r["prediction"]["runtime_ms"] for r in ranked] == [r["prediction"]["runtime_ms"] for r in default]
+    assert set(ranked[0]["prediction"]) == {"runtime_ms"}
+    with pytest.raises(PredictorInputError, match="do not cover"):
+        pred.rank(first["system"], first["problem"], cands, kernel=first["kernel"], objective="energy", targets=["runtime_ms"])
+    with pytest.raises(PredictorInputError, match="does not predict"):
+        pred.predict(records[:1], targets=["energy_j"])
