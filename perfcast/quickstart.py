@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retrain", action="store_true", help="train a new challenger even if a champion exists")
     parser.add_argument("--no-train", action="store_true", help="stop after ingest and the summary")
     parser.add_argument("--no-serve", action="store_true", help="stop after training (do not start the service)")
+    parser.add_argument("--max-rows-per-group", type=int, default=40_000,
+                        help="train the quickstart champion on at most this many rows per (kernel, system), "
+                             "whole problems sampled (0 = all rows; `perfcast train` always uses all)")
+    parser.add_argument("--rounds", type=int, default=250, help="boosting rounds of the quickstart champion")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="service worker processes")
@@ -72,6 +76,36 @@ def ingest_new(sources: list[Path], store) -> dict[str, int]:
     return totals
 
 
+def sample_problems(frame, max_rows: int, seed: int = 0):
+    """At most `max_rows` rows per (kernel, system), keeping whole problems (every config of a chosen problem).
+
+    A single-problem group (e.g. SGEMM UCI) is sampled by row instead.
+    """
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    from perfcast.training.splits import problem_keys  # noqa: PLC0415
+
+    if max_rows <= 0:
+        return frame
+    rng = np.random.default_rng(seed)
+    keys = problem_keys(frame)
+    keep = []
+    for _, idx in frame.groupby(["kernel", "system"], sort=False).indices.items():
+        if len(idx) <= max_rows:
+            keep.append(idx)
+            continue
+        codes, uniques = pd.factorize(keys[idx])
+        if len(uniques) < 2:
+            keep.append(rng.choice(idx, size=max_rows, replace=False))
+            continue
+        order = rng.permutation(len(uniques))
+        sizes = np.bincount(codes, minlength=len(uniques))[order]
+        chosen = order[: max(1, int(np.searchsorted(np.cumsum(sizes), max_rows)))]
+        keep.append(idx[np.isin(codes, chosen)])
+    return frame.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
+
+
 def main(args: argparse.Namespace) -> int:
     from perfcast.measurements.cli_data import format_summary  # noqa: PLC0415
     from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
@@ -93,12 +127,20 @@ def main(args: argparse.Namespace) -> int:
         return 0
 
     from perfcast.training.registry import CHAMPION, alias_version  # noqa: PLC0415
-    from perfcast.training.train import DEFAULT_NAME, ensure_champion, summarize, train_models  # noqa: PLC0415
+    from perfcast.training.train import (  # noqa: PLC0415
+        DEFAULT_NAME,
+        ensure_champion,
+        load_training_frame,
+        summarize,
+        train_models,
+    )
 
     name = args.model_name or DEFAULT_NAME
     if args.retrain or alias_version(name, CHAMPION) is None:
-        print(f"[3/4] train {name} on {len(store):,} measurements (MLflow: {config.tracking_uri()})")
-        results = train_models(store, name=name, by="all")
+        frame = sample_problems(load_training_frame(store), args.max_rows_per_group)
+        print(f"[3/4] train {name} on {len(frame):,} of {len(store):,} measurements "
+              f"(≤ {args.max_rows_per_group:,} per kernel × system; MLflow: {config.tracking_uri()})")
+        results = train_models(frame=frame, name=name, by="all", hyperparameters={"num_boost_round": args.rounds})
         print(summarize(results).to_string(index=False))
     else:
         print(f"[3/4] champion already registered: models:/{name}@{CHAMPION} (--retrain to train a challenger)")
