@@ -33,11 +33,14 @@ import pandas as pd
 from .calibration import cqr_correction, group_split, problem_keys
 from .onnx_model import (
     FORMAT_VERSION,
+    MEASURED_PAIRS,
     META_FILE,
     MODEL_FILE,
     SCHEMA_FILE,
     OnnxCostModel,
     log_offset,
+    mask_uncovered,
+    measured_pairs,
     outputs_to_frame,
     to_transformed,
 )
@@ -369,12 +372,17 @@ class GBCostModel:
             "feature_names": list(X_df.columns),
             "n_features": int(X.shape[1]),
             "data": data_snapshot(frame),
+            # where each target was measured: predictions elsewhere are NaN, not made up
+            MEASURED_PAIRS: measured_pairs(frame, targets, ok, MIN_TARGET_ROWS),
             "metrics": {},
         }
 
     # ------------------------------------------------------------------------------- predict
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Canonical flat records -> `pred.<target>`, `pred.<target>.q10`, `pred.<target>.q90` (+ extras)."""
+        """Canonical flat records -> `pred.<target>`, `pred.<target>.q10`, `pred.<target>.q90` (+ extras).
+
+        A target is NaN on rows whose (kernel, system) had fewer than 20 measured ok rows of it in
+        training (`meta_["measured_pairs"]`)."""
         if not self.is_fitted:
             raise RuntimeError("GBCostModel is not fitted: call fit(frame) or GBCostModel.load(dir)")
         if self._onnx is not None:  # loaded from a directory: predict exactly as serving does
@@ -385,7 +393,7 @@ class GBCostModel:
         X = np.ascontiguousarray(X_df.to_numpy(dtype=np.float32))
         raw = {name: np.asarray(b.predict(X), dtype=np.float64) for name, b in self.boosters_.items()}
         roofline = X_df["roofline_ms"].to_numpy(dtype=np.float64) if "roofline_ms" in X_df else None
-        return outputs_to_frame(raw, self.meta_, roofline, frame.index)
+        return mask_uncovered(outputs_to_frame(raw, self.meta_, roofline, frame.index), frame, self.meta_)
 
     # -------------------------------------------------------------------------------- update
     def update(self, frame: pd.DataFrame, *, rounds: int = 50, progress: bool = False) -> GBCostModel:
@@ -406,12 +414,16 @@ class GBCostModel:
 
         frame = frame.reset_index(drop=True)
         X_df, _ = featurize(frame, self.schema_)
+        old_pairs = (self.meta_ or {}).get(MEASURED_PAIRS)
         saved_rounds, saved_q = self.num_boost_round, self.quantile_boost_round
         self.num_boost_round, self.quantile_boost_round = rounds, rounds
         try:
             self._fit_arrays(frame, X_df, init=dict(self.boosters_), progress=progress)
         finally:
             self.num_boost_round, self.quantile_boost_round = saved_rounds, saved_q
+        self.meta_[MEASURED_PAIRS] = _merge_pairs(old_pairs, self.meta_[MEASURED_PAIRS])
+        if self.meta_[MEASURED_PAIRS] is None:
+            del self.meta_[MEASURED_PAIRS]  # the loaded model predates the record: still covered everywhere
         self._onnx = None
         return self
 
@@ -487,6 +499,21 @@ class GBCostModel:
             if set(model.boosters_) != set(onnx.meta["outputs"]):
                 model.boosters_ = {}
         return model
+
+
+def _merge_pairs(old: dict[str, list[dict]] | None, new: dict[str, list[dict]]) -> dict[str, list[dict]] | None:
+    """Coverage after continuing a loaded model on new rows: the pairs of both, row counts added
+    (None when the loaded model has no record, i.e. is covered everywhere)."""
+    if old is None:
+        return None
+    merged: dict[str, dict[tuple[str, str], int]] = {}
+    for pairs in (old, new):
+        for target, items in pairs.items():
+            acc = merged.setdefault(target, {})
+            for p in items:
+                key = (p["kernel"], p["system"])
+                acc[key] = acc.get(key, 0) + int(p.get("n_rows", 0))
+    return {t: [{"kernel": k, "system": s, "n_rows": n} for (k, s), n in sorted(acc.items())] for t, acc in merged.items()}
 
 
 def _perfcast_version() -> str:

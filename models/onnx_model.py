@@ -26,6 +26,9 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.onnx"
 SCHEMA_FILE = "feature_schema.json"
 META_FILE = "model.json"
+#: `model.json` key: per target, the (kernel, system) pairs the model has measurements of
+#: (`[{"kernel", "system", "n_rows"}, ...]`). A model saved without it is covered everywhere.
+MEASURED_PAIRS = "measured_pairs"
 
 #: transform name -> meaning; the inverse is applied in `to_units`.
 TRANSFORMS = {
@@ -96,6 +99,63 @@ def outputs_to_frame(
     return pd.DataFrame(cols, index=index)
 
 
+def kernel_system(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(kernel, canonical system) columns of a frame; aliases resolved once per distinct name, unknown
+    names kept as written, so a query by alias (`A100`) matches the training name."""
+    from perfcast.systems import UnknownSystemError, resolve_name  # noqa: PLC0415
+
+    def col(name: str) -> pd.Series:
+        if name not in frame.columns:
+            return pd.Series("", index=frame.index, dtype=object)
+        return frame[name].astype(object).where(frame[name].notna(), "").astype(str)
+
+    kernel, system = col("kernel"), col("system")
+    canonical = {}
+    for name in system.unique():
+        try:
+            canonical[name] = resolve_name(name)
+        except (UnknownSystemError, ValueError, TypeError):
+            canonical[name] = name
+    return kernel, system.map(canonical)
+
+
+def _pair_key(kernel: pd.Series | str, system: pd.Series | str) -> pd.Series | str:
+    return kernel + "\x1f" + system  # a separator no kernel or system name contains
+
+
+def measured_pairs(frame: pd.DataFrame, targets: Any, ok: np.ndarray, min_rows: int) -> dict[str, list[dict]]:
+    """Per target, the (kernel, system) pairs with at least `min_rows` rows that are ok and have the
+    target measured (finite, > 0): where the model has data for that target."""
+    kernel, system = kernel_system(frame)
+    pairs = pd.DataFrame({"kernel": kernel.to_numpy(), "system": system.to_numpy()})
+    out: dict[str, list[dict]] = {}
+    for target in targets:
+        y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
+        counts = pairs[ok & np.isfinite(y) & (y > 0)].value_counts(sort=False)
+        counts = counts[counts >= min_rows].sort_index()
+        out[target] = [{"kernel": k, "system": s, "n_rows": int(n)} for (k, s), n in counts.items()]
+    return out
+
+
+def mask_uncovered(pred: pd.DataFrame, frame: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFrame:
+    """Set `pred.<target>*` to NaN on rows whose (kernel, system) the model has no `<target>`
+    measurements of (per `meta["measured_pairs"]`; a model without that record is covered everywhere)."""
+    measured = meta.get(MEASURED_PAIRS)
+    if not measured or len(pred) == 0:
+        return pred
+    keys = None
+    for target, pairs in measured.items():
+        cols = [c for c in pred.columns if c == f"pred.{target}" or c.startswith(f"pred.{target}.")]
+        if not cols:
+            continue
+        if keys is None:
+            keys = _pair_key(*kernel_system(frame))
+        covered = keys.isin([_pair_key(p["kernel"], p["system"]) for p in pairs]).to_numpy()
+        if not covered.all():
+            pred.loc[~covered, cols] = np.nan
+    return pred
+
+
 def default_threads() -> int:
     """onnxruntime intra-op threads: `PERFCAST_ORT_THREADS`, default 1 (one worker process per core)."""
     try:
@@ -158,19 +218,24 @@ class OnnxCostModel:
         return dict(zip(self.output_names, values, strict=True))
 
     def predict_features(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Feature frame (from `featurize`) -> `pred.*` columns, same index."""
+        """Feature frame (from `featurize`) -> `pred.*` columns, same index (raw graph answers: features
+        carry no (kernel, system), so targets are not masked by coverage here; `predict_frame` does)."""
         roofline = X["roofline_ms"].to_numpy(dtype=np.float64) if "roofline_ms" in X.columns else None
         return outputs_to_frame(self.raw_outputs(X), self.meta, roofline, X.index)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Canonical flat records -> DataFrame of `pred.*` columns with the input's index and order."""
+        """Canonical flat records -> DataFrame of `pred.*` columns with the input's index and order.
+
+        `pred.<target>*` is NaN where the model has no `<target>` measurements of the row's
+        (kernel, system) (`meta["measured_pairs"]`): no made-up power for a GPU never power-measured."""
         if len(frame) == 0:
             cols = [f"pred.{c}" for c in self.output_columns()]
             return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in cols}, index=frame.index)
         X = self.featurize(frame)
         out = self.predict_features(X)
         out.index = frame.index
-        return out
+        # a target the model has no measurements of for a row's (kernel, system) is not answered
+        return mask_uncovered(out, frame, self.meta)
 
     def output_columns(self) -> list[str]:
         """Names (without `pred.`) of the columns `predict_frame` returns, in order."""

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record
 from perfcast.models.calibration import apply_correction
-from perfcast.models.onnx_model import log_offset, to_units
+from perfcast.models.onnx_model import MEASURED_PAIRS, log_offset, to_units
 
 OBJECTIVES: tuple[str, ...] = ("runtime", "energy", "edp")
 #: Rows kept in each query cache (feature rows: ~0.75 KB each for ~90 features; graph outputs: ~50 B).
@@ -100,6 +100,12 @@ class Predictor:
         self._raw: dict[tuple, np.ndarray] = {}
         #: compiled feature plan (featurize's values without DataFrames): new configs in microseconds
         self._plan: Any = None
+        #: per target, the (kernel, system) pairs it was measured on; a target absent here (or a model
+        #: saved before this record existed) is answered everywhere
+        measured = (getattr(model, "meta", None) or {}).get(MEASURED_PAIRS) or {}
+        self._measured: dict[str, frozenset[tuple[str, str]]] = {
+            t: frozenset((p["kernel"], p["system"]) for p in pairs) for t, pairs in measured.items()
+        }
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
@@ -226,7 +232,30 @@ class Predictor:
         values = self._cached_outputs(keys) if outputs is None else None
         if values is None:
             values = self._outputs(self._feature_rows(keys, build), outputs, keys=keys)
-        return [{t: _estimate(values, t, i) for t in self._present(values)} for i in range(len(records))]
+        present = self._present(values)
+        answered = self._answered(present, [(k[0], k[1]) for k in keys])
+        # a target the model has no measurements of for a record's (kernel, system) is left out
+        return [{t: _estimate(values, t, i) for t in present if answered[t] is None or answered[t][i]}
+                for i in range(len(records))]  # fmt: skip
+
+    def covers(self, target: str, kernel: str, system: str) -> bool:
+        """Whether the model has `target` measurements of `kernel` on (canonical) `system`."""
+        pairs = self._measured.get(target)
+        return pairs is None or (kernel, system) in pairs
+
+    def measured_on(self, target: str) -> list[str]:
+        """`kernel on system` pairs the model has `target` measurements of (all: `["*"]`)."""
+        pairs = self._measured.get(target)
+        return ["*"] if pairs is None else [f"{k} on {s}" for k, s in sorted(pairs)]
+
+    def _answered(self, targets: Sequence[str], pairs: Sequence[tuple[str, str]]) -> dict[str, np.ndarray | None]:
+        """Per target, a bool per record (covered), or None where every record is covered."""
+        distinct = set(pairs)
+        out: dict[str, np.ndarray | None] = {}
+        for t in targets:
+            missing = {p for p in distinct if not self.covers(t, *p)}
+            out[t] = None if not missing else np.fromiter((p not in missing for p in pairs), bool, len(pairs))
+        return out
 
     def _target_outputs(self, targets: Sequence[str] | None) -> tuple[str, ...] | None:
         """Graph outputs (point, q10, q90) of `targets`; None for all of the model's targets."""
@@ -265,6 +294,7 @@ class Predictor:
         self._check_objective(objective)
         kernel = self.check_kernel(kernel)
         system = self.system_name(system)
+        self._check_covered(objective, kernel, system)
         n = len(candidates)
         if n == 0:
             return []
@@ -295,7 +325,7 @@ class Predictor:
             return columns
 
         outputs = self._target_outputs(targets)
-        if outputs is not None and not set(self._score_outputs(objective)) <= set(outputs):
+        if outputs is not None and not set(self._score_outputs(objective, kernel, system)) <= set(outputs):
             raise PredictorInputError(f"targets {list(targets)} do not cover objective {objective!r}", field="targets")
         cached = self._cached_outputs(keys) if outputs is None else None
         if cached is not None:  # every candidate predicted before: no featurize, no onnxruntime
@@ -305,7 +335,7 @@ class Predictor:
             X = self._feature_rows(keys, build)
             if top_k is not None and top_k < n:
                 # score every candidate with the point boosters only, then intervals for the top_k rows
-                point = self._outputs(X, self._score_outputs(objective))
+                point = self._outputs(X, self._score_outputs(objective, kernel, system))
                 point.update(_derived_energy(point))
                 order = _order(_objective(point, objective))[:top_k]
                 values = self._outputs(X[order], outputs, keys=[keys[i] for i in order])
@@ -313,6 +343,10 @@ class Predictor:
             else:
                 values = self._outputs(X, outputs, keys=keys)
                 order = positions = None
+        for t in TARGETS:  # targets not measured for this (kernel, system) are left out of every answer
+            if not self.covers(t, kernel, system):
+                for name in (f"pred.{t}", f"pred.{t}.q10", f"pred.{t}.q90"):
+                    values.pop(name, None)
         values.update(_derived_energy(values))
         score = _objective(values, objective)
         if order is None:
@@ -373,12 +407,14 @@ class Predictor:
             # kind it does not know): the caller's input, so a 400 that says why, not a server error
             raise PredictorInputError(f"cannot build the model's features from this input: {exc}") from exc
 
-    def _score_outputs(self, objective: str) -> tuple[str, ...]:
-        """The point outputs an objective needs (a subgraph of the model runs ~3x faster than all)."""
+    def _score_outputs(self, objective: str, kernel: str, system: str) -> tuple[str, ...]:
+        """The point outputs an objective needs (a subgraph of the model runs ~3x faster than all):
+        energy from energy_j where the model has it for (kernel, system), else power_w × runtime_ms."""
         specs = self.model.meta["targets"]
         wanted = ["runtime_ms"]
         if objective != "runtime":
-            wanted.append("energy_j" if "energy_j" in specs else "power_w")
+            has_energy = "energy_j" in specs and self.covers("energy_j", kernel, system)
+            wanted.append("energy_j" if has_energy else "power_w")
         return tuple(specs[t]["point"] for t in wanted)
 
     def _session(self, outputs: tuple[str, ...] | None) -> Any:
@@ -453,6 +489,23 @@ class Predictor:
 
     def _present(self, values: Mapping[str, np.ndarray]) -> list[str]:
         return [t for t in TARGETS if f"pred.{t}" in values]
+
+    def _check_covered(self, objective: str, kernel: str, system: str) -> None:
+        """The objective's targets must have measurements of (kernel, system): no ranking on made-up numbers."""
+        needed = [["runtime_ms"]]  # alternatives per need: any one of them will do
+        if objective != "runtime":
+            needed.append([t for t in ("energy_j", "power_w") if t in self.targets])
+        for alternatives in needed:
+            if any(self.covers(t, kernel, system) for t in alternatives):
+                continue
+            known = sorted({pair for t in alternatives for pair in self.measured_on(t)})
+            have = "; ".join(f"{t} on {', '.join(self.measured_on(t)) or 'none'}" for t in alternatives)
+            raise PredictorInputError(
+                f"objective {objective!r} needs {' or '.join(alternatives)}, but this model has no such measurements "
+                f"of kernel {kernel!r} on system {system!r} (it has {have})",
+                field="objective",
+                known=known,
+            )
 
     def _check_objective(self, objective: str) -> None:
         targets = set(self.targets)
