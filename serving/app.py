@@ -243,6 +243,7 @@ def create_app(
             targets=list(m.targets),
             kernels=list(m.kernels),
             inputs={k: list(v) for k, v in getattr(holder.predictor.model.schema, "inputs", {}).items()},
+            measured_on={t: holder.predictor.measured_on(t) for t in m.targets},
             feature_schema_version=m.feature_schema_version,
             metrics=dict(m.metrics),
         )

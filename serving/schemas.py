@@ -141,6 +141,11 @@ class ModelInfo(_Model):
     targets: list[str]
     kernels: list[str]
     inputs: dict[str, list[str]] = Field(description="Per kernel, the record fields the model's features read.")
+    measured_on: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per target, the `kernel on system` pairs it was measured on (`[\"*\"]`: a model saved "
+        "without this record, answered everywhere); elsewhere the target is left out of predictions.",
+    )
     feature_schema_version: str | None
     metrics: dict[str, Any]
 

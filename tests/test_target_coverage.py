@@ -110,6 +110,7 @@ def test_model_without_record_is_covered_everywhere(fitted, frames, tmp_path):
     assert pred["pred.power_w"].notna().all()  # the old behaviour: answered everywhere
     answer = Predictor.load(old).predict([query_record(frames["a100"].iloc[0])])
     assert set(answer[0]) == {"runtime_ms", "power_w", "energy_j"}
+    assert Predictor.load(old).measured_on("power_w") == ["*"]
 
 
 def test_predictor_predict_leaves_out_uncovered(fitted, frames):
@@ -182,6 +183,9 @@ def test_http_predict_and_rank(fitted, frames):
     _, out = fitted
     records = [query_record(frames["a100"].iloc[0]), query_record(frames["rtx"].iloc[0])]
     with TestClient(create_app(out, reload_interval_s=0)) as client:
+        measured_on = client.get("/v1/models").json()["models"][0]["measured_on"]
+        assert measured_on["power_w"] == [f"cuda.tiled_matmul on {RTX4070}", f"cutlass.gemm on {RTX4070}"]
+        assert f"triton.matmul on {A100}" in measured_on["runtime_ms"]
         r = client.post("/v1/predict", json={"records": records})
         assert r.status_code == 200, r.text
         a100, rtx = r.json()["predictions"]
