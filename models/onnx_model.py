@@ -99,41 +99,45 @@ def outputs_to_frame(
     return pd.DataFrame(cols, index=index)
 
 
-def kernel_system(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """(kernel, canonical system) columns of a frame; aliases resolved once per distinct name, unknown
-    names kept as written, so a query by alias (`A100`) matches the training name."""
+def _factorized_pairs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """(kernel codes, system codes, distinct kernels, distinct canonical systems) of a frame.
+
+    Factorizing each column once and resolving system aliases per distinct name keeps this O(rows)
+    hashing with no per-row string work; unknown system names are kept as written, so a query by
+    alias (`A100`) matches the training name."""
     from perfcast.systems import UnknownSystemError, resolve_name  # noqa: PLC0415
 
-    def col(name: str) -> pd.Series:
+    def codes(name: str) -> tuple[np.ndarray, list[str]]:
         if name not in frame.columns:
-            return pd.Series("", index=frame.index, dtype=object)
-        return frame[name].astype(object).where(frame[name].notna(), "").astype(str)
+            return np.zeros(len(frame), dtype=np.intp), [""]
+        c, uniques = pd.factorize(frame[name], use_na_sentinel=False)
+        return c, ["" if pd.isna(u) else str(u) for u in uniques]
 
-    kernel, system = col("kernel"), col("system")
-    canonical = {}
-    for name in system.unique():
+    def canonical(name: str) -> str:
         try:
-            canonical[name] = resolve_name(name)
+            return resolve_name(name)
         except (UnknownSystemError, ValueError, TypeError):
-            canonical[name] = name
-    return kernel, system.map(canonical)
+            return name
 
-
-def _pair_key(kernel: pd.Series | str, system: pd.Series | str) -> pd.Series | str:
-    return kernel + "\x1f" + system  # a separator no kernel or system name contains
+    k_codes, kernels = codes("kernel")
+    s_codes, systems = codes("system")
+    return k_codes, s_codes, kernels, [canonical(s) for s in systems]
 
 
 def measured_pairs(frame: pd.DataFrame, targets: Any, ok: np.ndarray, min_rows: int) -> dict[str, list[dict]]:
     """Per target, the (kernel, system) pairs with at least `min_rows` rows that are ok and have the
     target measured (finite, > 0): where the model has data for that target."""
-    kernel, system = kernel_system(frame)
-    pairs = pd.DataFrame({"kernel": kernel.to_numpy(), "system": system.to_numpy()})
+    k_codes, s_codes, kernels, systems = _factorized_pairs(frame)
+    pair = k_codes * len(systems) + s_codes  # one int per (kernel, system)
     out: dict[str, list[dict]] = {}
     for target in targets:
         y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
-        counts = pairs[ok & np.isfinite(y) & (y > 0)].value_counts(sort=False)
-        counts = counts[counts >= min_rows].sort_index()
-        out[target] = [{"kernel": k, "system": s, "n_rows": int(n)} for (k, s), n in counts.items()]
+        counts = np.bincount(pair[ok & np.isfinite(y) & (y > 0)], minlength=len(kernels) * len(systems))
+        merged: dict[tuple[str, str], int] = {}  # two aliases of one system are one pair
+        for code in np.flatnonzero(counts):
+            key = (kernels[code // len(systems)], systems[code % len(systems)])
+            merged[key] = merged.get(key, 0) + int(counts[code])
+        out[target] = [{"kernel": k, "system": s, "n_rows": n} for (k, s), n in sorted(merged.items()) if n >= min_rows]
     return out
 
 
@@ -143,14 +147,18 @@ def mask_uncovered(pred: pd.DataFrame, frame: pd.DataFrame, meta: Mapping[str, A
     measured = meta.get(MEASURED_PAIRS)
     if not measured or len(pred) == 0:
         return pred
-    keys = None
+    factorized = None
     for target, pairs in measured.items():
         cols = [c for c in pred.columns if c == f"pred.{target}" or c.startswith(f"pred.{target}.")]
         if not cols:
             continue
-        if keys is None:
-            keys = _pair_key(*kernel_system(frame))
-        covered = keys.isin([_pair_key(p["kernel"], p["system"]) for p in pairs]).to_numpy()
+        if factorized is None:
+            factorized = _factorized_pairs(frame)
+        k_codes, s_codes, kernels, systems = factorized
+        have = {(p["kernel"], p["system"]) for p in pairs}
+        # a (distinct kernel x distinct system) table, then one gather per row: no per-row Python
+        table = np.array([[(k, s) in have for s in systems] for k in kernels], dtype=bool)
+        covered = table[k_codes, s_codes]
         if not covered.all():
             pred.loc[~covered, cols] = np.nan
     return pred
