@@ -198,3 +198,17 @@ def test_http_predict_and_rank(fitted, frames):
         assert "energy_j" in r.json()["detail"] and A100 in r.json()["detail"] and kernel in r.json()["detail"]
         r = client.post("/v1/rank", json={**body, "objective": "runtime"})
         assert r.status_code == 200 and all(c["prediction"]["power_w"] is None for c in r.json()["candidates"])
+
+
+def test_update_of_loaded_model_keeps_old_pairs(fitted, frames):
+    from perfcast.models import GBCostModel
+
+    _, out = fitted
+    model = GBCostModel.load(out)
+    model.update(frames["train"][frames["train"]["kernel"] == "cutlass.gemm"].head(300), rounds=3)
+    pairs = {t: {(p["kernel"], p["system"]): p["n_rows"] for p in items} for t, items in model.meta_["measured_pairs"].items()}
+    old = {t: {(p["kernel"], p["system"]): p["n_rows"] for p in items}
+           for t, items in GBCostModel.load(out).meta_["measured_pairs"].items()}  # fmt: skip
+    assert pairs["runtime_ms"][("triton.matmul", A100)] == old["runtime_ms"][("triton.matmul", A100)]
+    assert pairs["power_w"][("cutlass.gemm", RTX4070)] == old["power_w"][("cutlass.gemm", RTX4070)] + 300
+    assert model.predict(_query(frames["a100"]))["pred.power_w"].isna().all()
