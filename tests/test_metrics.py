@@ -102,3 +102,14 @@ def test_agrees_with_scipy_on_real_runtimes(datasets_dir):
     assert np.sort(tau) == pytest.approx(np.sort(ref_tau))
     # pairwise accuracy is (1 + tau_a)/2 without ties; exact when all pairs fit
     assert 0.5 < M.pairwise_accuracy(g, y, p) < 1.0
+
+
+def test_groups_with_constant_measurements_are_left_out_of_rank_correlations() -> None:
+    """A problem whose configs all measured the same has nothing to rank; a constant prediction scores 0."""
+    from perfcast.training.metrics import per_group_kendall, per_group_spearman
+
+    groups = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    truth = np.array([1.0, 2.0, 3.0, 5.0, 5.0, 5.0, 1.0, 2.0, 3.0])
+    pred = np.array([1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0, 4.0, 4.0])
+    assert per_group_spearman(groups, truth, pred).tolist() == [1.0, 0.0]
+    assert per_group_kendall(groups, truth, pred).tolist() == [1.0, 0.0]

@@ -118,8 +118,9 @@ def per_group_spearman(groups, y_true, y_pred, min_size: int = 3) -> np.ndarray:
     s = df.groupby("g")[["xy", "xx", "yy"]].sum()
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = s["xy"] / np.sqrt(s["xx"] * s["yy"])
-    rho = rho[n >= min_size]
-    # A constant prediction inside a group has no ranking information: count it as 0 correlation.
+    # A group whose measured values are all equal has nothing to rank: leave it out. A constant
+    # *prediction* inside a group that does vary has no ranking information: count it as 0.
+    rho = rho[(n >= min_size) & (s["xx"] > 0)]
     return rho.fillna(0.0).to_numpy()
 
 
@@ -128,9 +129,10 @@ def per_group_kendall(groups, y_true, y_pred, min_size: int = 3) -> np.ndarray:
     df = _frame(groups, y_true, y_pred)
     out = []
     for _, sub in df.groupby("g", sort=False):
-        if len(sub) < min_size:
+        t = sub["t"].to_numpy()
+        if len(sub) < min_size or np.all(t == t[0]):  # nothing to rank, as in per_group_spearman
             continue
-        tau = stats.kendalltau(sub["t"].to_numpy(), sub["p"].to_numpy()).statistic
+        tau = stats.kendalltau(t, sub["p"].to_numpy()).statistic
         out.append(0.0 if not np.isfinite(tau) else float(tau))
     return np.asarray(out)
 
