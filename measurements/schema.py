@@ -55,6 +55,18 @@ MATMUL_FAMILIES: tuple[str, ...] = (
     "cuda.tiled_matmul",
 )
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8e4m3", "fp8e5m2", "int8", "int4")
+#: The contract's defaults for omitted matmul problem fields (ingest stores them explicitly; queries get them too).
+MATMUL_PROBLEM_DEFAULTS: dict[str, Any] = {"a_layout": "row", "b_layout": "row"}
+
+
+def with_problem_defaults(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The record with the contract's default problem fields filled in (a new dict only when one is missing)."""
+    if record.get("kernel") not in MATMUL_FAMILIES:
+        return record
+    problem = record.get("problem")
+    if not isinstance(problem, Mapping) or all(k in problem for k in MATMUL_PROBLEM_DEFAULTS):
+        return record
+    return {**record, "problem": {**MATMUL_PROBLEM_DEFAULTS, **problem}}
 
 
 def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:

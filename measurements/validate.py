@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from perfcast.measurements.schema import (
     DTYPES,
     MATMUL_FAMILIES,
+    MATMUL_PROBLEM_DEFAULTS,
     NESTED_SECTIONS,
     SAMPLES_COLUMN,
     STATUSES,
@@ -421,7 +422,7 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         else:
             layout = pd.Series(pd.NA, index=out.index, dtype="string")
         # the contract's default, made explicit so equal records hash equal
-        out[col] = layout.where(~(is_matmul & layout.isna().to_numpy()), "row")
+        out[col] = layout.where(~(is_matmul & layout.isna().to_numpy()), MATMUL_PROBLEM_DEFAULTS[col.split(".", 1)[1]])
         if not is_matmul.any() and layout.isna().all():
             out = out.drop(columns=col)
     if "problem.allow_tf32" in out:

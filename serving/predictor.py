@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record
+from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record, with_problem_defaults
 from perfcast.models.calibration import apply_correction
 from perfcast.models.onnx_model import MEASURED_PAIRS, log_offset, to_units
 
@@ -212,7 +212,7 @@ class Predictor:
     ) -> list[dict[str, dict[str, float]]]:
         """Query records -> per record `{target: {"value", "q10", "q90"}}` for the model's targets
         (or only `targets`: onnxruntime then evaluates only their outputs)."""
-        records = list(records)
+        records = [with_problem_defaults(r) if isinstance(r, Mapping) else r for r in records]
         keys = self._record_keys(records)
         if not records:
             return []
@@ -295,6 +295,8 @@ class Predictor:
         kernel = self.check_kernel(kernel)
         system = self.system_name(system)
         self._check_covered(objective, kernel, system)
+        if isinstance(problem, Mapping):
+            problem = with_problem_defaults({"kernel": kernel, "problem": problem})["problem"]
         n = len(candidates)
         if n == 0:
             return []

@@ -1,0 +1,65 @@
+"""The main job (`perfcast quickstart`) on small real inputs: ingest, skip unchanged, train, register."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfcast.cli import main as cli
+from perfcast.quickstart import sample_problems
+
+TILED = "gpperf_cutlass/tiled_execution_times_all.csv"
+CONV_A100 = "kerneltuner_convolution/A100.json.gz"
+
+
+def test_sample_problems_keeps_whole_problems_and_caps_each_group(datasets_dir: Path) -> None:
+    from perfcast.measurements.ingest import read_path
+    from perfcast.training.splits import problem_keys
+
+    frame = pd.concat([c.frame for c in read_path(datasets_dir / "autoheuristic_a100")], ignore_index=True)
+    sample = sample_problems(frame, 20_000)
+    per_group = sample.groupby(["kernel", "system"]).size()
+    assert (per_group <= 20_000).all() and len(sample) > 10_000
+    # every kept problem keeps all of its rows
+    full = pd.Series(problem_keys(frame)).value_counts()
+    kept = pd.Series(problem_keys(sample)).value_counts()
+    assert (kept == full.loc[kept.index]).all()
+    assert sample_problems(frame, 0) is frame
+
+
+def test_quickstart_ingests_once_trains_and_registers(datasets_dir: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PERFCAST_MLRUNS", str(tmp_path / "mlruns"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("PERFCAST_MODEL_CACHE", str(tmp_path / "models"))
+    store = tmp_path / "store"
+    args = ["quickstart", "--store", str(store), "--data", str(datasets_dir / TILED),
+            "--data", str(datasets_dir / CONV_A100)]
+    assert cli([*args, "--no-train"]) == 0
+    first = capsys.readouterr().out
+    assert "2 file(s) ingested, 0 unchanged skipped" in first and "stored 4,557" in first
+
+    assert cli([*args, "--no-serve", "--rounds", "30"]) == 0
+    second = capsys.readouterr().out
+    assert "0 file(s) ingested, 2 unchanged skipped" in second
+    assert "[3/4] train perfcast-default on 4,557 of 4,557 measurements" in second
+
+    from perfcast.serving.predictor import Predictor
+
+    predictor = Predictor.load("models:/perfcast-default@champion")
+    answer = predictor.predict([{"kernel": "cuda.tiled_matmul", "system": "RTX 4070",
+                                 "params": {"TILE": 16}, "problem": {"M": 1024, "N": 1024, "K": 1024, "dtype": "fp32"}}])
+    runtime = answer[0]["runtime_ms"]
+    assert np.isfinite(runtime["value"]) and runtime["q10"] <= runtime["value"] <= runtime["q90"]
+    # layouts omitted: the contract's default (row) applies to queries as it does at ingest
+    ranked = predictor.rank("RTX 4070", {"M": 2048, "N": 2048, "K": 2048, "dtype": "fp32"},
+                            [{"TILE": 8}, {"TILE": 16}, {"TILE": 32}], kernel="cuda.tiled_matmul")
+    assert sorted(c["index"] for c in ranked) == [0, 1, 2]
+    assert [c["score"] for c in ranked] == sorted(c["score"] for c in ranked)
+
+    assert cli([*args, "--no-serve"]) == 0
+    assert "champion already registered" in capsys.readouterr().out
