@@ -182,8 +182,9 @@ def test_adapters_send_null_for_problem_fields_they_cannot_know(predictor: Predi
     assert {"M", "N", "K", "dtype", "a_layout", "b_layout"} <= set(fields)
     params = query_record(problem_rows.iloc[0])["params"]
     bare = {"M": 512, "N": 512, "K": 512, "dtype": "fp16"}  # a caller that knows nothing about layouts
-    with pytest.raises(Exception, match="a_layout"):
-        predictor.rank(A100, bare, [params])
+    # omitted layouts take the contract's default (row), exactly as if sent
+    explicit = predictor.rank(A100, {**bare, "a_layout": "row", "b_layout": "row"}, [params])
+    assert predictor.rank(A100, bare, [params])[0]["score"] == explicit[0]["score"]
     assert complete_problem(bare, fields)["a_layout"] is None
     perf_model = TritonPerfModel(predictor, system=A100, problem_fn=lambda args: dict(bare))
     assert perf_model(**params) > 0
