@@ -200,12 +200,12 @@ FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
                          "feature_fraction": 1.0, "bagging_fraction": 1.0, "bagging_freq": 0, "lambda_l2": 0.0,
                          "num_threads": 1},
               "num_boost_round": 2000, "quantile_boost_round": 300},
-    # Thousands of problems × ~30 configs: deep trees, slow learning rate (`python -m
-    # perfcast.training.tuning --suite autoheuristic_problem` compares it with 127 leaves/800 rounds on
-    # held-out problems of the training rows).
     # Other GPUs + a few hundred target rows (up-weighted by `UpweightSystem`).
     "xgemm_transfer": {"params": {"num_leaves": 63, "min_data_in_leaf": 5, "learning_rate": 0.1, "num_threads": 1},
                        "num_boost_round": 500, "quantile_boost_round": 200},
+    # Thousands of problems × ~30 configs: deep trees, slow learning rate (`python -m
+    # perfcast.training.tuning --suite autoheuristic_problem` compares it with 127 leaves/800 rounds on
+    # held-out problems of the training rows).
     "triton": {"params": {"num_leaves": 255, "min_data_in_leaf": 5, "learning_rate": 0.05,
                           "feature_fraction": 1.0, "bagging_fraction": 1.0, "bagging_freq": 0, "lambda_l2": 0.0,
                           "num_threads": 1},
