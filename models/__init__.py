@@ -1,4 +1,5 @@
-"""Cost models: `GBCostModel` (LightGBM, fit/predict/update/save/load) and `OnnxCostModel` (ONNX-only prediction).
+"""Cost models: `GBCostModel` (LightGBM, fit/predict/update/save/load), `OnnxCostModel` (ONNX-only
+prediction) and `RoutedCostModel` (one sub-model per kernel family); `load_cost_model(dir)` loads either.
 
 Imports are lazy so that `from perfcast.models import OnnxCostModel` never pulls in LightGBM.
 """
@@ -17,6 +18,9 @@ _LAZY = {
     "GBCostModel": "perfcast.models.gbm",
     "data_snapshot": "perfcast.models.gbm",
     "OnnxCostModel": "perfcast.models.onnx_model",
+    "RoutedCostModel": "perfcast.models.routed",
+    "load_cost_model": "perfcast.models.routed",
+    "is_routed": "perfcast.models.routed",
     "cqr_correction": "perfcast.models.calibration",
     "problem_keys": "perfcast.models.calibration",
 }

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 from perfcast import config
 
-REQUIRED_FILES = ("model.onnx", "feature_schema.json", "model.json")
+REQUIRED_FILES = ("model.onnx", "feature_schema.json", "model.json")  # of a single-model directory
 CHAMPION, CHALLENGER = "champion", "challenger"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
 
@@ -58,7 +58,10 @@ def sqlite_path(tracking_uri: str | None = None) -> Path | None:
 
 
 def _check_dir(path: Path) -> Path:
-    missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+    """`path` if it is a complete model directory (single, or routed with every routed sub-directory)."""
+    from perfcast.models.routed import missing_files  # noqa: PLC0415 (numpy/pandas only, no onnxruntime)
+
+    missing = missing_files(path)
     if missing:
         raise ModelNotFoundError(f"{path} is not a perfcast model directory: missing {', '.join(missing)}")
     return path
@@ -109,7 +112,8 @@ def _local_path(location: str) -> Path | None:
 
 
 def resolve_model_dir(uri: str | Path, *, tracking_uri: str | None = None, cache_dir: Path | None = None) -> Path:
-    """A local directory holding `model.onnx`, `feature_schema.json`, `model.json` for a URI or directory."""
+    """A local model directory for a URI or directory: `model.onnx`, `feature_schema.json`, `model.json`,
+    or a routed one (`routes.json`, `model.json` and a single-model sub-directory per route)."""
     text = str(uri)
     if not text.startswith("models:/"):
         return _check_dir(Path(text).expanduser())
@@ -154,8 +158,9 @@ def _download(model_uri: str, target: Path, tracking_uri: str | None) -> Path:
     tmp = target.with_name(target.name + ".partial")
     tmp.mkdir(parents=True, exist_ok=True)
     mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(tmp))
-    # the artifacts may land in a sub-folder named after the artifact path
-    found = next((p.parent for p in tmp.rglob("model.json")), tmp)
+    # the artifacts may land in a sub-folder named after the artifact path; a routed model also has a
+    # model.json per sub-directory, so the shallowest one is the model's own
+    found = min((p.parent for p in tmp.rglob("model.json")), key=lambda p: len(p.parts), default=tmp)
     found.rename(target)
     return _check_dir(target)
 
