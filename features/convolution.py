@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from perfcast.features import physics as ph
-from perfcast.features.matmul import _frame, col, constant_labels, peak_table, spec
+from perfcast.features.matmul import Table, _frame, col, const, constant_labels, peak_table, spec
 from perfcast.features.registry import Extractor, register_extractor
 
 _FLOAT_BYTES = 4.0
@@ -29,9 +29,10 @@ class ConvolutionExtractor(Extractor):
     output tile, shared memory per CTA and whether it fits, input reuse, occupancy estimate."""
 
     families = ("kerneltuner.convolution",)
+    #: `extract` takes one record as a `physics.Row` (scalars through the same formulas)
+    one_row = True
 
-    def extract(self, frame: pd.DataFrame, specs: pd.DataFrame) -> pd.DataFrame:
-        rows = len(frame)
+    def extract(self, frame: Table, specs: Table) -> pd.DataFrame:
         w = col(frame, "problem.image_width", "problem.width", "problem.W", "problem.w", "problem.size_x", "problem.problem_size_x", default=4096.0)
         h = col(frame, "problem.image_height", "problem.height", "problem.H", "problem.h", "problem.size_y", "problem.problem_size_y", default=4096.0)
         fw = col(frame, "params.filter_width", "problem.filter_width", default=15.0)
@@ -47,7 +48,7 @@ class ConvolutionExtractor(Extractor):
         flops = 2.0 * h * w * fh * fw
         in_elems = (h + fh - 1.0) * (w + fw - 1.0)
         min_bytes = (in_elems + h * w + fh * fw) * _FLOAT_BYTES
-        peak = ph.pick_peak(peak_table(specs), constant_labels("fp32", rows), constant_labels("simt", rows))
+        peak = ph.pick_peak(peak_table(specs), constant_labels("fp32", frame), constant_labels("simt", frame))
         bw = spec(specs, "sys.mem_bw_gbs")
         sm_count = spec(specs, "sys.sm_count")
 
@@ -70,23 +71,23 @@ class ConvolutionExtractor(Extractor):
         tiled_compute = ph.tiled_compute_ms(ctas, flops_per_cta, sm_count, peak)
         memory_ms = ph.safe_div(min_bytes, bw * 1e9) * 1e3
         problem_roofline = ph.roofline_time_ms(flops, min_bytes, peak, bw)
-        roofline = np.where(np.isnan(tiled_compute), problem_roofline, np.fmax(tiled_compute, memory_ms))
+        roofline = ph.where(ph.isnan(tiled_compute), problem_roofline, ph.fmax(tiled_compute, memory_ms))
         # each CTA reads its halo'd input tile once: traffic grows as tiles shrink
         halo_bytes = ctas * (tile_h + fh - 1.0) * (tile_w + fw - 1.0) * _FLOAT_BYTES + h * w * _FLOAT_BYTES
         # static __shared__ arrays: 48 KB per block on every NVIDIA GPU, whatever the opt-in maximum
-        smem_limit = np.fmin(spec(specs, "sys.smem_per_block_kb"), _STATIC_SMEM_KB) * 1024.0
+        smem_limit = ph.fmin(spec(specs, "sys.smem_per_block_kb"), _STATIC_SMEM_KB) * 1024.0
         warp = spec(specs, "sys.warp_size", 32.0)
         physics = {
             "phys.flops": flops,
             "phys.min_bytes": min_bytes,
             "phys.arith_intensity": ph.safe_div(flops, min_bytes),
-            "phys.in_bytes": np.full(rows, _FLOAT_BYTES),
-            "phys.tensor_core": np.zeros(rows),
+            "phys.in_bytes": const(frame, _FLOAT_BYTES),
+            "phys.tensor_core": const(frame, 0.0),
             "phys.peak_tflops": peak,
             "phys.ridge_intensity": ph.safe_div(peak * 1e12, bw * 1e9),
             "phys.compute_ms": ph.safe_div(flops, peak * 1e12) * 1e3,
             "phys.memory_ms": memory_ms,
-            "phys.log2_flops": np.log2(np.where(flops > 0, flops, np.nan)),
+            "phys.log2_flops": np.log2(ph.where(flops > 0, flops, np.nan)),
             "phys.problem_roofline_ms": problem_roofline,
             "phys.tile_m": tile_h,
             "phys.tile_n": tile_w,
@@ -106,14 +107,14 @@ class ConvolutionExtractor(Extractor):
             "phys.tile_traffic_bytes": halo_bytes,
             "phys.tile_traffic_ms": ph.safe_div(halo_bytes, bw * 1e9) * 1e3,
             "phys.smem_per_cta_kb": smem / 1024.0,
-            "phys.smem_fits": np.where(np.isnan(smem_limit), np.nan, (smem <= smem_limit).astype("float64")),
+            "phys.smem_fits": ph.where(ph.isnan(smem_limit), np.nan, ph.as_float(smem <= smem_limit)),
             "phys.regs_per_thread_est": regs,
             "phys.regs_per_cta_est": regs * threads,
             "phys.ctas_per_sm_smem": by_smem,
             "phys.ctas_per_sm_regs": by_regs,
             "phys.ctas_per_sm": per_sm,
             "phys.occupancy": ph.safe_div(per_sm * threads, spec(specs, "sys.max_threads_per_sm")),
-            "phys.threads_fit": (threads <= 1024).astype("float64"),
+            "phys.threads_fit": ph.as_float(threads <= 1024),
             "phys.waves": waves,
             "phys.waves_ceil": waves_ceil,
             "phys.wave_efficiency": wave_eff,
@@ -123,11 +124,11 @@ class ConvolutionExtractor(Extractor):
             "phys.tiled_compute_ms": tiled_compute,
             "roofline_ms": roofline,
             # not a bound: compute and halo'd tile traffic back to back (ranks configs better, see README)
-            "phys.estimate_ms": roofline + np.nan_to_num(ph.safe_div(halo_bytes, bw * 1e9) * 1e3),
+            "phys.estimate_ms": roofline + ph.nan_to_num(ph.safe_div(halo_bytes, bw * 1e9) * 1e3),
         }
         extra = {
             # input elements loaded per output: fh·fw from global/L1 without shared memory, the halo ratio with it
-            "conv.input_reuse": np.where(use_shmem > 0, ph.safe_div(smem_elems, tile_w * tile_h), fh * fw),
+            "conv.input_reuse": ph.where(use_shmem > 0, ph.safe_div(smem_elems, tile_w * tile_h), fh * fw),
             "conv.halo_ratio": ph.safe_div((tile_h + fh - 1.0) * (tile_w + fw - 1.0), tile_w * tile_h),
             "conv.row_bytes": tile_w * _FLOAT_BYTES,
             "conv.read_only": read_only,

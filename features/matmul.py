@@ -29,7 +29,17 @@ UNKNOWN_DTYPE = "unknown"
 
 
 # ---- column helpers -----------------------------------------------------------------------------
-Table = pd.DataFrame | ColumnTable
+#: A frame's rows, the plan's numpy columns, or one record (`physics.Row`: every helper below then
+#: returns scalars, and the physics runs on np.float64 scalars; see `physics.where`).
+Table = pd.DataFrame | ColumnTable | ph.Row
+_NUMBERS = (int, float, np.integer, np.floating, np.bool_)
+
+
+def const(frame: Table, value: float) -> np.ndarray:
+    """`value` for every row of `frame` (one np.float64 for a `Row`)."""
+    if isinstance(frame, ph.Row):
+        return np.float64(value)  # type: ignore[return-value]
+    return np.full(len(frame), value, dtype="float64")
 
 
 def col(frame: Table, *names: str, default: float = np.nan) -> np.ndarray:
@@ -38,16 +48,24 @@ def col(frame: Table, *names: str, default: float = np.nan) -> np.ndarray:
     for name in names:
         if name in frame.columns:
             values = _numeric(frame[name])
-            out = values if out is None else np.where(np.isnan(out), values, out)
+            out = values if out is None else ph.where(ph.isnan(out), values, out)
     if out is None:
-        return np.full(len(frame), default, dtype="float64")
-    if not np.isnan(default):
-        out = np.where(np.isnan(out), default, out)
+        return const(frame, default)
+    if default == default:  # not NaN
+        out = ph.where(ph.isnan(out), np.float64(default), out)
     return out
 
 
 def _numeric(series: pd.Series | np.ndarray) -> np.ndarray:
     """float64 values; anything that is not a number (text, lists, ...) -> NaN."""
+    if not isinstance(series, np.ndarray | pd.Series):  # one row's value
+        if isinstance(series, _NUMBERS):
+            return np.float64(series)  # type: ignore[return-value]
+        if _missing(series):
+            return np.float64(np.nan)  # type: ignore[return-value]
+        one = np.empty(1, dtype=object)
+        one[0] = series
+        return _numeric(one)[0]  # text etc.: the column rule on a 1-element column
     if isinstance(series, np.ndarray):
         if series.dtype.kind in "fiub":
             return series.astype("float64", copy=False)
@@ -66,6 +84,11 @@ def text_col(frame: Table, *names: str) -> pd.Series | np.ndarray:
     A Series from a DataFrame, an object array from a `ColumnTable` (no pandas on the plan's path).
     """
     present = [name for name in names if name in frame.columns]
+    if isinstance(frame, ph.Row):  # one record: the first value present
+        for name in present:
+            if not _missing(value := frame[name]):
+                return value
+        return None
     if isinstance(frame, ColumnTable):
         if not present:
             return np.full(len(frame), None, dtype=object)
@@ -91,13 +114,16 @@ def spec(specs: Table, name: str, default: float = np.nan) -> np.ndarray:
     """One `sys.*` column as float64 per row (default where absent)."""
     if name in specs.columns:
         values = specs[name]
-        values = values if isinstance(values, np.ndarray) else values.to_numpy(dtype="float64", na_value=np.nan)
-        return np.where(np.isnan(values), default, values) if not np.isnan(default) else values
-    return np.full(len(specs), default, dtype="float64")
+        if isinstance(values, pd.Series):
+            values = values.to_numpy(dtype="float64", na_value=np.nan)
+        return ph.where(ph.isnan(values), np.float64(default), values) if default == default else values
+    return const(specs, default)
 
 
 def canonical_dtypes(values: pd.Series | np.ndarray, default: str = "fp32") -> ph.Labels:
     """Per-row canonical dtype names (unknown spellings and missing -> `default`) as labels."""
+    if ph.is_label(values):  # one record's value
+        return default if _missing(values) else (ph.canonical_dtype(values) or default)  # type: ignore[return-value]
     codes, uniques = ph.labels(values)
     names = [ph.canonical_dtype(u) or default for u in uniques] + [default]
     categories = sorted(set(names))
@@ -105,14 +131,15 @@ def canonical_dtypes(values: pd.Series | np.ndarray, default: str = "fp32") -> p
     return ph.Labels(remap[codes], categories)
 
 
-def constant_labels(value: str, n: int) -> ph.Labels:
-    """n rows of one label (a dtype or unit every row of a family shares)."""
-    return ph.Labels(np.zeros(n, dtype=np.int64), [value])
+def constant_labels(value: str, frame: Table) -> ph.Labels:
+    """One label for every row of `frame` (a dtype or unit every row of a family shares)."""
+    if isinstance(frame, ph.Row):
+        return value  # type: ignore[return-value]
+    return ph.Labels(np.zeros(len(frame), dtype=np.int64), [value])
 
 
 def truthy(values: pd.Series | np.ndarray) -> np.ndarray:
     """Bool-ish column (True, 1, "true", "yes", "tf32") -> bool array; missing/other -> False."""
-    codes, uniques = ph.labels(values)
 
     def one(u: object) -> bool:
         if isinstance(u, bool | np.bool_):
@@ -121,12 +148,15 @@ def truthy(values: pd.Series | np.ndarray) -> np.ndarray:
             return bool(u) and not np.isnan(float(u))
         return str(u).strip().lower() in {"true", "1", "yes", "y", "on", "tf32", "float_32"}
 
+    if ph.is_label(values):  # one record's value
+        return False if _missing(values) else one(values)  # type: ignore[return-value]
+    codes, uniques = ph.labels(values)
     mapped = np.array([one(u) for u in uniques] + [False], dtype=bool)
     return mapped[codes]
 
 
 def peak_table(specs: Table) -> dict[str, np.ndarray]:
-    if isinstance(specs, ColumnTable):
+    if isinstance(specs, ColumnTable | ph.Row):
         return {c: specs[c] for c in specs.columns if c.startswith("sys.peak_tflops.")}
     return {c: specs[c].to_numpy(dtype="float64", na_value=np.nan) for c in specs.columns if c.startswith("sys.peak_tflops.")}
 
@@ -157,9 +187,8 @@ def matmul_physics(
     `roofline_ms` is the problem-only bound. `band_m` is how many tile rows the launch order walks
     before the next tile column (Triton's GROUP_M; default the whole M extent, a plain 2-D grid).
     """
-    rows = len(m)
-    nan = np.full(rows, np.nan)
-    batch = np.ones(rows) if batch is None else np.where(np.isnan(batch), 1.0, batch)
+    nan = ph.full_like(m, np.nan)
+    batch = ph.full_like(m, 1.0) if batch is None else ph.where(ph.isnan(batch), 1.0, batch)
     in_bytes = _bytes_of(dtype)
     out_bytes = in_bytes if out_dtype is None else _bytes_of(out_dtype)
     flops = ph.matmul_flops(m, n, k) * batch
@@ -172,12 +201,12 @@ def matmul_physics(
         "phys.min_bytes": min_bytes,
         "phys.arith_intensity": ph.safe_div(flops, min_bytes),
         "phys.in_bytes": in_bytes,
-        "phys.tensor_core": np.asarray(unit == "tensor", dtype="float64"),
+        "phys.tensor_core": ph.as_float(unit == "tensor"),
         "phys.peak_tflops": peak,
         "phys.ridge_intensity": ph.safe_div(peak * 1e12, bw * 1e9),
         "phys.compute_ms": ph.safe_div(flops, peak * 1e12) * 1e3,
         "phys.memory_ms": ph.safe_div(min_bytes, bw * 1e9) * 1e3,
-        "phys.log2_flops": np.log2(np.where(flops > 0, flops, np.nan)),
+        "phys.log2_flops": np.log2(ph.where(flops > 0, flops, np.nan)),
         "phys.problem_roofline_ms": ph.roofline_time_ms(flops, min_bytes, peak, bw),
     }
     if bm is None or bn is None:
@@ -189,7 +218,7 @@ def matmul_physics(
     tiles_m, tiles_n = ph.ceil_div(m, bm), ph.ceil_div(n, bn)
     ctas = tiles_m * tiles_n * batch
     k_steps = ph.ceil_div(k, bk)
-    kp = np.where(np.isnan(bk), k, k_steps * bk)
+    kp = ph.where(ph.isnan(bk), k, k_steps * bk)
     padded_flops = 2.0 * (tiles_m * bm) * (tiles_n * bn) * kp * batch
     flops_per_cta = 2.0 * bm * bn * kp
     # occupancy: resident CTAs per SM from threads, shared memory and registers
@@ -209,20 +238,20 @@ def matmul_physics(
     # global-load traffic with no reuse between CTAs (each CTA streams its A and B panels)
     tile_bytes = ctas * (bm + bn) * kp * in_bytes + m * n * out_bytes * batch
     # DRAM traffic if L2 keeps what one wave shares (never below the compulsory bytes)
-    dram_bytes = np.fmax(
+    dram_bytes = ph.fmax(
         ph.wave_dram_bytes(ctas, slots, tiles_m, tiles_n * batch, tiles_m if band_m is None else band_m,
                            bm, bn, kp, in_bytes) + m * n * out_bytes * batch,
         min_bytes,
     )
-    roofline = np.fmax(tiled_compute, f["phys.memory_ms"])
-    roofline = np.where(np.isnan(tiled_compute), f["phys.problem_roofline_ms"], roofline)
+    roofline = ph.fmax(tiled_compute, f["phys.memory_ms"])
+    roofline = ph.where(ph.isnan(tiled_compute), f["phys.problem_roofline_ms"], roofline)
     smem_limit = spec(specs, "sys.smem_per_block_kb") * 1024.0
     warp = spec(specs, "sys.warp_size", 32.0)
     max_threads = spec(specs, "sys.max_threads_per_sm")
     reg_limit = register_limit_per_thread(specs)
     # registers beyond the per-thread limit live in local memory: stored and reloaded once per K step
-    spill_regs = np.fmax((nan if regs_per_thread is None else regs_per_thread) - reg_limit, 0.0)
-    spill_bytes = ctas * threads * spill_regs * 4.0 * 2.0 * np.where(np.isnan(k_steps), 1.0, k_steps)
+    spill_regs = ph.fmax((nan if regs_per_thread is None else regs_per_thread) - reg_limit, 0.0)
+    spill_bytes = ctas * threads * spill_regs * 4.0 * 2.0 * ph.where(ph.isnan(k_steps), 1.0, k_steps)
     f.update(
         {
             "phys.tile_m": bm,
@@ -250,10 +279,10 @@ def matmul_physics(
             "phys.dram_traffic_ms": ph.safe_div(dram_bytes, bw * 1e9) * 1e3,
             "phys.l2_reuse": ph.safe_div(tile_bytes, dram_bytes),
             "phys.smem_per_cta_kb": (nan if smem_bytes is None else smem_bytes) / 1024.0,
-            "phys.smem_fits": np.where(
-                np.isnan(smem_limit) | (nan if smem_bytes is None else np.isnan(smem_bytes)),
+            "phys.smem_fits": ph.where(
+                ph.isnan(smem_limit) | (nan if smem_bytes is None else ph.isnan(smem_bytes)),
                 np.nan,
-                ((nan if smem_bytes is None else smem_bytes) <= smem_limit).astype("float64"),
+                ph.as_float((nan if smem_bytes is None else smem_bytes) <= smem_limit),
             ),
             "phys.stages": nan if stages is None else stages,
             "phys.regs_per_thread_est": nan if regs_per_thread is None else regs_per_thread,
@@ -263,7 +292,7 @@ def matmul_physics(
             "phys.ctas_per_sm_regs": by_regs,
             "phys.ctas_per_sm": per_sm,
             "phys.occupancy": ph.safe_div(per_sm * threads, max_threads),
-            "phys.threads_fit": np.where(np.isnan(threads), np.nan, (threads <= 1024).astype("float64")),
+            "phys.threads_fit": ph.where(ph.isnan(threads), np.nan, ph.as_float(threads <= 1024)),
             "phys.waves": waves,
             "phys.waves_ceil": waves_ceil,
             "phys.wave_efficiency": wave_eff,
@@ -274,7 +303,7 @@ def matmul_physics(
             "roofline_ms": roofline,
             # not a bound: compute, no-reuse tile traffic and register spills back to back (see README)
             "phys.spill_bytes_est": spill_bytes,
-            "phys.estimate_ms": roofline + np.nan_to_num(ph.safe_div(tile_bytes + np.nan_to_num(spill_bytes), bw * 1e9) * 1e3),
+            "phys.estimate_ms": roofline + ph.nan_to_num(ph.safe_div(tile_bytes + ph.nan_to_num(spill_bytes), bw * 1e9) * 1e3),
         }
     )
     return f
@@ -283,7 +312,7 @@ def matmul_physics(
 def register_limit_per_thread(specs: Table) -> np.ndarray:
     """Registers one thread can address: 255 since compute capability 3.5, 63 on cc 3.0/3.2."""
     cc = spec(specs, "sys.compute_capability")
-    return np.where(cc < 3.5, _REG_LIMIT_PER_THREAD_CC30, _REG_LIMIT_PER_THREAD)
+    return ph.where(cc < 3.5, _REG_LIMIT_PER_THREAD_CC30, _REG_LIMIT_PER_THREAD)
 
 
 def _bytes_of(dtype: object) -> np.ndarray:
@@ -293,6 +322,8 @@ def _bytes_of(dtype: object) -> np.ndarray:
 def _unit_for(dtype: object, tensor_capable: bool | np.ndarray) -> ph.Labels:
     """'tensor' where the kernel can use tensor cores and the dtype is one they take, else 'simt'."""
     takes_tc = ph.per_label(dtype, lambda d: str(d) in ph.TENSOR_CORE_DTYPES, dtype="bool", missing=False)
+    if ph.is_label(dtype):  # one record
+        return "tensor" if takes_tc and bool(tensor_capable) else "simt"  # type: ignore[return-value]
     tc = takes_tc & np.asarray(tensor_capable, dtype=bool)
     return ph.Labels(tc.astype(np.int64), ["simt", "tensor"])
 
@@ -311,6 +342,8 @@ def problem_dtype(frame: Table, default: str = "fp32") -> tuple[ph.Labels, ph.La
     dtype = canonical_dtypes(raw, default)
     tf32 = truthy(text_col(frame, "problem.allow_tf32", "problem.using_tf32", "problem.tf32", "params.allow_tf32"))
     switch = tf32 & (dtype == "fp32")
+    if ph.is_label(dtype):  # one record
+        return dtype, ("tf32" if switch else dtype)  # type: ignore[return-value]
     if not switch.any():
         return dtype, dtype
     categories = dtype.categories if "tf32" in dtype.categories else [*dtype.categories, "tf32"]
@@ -320,7 +353,11 @@ def problem_dtype(frame: Table, default: str = "fp32") -> tuple[ph.Labels, ph.La
 
 
 def _frame(frame: Table, physics: dict[str, np.ndarray], extra: dict[str, np.ndarray]) -> Columns:
-    """Generic param/problem columns plus physics and family-derived columns."""
+    """Generic param/problem columns plus physics and family-derived columns. For one record (a
+    `physics.Row`) only the physics and derived columns: the compiled plan encodes the record's
+    params/problem values itself (`FeaturePlan._transform_row`, the rule `generic_columns` applies)."""
+    if isinstance(frame, ph.Row):
+        return {**physics, **extra}
     return {**generic_columns(frame), **physics, **extra}
 
 
@@ -334,6 +371,8 @@ class TritonMatmulExtractor(Extractor):
     """
 
     families = ("triton.matmul",)
+    #: `extract` takes one record as a `physics.Row` (scalars through the same formulas)
+    one_row = True
 
     def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
@@ -346,7 +385,7 @@ class TritonMatmulExtractor(Extractor):
         group_m = col(frame, "params.GROUP_M", "params.GROUP_SIZE_M", default=1.0)
         in_bytes = _bytes_of(dtype)
         threads = warps * 32.0
-        smem = np.fmax(stages, 1.0) * (bm * bk + bk * bn) * in_bytes
+        smem = ph.fmax(stages, 1.0) * (bm * bk + bk * bn) * in_bytes
         regs = ph.safe_div(bm * bn, threads) + ph.safe_div((bm + bn) * bk * in_bytes / 4.0, threads) + 32.0
         unit = _unit_for(compute, True)
         physics = matmul_physics(
@@ -357,7 +396,7 @@ class TritonMatmulExtractor(Extractor):
         # GROUP_M swizzle: CTAs of one group share B panels in L2; the group's A rows are reused
         tiles_m = physics["phys.tiles_m"]
         extra = {
-            "triton.group_m_eff": np.fmin(group_m, tiles_m),
+            "triton.group_m_eff": ph.fmin(group_m, tiles_m),
             "triton.k_per_stage_bytes": (bm + bn) * bk * in_bytes,
         }
         return _frame(frame, physics, extra)
@@ -369,6 +408,8 @@ class CublasMatmulExtractor(Extractor):
     padding, shared memory or occupancy can be derived."""
 
     families = ("cublas.matmul",)
+    #: `extract` takes one record as a `physics.Row` (scalars through the same formulas)
+    one_row = True
 
     def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
@@ -388,6 +429,8 @@ class XgemmExtractor(Extractor):
     """
 
     families = ("clblast.xgemm", "cltune.sgemm")
+    #: `extract` takes one record as a `physics.Row` (scalars through the same formulas)
+    one_row = True
 
     def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
@@ -406,8 +449,8 @@ class XgemmExtractor(Extractor):
         smem = (sa * kwg * mwg + sb * kwg * nwg) * in_bytes
         regs = mwi * nwi + mwi + nwi + 16.0
         physics = matmul_physics(
-            m, n, k, dtype=dtype, unit=constant_labels("simt", len(frame)), specs=specs,
-            bm=mwg, bn=nwg, bk=kwg, threads=threads, stages=np.ones(len(frame)), smem_bytes=smem,
+            m, n, k, dtype=dtype, unit=constant_labels("simt", frame), specs=specs,
+            bm=mwg, bn=nwg, bk=kwg, threads=threads, stages=const(frame, 1.0), smem_bytes=smem,
             regs_per_thread=regs, batch=batch,
         )
         kdima, kdimb = ph.safe_div(threads, mdima), ph.safe_div(threads, ndimb)
@@ -429,13 +472,13 @@ class XgemmExtractor(Extractor):
             "xgemm.vec_bytes_m": vwm * in_bytes,
             "xgemm.vec_bytes_n": vwn * in_bytes,
             # CLBlast's constraints: a config breaking them would not compile; as a feature it flags odd shapes
-            "xgemm.valid": (
+            "xgemm.valid": ph.as_float(
                 (np.mod(mwg, mdimc * vwm) == 0)
                 & (np.mod(nwg, ndimc * vwn) == 0)
-                & (np.isnan(mdima) | (np.mod(mwg, mdima * vwm) == 0))
-                & (np.isnan(ndimb) | (np.mod(nwg, ndimb * vwn) == 0))
+                & (ph.isnan(mdima) | (np.mod(mwg, mdima * vwm) == 0))
+                & (ph.isnan(ndimb) | (np.mod(nwg, ndimb * vwn) == 0))
                 & (np.mod(kwg, kwi) == 0)
-            ).astype("float64"),
+            ),
         }
         return _frame(frame, physics, extra)
 
@@ -511,6 +554,8 @@ class TiledMatmulExtractor(Extractor):
     T×T CTAs of T² threads, one output per thread, 2·T²·4 bytes of shared memory, fp32 SIMT."""
 
     families = ("cuda.tiled_matmul",)
+    #: `extract` takes one record as a `physics.Row` (scalars through the same formulas)
+    one_row = True
 
     def extract(self, frame: Table, specs: Table) -> Columns:
         m, n, k, batch = problem_mnk(frame)
@@ -519,9 +564,9 @@ class TiledMatmulExtractor(Extractor):
         in_bytes = _bytes_of(dtype)
         threads = tile * tile
         physics = matmul_physics(
-            m, n, k, dtype=dtype, unit=constant_labels("simt", len(frame)), specs=specs,
-            bm=tile, bn=tile, bk=tile, threads=threads, stages=np.ones(len(frame)),
-            smem_bytes=2.0 * tile * tile * in_bytes, regs_per_thread=np.full(len(frame), 24.0), batch=batch,
+            m, n, k, dtype=dtype, unit=constant_labels("simt", frame), specs=specs,
+            bm=tile, bn=tile, bk=tile, threads=threads, stages=const(frame, 1.0),
+            smem_bytes=2.0 * tile * tile * in_bytes, regs_per_thread=const(frame, 24.0), batch=batch,
         )
         return _frame(frame, physics, {})
 

@@ -99,24 +99,133 @@ def canonical_dtype(name: object) -> str | None:
     return _ALIASES.get(key)
 
 
+# ---- one definition for arrays and for one row ------------------------------------------------------
+# Every formula below runs on float64 arrays (a frame's rows) or on float64 *scalars* (one record: the
+# compiled plan's one-row path, `Row`). numpy's per-call floor is ~0.3-1.2 µs per ufunc on a 1-element
+# array but ~30 ns for arithmetic on np.float64 scalars, so the same code with scalars is ~10x faster
+# for one row. The few operations that are not plain arithmetic go through the helpers below, which
+# take numpy's path for arrays and an exactly equivalent scalar path otherwise (np.float64 keeps IEEE
+# semantics: x / 0 is inf/NaN under `quiet()`, never ZeroDivisionError).
+
+
+_NAN = np.float64(np.nan)
+
+
 def _f(x: object) -> np.ndarray:
+    """float64 array, or np.float64 for a scalar (one row)."""
+    if type(x) is np.float64 or type(x) is np.ndarray and x.dtype == np.float64:
+        return x  # type: ignore[return-value]
+    if isinstance(x, int | float | np.number | np.bool_):
+        return np.float64(x)  # type: ignore[return-value]
     return np.asarray(x, dtype=np.float64)
+
+
+def is_row(x: object) -> bool:
+    """True for one row's scalar value (not an array)."""
+    return type(x) is not np.ndarray
+
+
+def where(cond: object, a: object, b: object) -> np.ndarray:
+    """np.where, or `a if cond else b` when nothing is an array (~1.3 µs -> ~0.1 µs)."""
+    if type(cond) is np.ndarray or type(a) is np.ndarray or type(b) is np.ndarray:
+        return np.where(cond, a, b)
+    return a if cond else b  # type: ignore[return-value]
+
+
+def isnan(x: object) -> np.ndarray:
+    """np.isnan; a scalar's `x != x`."""
+    return np.isnan(x) if type(x) is np.ndarray else x != x  # type: ignore[return-value]
+
+
+def fmax(a: object, b: object) -> np.ndarray:
+    """np.fmax (NaN-ignoring maximum); the same rule on scalars."""
+    if type(a) is np.ndarray or type(b) is np.ndarray:
+        return np.fmax(a, b)
+    if a != a:  # noqa: PLR0124 (NaN test)
+        return b  # type: ignore[return-value]
+    if b != b:  # noqa: PLR0124
+        return a  # type: ignore[return-value]
+    return a if a >= b else b  # type: ignore[return-value, operator]
+
+
+def fmin(a: object, b: object) -> np.ndarray:
+    """np.fmin (NaN-ignoring minimum); the same rule on scalars."""
+    if type(a) is np.ndarray or type(b) is np.ndarray:
+        return np.fmin(a, b)
+    if a != a:  # noqa: PLR0124
+        return b  # type: ignore[return-value]
+    if b != b:  # noqa: PLR0124
+        return a  # type: ignore[return-value]
+    return a if a <= b else b  # type: ignore[return-value, operator]
+
+
+def as_float(mask: object) -> np.ndarray:
+    """A bool array (or one bool) as 0.0/1.0."""
+    if type(mask) is np.ndarray:
+        return mask.astype("float64")
+    return np.float64(1.0 if mask else 0.0)  # type: ignore[return-value]
+
+
+def nan_to_num(x: object) -> np.ndarray:
+    """np.nan_to_num (NaN -> 0, ±inf -> the largest finite float); the same rule on scalars."""
+    if type(x) is np.ndarray:
+        return np.nan_to_num(x)
+    if x != x:  # noqa: PLR0124
+        return np.float64(0.0)  # type: ignore[return-value]
+    if x == np.inf or x == -np.inf:
+        return np.nan_to_num(np.float64(x))  # type: ignore[return-value]
+    return x  # type: ignore[return-value]
+
+
+def full_like(x: object, value: float) -> np.ndarray:
+    """`value` for every row of `x` (an array of len(x), or one np.float64 for a row)."""
+    if type(x) is np.ndarray:
+        return np.full(len(x), value, dtype="float64")
+    return np.float64(value)  # type: ignore[return-value]
+
+
+class Row:
+    """One record's input values, read like a table (`columns`, `row[name]`, `len(row) == 1`):
+    the compiled plan's one-row input. The extractors' column helpers (`features.matmul.col`, ...)
+    return scalars for it, so the physics runs on np.float64 scalars instead of 1-element arrays."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, object]):
+        self._data = data
+
+    @property
+    def columns(self):  # noqa: ANN201 (a keys view: membership is one hash lookup)
+        return self._data.keys()
+
+    def __getitem__(self, name: str) -> object:
+        return self._data[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def __len__(self) -> int:
+        return 1
 
 
 @_quiet
 def ceil_div(a: object, b: object) -> np.ndarray:
     """ceil(a / b) for float arrays (NaN where b <= 0 or either is NaN)."""
+    if type(a) is np.float64 and type(b) is np.float64:  # one row: the same rule on scalars
+        return np.ceil(a / b) if b > 0 else _NAN
     a, b = _f(a), _f(b)
     out = np.ceil(a / b)  # errors are ignored by @_quiet
-    return np.where(b > 0, out, np.nan)
+    return where(b > 0, out, np.nan)
 
 
 @_quiet
 def safe_div(a: object, b: object) -> np.ndarray:
     """a / b with NaN (not inf, not a warning) where b is 0 or NaN."""
+    if type(a) is np.float64 and type(b) is np.float64:  # one row: the same rule on scalars
+        return a / b if b != 0 else _NAN
     a, b = _f(a), _f(b)
     out = a / b  # errors are ignored by @_quiet
-    return np.where(b != 0, out, np.nan)
+    return where(b != 0, out, np.nan)
 
 
 @_quiet
@@ -137,7 +246,7 @@ def roofline_time_ms(flops: object, bytes_moved: object, peak_tflops: object, me
     """max(flops / peak, bytes / bandwidth) in milliseconds; NaN if either rate is unknown."""
     compute_ms = safe_div(flops, _f(peak_tflops) * 1e12) * 1e3
     memory_ms = safe_div(bytes_moved, _f(mem_bw_gbs) * 1e9) * 1e3
-    return np.fmax(compute_ms, memory_ms) * np.where(np.isnan(compute_ms) | np.isnan(memory_ms), np.nan, 1.0)
+    return fmax(compute_ms, memory_ms) * where(isnan(compute_ms) | isnan(memory_ms), np.nan, 1.0)
 
 
 @_quiet
@@ -159,7 +268,7 @@ def wave_stats(ctas: object, slots: object) -> tuple[np.ndarray, np.ndarray, np.
     Efficiency = ctas / (ceil(waves)·slots): the fraction of slot-time in busy waves doing work.
     """
     waves = safe_div(ctas, slots)
-    waves_ceil = np.ceil(waves)
+    waves_ceil = np.ceil(waves)  # on np.float64 too (~0.1 µs): exactly numpy's rounding
     eff = safe_div(ctas, waves_ceil * _f(slots))
     return waves, waves_ceil, eff
 
@@ -181,16 +290,17 @@ def ctas_per_sm(
     threads = _f(threads_per_cta)
     by_threads = np.floor(safe_div(max_threads_per_sm, threads))
     smem = _f(smem_per_cta_bytes)
-    by_smem = np.where(smem > 0, np.floor(safe_div(_f(smem_per_sm_kb) * 1024.0, smem)), np.inf)
-    by_smem = np.where(np.isnan(_f(smem_per_sm_kb)) | np.isnan(smem), np.nan, by_smem)
+    smem_per_sm = _f(smem_per_sm_kb)
+    by_smem = where(smem > 0, np.floor(safe_div(smem_per_sm * 1024.0, smem)), np.inf)
+    by_smem = where(isnan(smem_per_sm) | isnan(smem), np.nan, by_smem)
     # registers are allocated per warp in units of 256: approximate by rounding regs/thread up to 8
     regs = np.ceil(_f(regs_per_thread) / 8.0) * 8.0
     by_regs = np.floor(safe_div(regs_per_sm, regs * threads))
-    limits = np.stack(
-        [by_threads, by_smem, by_regs, np.broadcast_to(_f(max_ctas_per_sm), by_threads.shape)], axis=0
-    )
-    overall = np.nanmin(np.where(np.isnan(limits), np.inf, limits), axis=0)
-    overall = np.where(np.isinf(overall), np.nan, overall)
+    # the smallest known limit (fmin ignores NaN = unknown); none known, or an infinite one -> NaN
+    overall = fmin(fmin(fmin(by_threads, by_smem), by_regs), _f(max_ctas_per_sm))
+    overall = where((overall == np.inf) | (overall == -np.inf), np.nan, overall)
+    if type(overall) is np.ndarray and overall.shape != np.shape(by_threads):
+        overall = np.broadcast_to(overall, np.shape(by_threads)).copy()
     return by_threads, by_smem, by_regs, overall
 
 
@@ -207,11 +317,11 @@ def wave_dram_bytes(
     """
     ctas, slots = _f(ctas), _f(slots)
     tiles_m, tiles_n = _f(tiles_m), _f(tiles_n)
-    wave = np.fmin(np.where(slots > 0, slots, 1.0), ctas)
-    rows = np.fmin(tiles_m, np.fmax(_f(band_m), 1.0))
+    wave = fmin(where(slots > 0, slots, 1.0), ctas)
+    rows = fmin(tiles_m, fmax(_f(band_m), 1.0))
     spills_band = wave > rows * tiles_n
-    rows = np.where(spills_band, np.fmin(tiles_m, np.ceil(wave / tiles_n)), rows)
-    cols = np.where(spills_band, tiles_n, np.fmin(tiles_n, np.ceil(wave / rows)))
+    rows = where(spills_band, fmin(tiles_m, np.ceil(wave / tiles_n)), rows)
+    cols = where(spills_band, tiles_n, fmin(tiles_n, np.ceil(wave / rows)))
     waves = np.ceil(ctas / wave)
     per_wave = (rows * _f(tile_m) + cols * _f(tile_n)) * _f(k_padded) * _f(in_bytes)
     return waves * per_wave
@@ -297,9 +407,17 @@ def labels(values: object) -> tuple[np.ndarray, list]:
 
 def per_label(values: object, fn: Callable, dtype: str = "float64", missing: object = np.nan) -> np.ndarray:
     """fn applied to each distinct label, broadcast back to the rows (missing -> `missing`)."""
+    if is_label(values):  # one row's label
+        value = missing if _is_missing(values) else fn(values)
+        return np.float64(value) if dtype == "float64" else np.array(value, dtype=dtype)[()]
     codes, uniques = labels(values)
     table = np.array([fn(u) for u in uniques] + [missing], dtype=dtype)
     return table[codes]
+
+
+def is_label(values: object) -> bool:
+    """True for one row's label (a str, None or other scalar), not per-row labels."""
+    return not isinstance(values, Labels | pd.Categorical | np.ndarray | pd.Series | list)
 
 
 def pick_peak(table: dict[str, np.ndarray], dtype: object, unit: object) -> np.ndarray:
@@ -309,6 +427,14 @@ def pick_peak(table: dict[str, np.ndarray], dtype: object, unit: object) -> np.n
     (Categorical or array). A missing tensor peak falls back to the SIMT peak of the same dtype and
     tf32 to fp32 SIMT (the kernel then cannot beat SIMT); NaN if nothing applies.
     """
+    if is_label(dtype) and is_label(unit):  # one row: its dtype and unit are plain labels
+        if _is_missing(dtype) or _is_missing(unit):
+            return np.float64(np.nan)
+        peak = np.float64(np.nan)
+        for col in _peak_columns(str(dtype), str(unit)):
+            if col in table and peak != peak:  # noqa: PLR0124 (first known one)
+                peak = _f(table[col])
+        return peak
     d_codes, d_uniques = labels(dtype)
     u_codes, u_uniques = labels(unit)
     n = len(d_codes)
@@ -320,12 +446,17 @@ def pick_peak(table: dict[str, np.ndarray], dtype: object, unit: object) -> np.n
             continue
         d, u = str(d_uniques[code // width]), str(u_uniques[code % width])
         rows = pair_codes == code
-        candidates = [f"sys.peak_tflops.{d}.{u}", f"sys.peak_tflops.{d}.simt"]
-        if d == "tf32":
-            candidates.append("sys.peak_tflops.fp32.simt")
         value = np.full(int(rows.sum()), np.nan)
-        for col in candidates:
+        for col in _peak_columns(d, u):
             if col in table:
                 value = np.where(np.isnan(value), _f(table[col])[rows], value)
         out[rows] = value
     return out
+
+
+def _peak_columns(d: str, u: str) -> list[str]:
+    """Spec columns to read a (dtype, unit) peak from, first known one wins."""
+    candidates = [f"sys.peak_tflops.{d}.{u}", f"sys.peak_tflops.{d}.simt"]
+    if d == "tf32":
+        candidates.append("sys.peak_tflops.fp32.simt")
+    return candidates

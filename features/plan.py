@@ -6,7 +6,13 @@ no DataFrame on the way: the family extractors run on a `ColumnTable` of numpy a
 functions `featurize` runs, so each formula has one implementation), inside one `physics.quiet()`
 block, and everything that depends only on a value rather than a row is resolved once per plan and
 cached: a system name -> its canonical name, vocabulary code and spec row; a raw param/problem value
--> its encoded float. A one-row call costs tens of microseconds instead of ~10 ms.
+-> its encoded float.
+
+One row (a `predict` of one config) takes the row path when its family's extractor supports it
+(`one_row = True`: every built-in family but `cutlass.gemm`, whose name parsing is pandas): the
+extractor gets a `physics.Row` of scalars and runs the same formulas on np.float64 scalars (~30 ns an
+operation instead of numpy's ~0.3-1 µs floor on a 1-element array), and the row is written as one
+Python list. Rows with IR text, inline system objects or an unknown family take the column path.
 
 Differences from `featurize`, by design: IR text features are computed through `featurize`'s own
 IR path (pandas, not fast); an extractor must return its generic `params.*`/`problem.*` columns
@@ -24,6 +30,7 @@ import numpy as np
 import pandas as pd
 from perfcast.features import physics as ph
 from perfcast.features.registry import (
+    GENERIC_SECTIONS,
     ROOFLINE,
     ColumnTable,
     _canonical_systems,
@@ -63,6 +70,8 @@ class FeaturePlan:
         self._vocab = {name: {v: float(i) for i, v in enumerate(vocab)} for name, vocab in schema.categories.items()}
         self._values: dict[str, dict[Any, float]] = {}
         self._systems: dict[Any, tuple[np.ndarray, float]] = {}
+        self._row_specs: dict[Any, tuple] = {}  # system value -> `_row_system`'s answer
+        self._row_layouts: dict[str, tuple[tuple[str, ...], list[int]]] = {}  # kernel -> result names, positions
         self._sys_names: list[str] | None = None
         self._spec_js: np.ndarray | None = None  # schema positions of the spec columns the schema has
         self._spec_src: list[int] = []
@@ -116,28 +125,37 @@ class FeaturePlan:
 
     def _encode(self, name: str, values: np.ndarray) -> np.ndarray:
         """Raw values (object array, or numbers for a categorical feature) -> floats, per distinct value."""
-        cache = self._values.get(name)
-        if cache is None:
-            cache = self._values.setdefault(name, {})
         codes, uniques = ph.labels(values)
         table = np.empty(len(uniques) + 1)
         table[-1] = np.nan  # missing
         for i, u in enumerate(uniques):
-            hit = cache.get(u) if _hashable(u) else None
-            if hit is None:
-                hit = self._encode_one(name, u)
-                if _hashable(u):
-                    if len(cache) > _MAX_CACHED:
-                        cache.clear()
-                    cache[u] = hit
-            table[i] = hit
+            table[i] = self._encode_cached(name, u)
         return table[codes]
+
+    def _encode_cached(self, name: str, value: Any) -> float:
+        """`_encode_one` through the per-feature cache of distinct values."""
+        cache = self._values.get(name)
+        if cache is None:
+            cache = self._values.setdefault(name, {})
+        hashable = _hashable(value)
+        hit = cache.get(value) if hashable else None
+        if hit is None:
+            hit = self._encode_one(name, value)
+            if hashable:
+                if len(cache) > _MAX_CACHED:
+                    cache.clear()
+                cache[value] = hit
+        return hit
 
     # ---- transform ---------------------------------------------------------------------------
     def transform(self, columns: Mapping[str, Any], *, n: int | None = None, dtype: Any = np.float32) -> np.ndarray:
         """Dotted columns (`kernel`, `system`, `params.*`, `problem.*`, `ir.*`; arrays, lists or
         scalars) -> feature matrix, rows × len(schema.names), in `dtype` (float32 for onnxruntime)."""
         rows = _rows(columns, n)
+        if rows == 1:
+            row = self._transform_row(columns)
+            if row is not None:
+                return row.astype(dtype, copy=False)
         X = np.full((rows, len(self.names)), np.nan)
         if rows == 0:
             return X.astype(dtype, copy=False)
@@ -180,6 +198,88 @@ class FeaturePlan:
         if "system" in columns and (j := self.index.get("system")) is not None:
             X[:, j] = system_codes
         return X.astype(dtype, copy=False)
+
+    def _transform_row(self, columns: Mapping[str, Any]) -> np.ndarray | None:
+        """One row through the family's extractor on scalars (1 × len(names) float64), or None where
+        the row path does not apply (then `transform` takes the column path; same values)."""
+        kernel = _one_value(columns["kernel"]) if "kernel" in columns else None
+        if type(kernel) is not str:
+            return None
+        extractor = get_extractor(kernel)
+        if not getattr(extractor, "one_row", False):
+            return None
+        needed = self.schema.inputs.get(kernel)
+        missing = [c for c in needed or () if c not in columns]
+        if missing:
+            raise FeatureSchemaError(
+                f"input does not match feature schema {self.schema.version}: kernel {kernel!r} lacks input columns {missing}"
+            )
+        data: dict[str, Any] = {}
+        for name, values in columns.items():
+            if name == "kernel" or name == "system":
+                continue
+            if name.startswith("ir."):
+                return None  # IR text features: featurize's IR path
+            data[name] = _one_value(values)
+        system = _one_value(columns["system"]) if "system" in columns else None
+        if isinstance(system, dict):
+            return None  # an inline spec object: registered by the column path
+        if ph._is_missing(system):
+            system = None
+        specs, spec_values, system_code = self._row_system(system)
+        out = [np.nan] * len(self.names)
+        index, vocab = self.index, self._vocab
+        if "system" in columns:
+            for j, value in spec_values:
+                out[j] = value
+        # the record's params/problem values: what generic_columns + _put give a one-row column
+        for name, value in data.items():
+            if name.startswith(GENERIC_SECTIONS) and (j := index.get(name)) is not None and not ph._is_missing(value):
+                out[j] = value if type(value) is np.float64 and name not in vocab else self._encode_cached(name, value)
+        with ph.quiet():
+            result = extractor.extract(ph.Row(data), specs)
+        # the result's names are the same every call of a family: their schema positions are cached
+        names = tuple(result)
+        layout = self._row_layouts.get(kernel)
+        if layout is None or layout[0] != names:
+            layout = self._row_layouts[kernel] = (names, [index.get(n, -1) if n not in vocab else -2 for n in names])
+        for name, j, value in zip(names, layout[1], result.values(), strict=True):
+            if j == -1:
+                continue
+            if type(value) is not np.float64:
+                if isinstance(value, np.ndarray):  # an extractor that returned a column after all
+                    value = value[0]
+                if j == -2 or not isinstance(value, _NUMBER):
+                    j = index[name]
+                    value = self._encode_cached(name, value)
+            elif j == -2:
+                j = index[name]
+                value = self._encode_cached(name, value)
+            out[j] = value
+        if (j := index.get("kernel")) is not None:
+            out[j] = self._encode_cached("kernel", kernel)
+        if "system" in columns and (j := index.get("system")) is not None:
+            out[j] = system_code
+        return np.array(out, dtype=np.float64)[None, :]
+
+    def _row_system(self, system: Any) -> tuple[ph.Row, list[tuple[int, float]], float]:
+        """(spec values as a `physics.Row`, (schema position, value) of the spec features, system
+        code) of one system value (None: missing), cached per value."""
+        hit = self._row_specs.get(system)
+        if hit is not None:
+            return hit
+        spec_row, code = self._system(system)
+        if self._spec_js is None:
+            found = [(i, self.index[c]) for i, c in enumerate(self._sys_names or ()) if c in self.index]
+            self._spec_src = [i for i, _ in found]
+            self._spec_js = np.array([j for _, j in found], dtype=np.int64)
+        values = [(j, spec_row[i]) for i, j in zip(self._spec_src, self._spec_js.tolist(), strict=True)]
+        out = (ph.Row(dict(zip(self._sys_names or (), spec_row, strict=True))), values, code)
+        with self._lock:
+            if len(self._row_specs) > _MAX_CACHED:
+                self._row_specs.clear()
+            self._row_specs[system] = out
+        return out
 
     def _spec_table(self, columns: Mapping[str, Any], rows: int) -> tuple[ColumnTable, np.ndarray]:
         """`sys.*` columns per row from the cached spec rows of each distinct system, and the
@@ -252,6 +352,19 @@ def _rows(columns: Mapping[str, Any], n: int | None) -> int:
             raise ValueError(f"n={n} but the columns have {rows} rows")
         return rows
     return 1 if n is None else n
+
+
+def _one_value(values: Any) -> Any:
+    """The value of a one-row column as `_as_array` would read it: numbers (bools too) as np.float64,
+    text and other objects as they are (an object column is read value by value)."""
+    if type(values) is list and len(values) == 1:
+        v = values[0]
+        if type(v) is int or type(v) is float:
+            return np.float64(v)
+        if type(v) is str:
+            return v
+    arr = _as_array(values, 1)
+    return np.float64(arr[0]) if arr.dtype.kind in "fiub" else arr[0]
 
 
 def _is_column(values: Any) -> bool:
