@@ -22,16 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from .onnx_model import FORMAT_VERSION, MEASURED_PAIRS, META_FILE, MODEL_FILE, SCHEMA_FILE, OnnxCostModel
 
+M = TypeVar("M")
 ROUTES_FILE = "routes.json"
 #: single-model files every sub-directory holds
 SINGLE_FILES = (MODEL_FILE, SCHEMA_FILE, META_FILE)
@@ -123,29 +124,7 @@ class RoutedCostModel:
 
     def output_columns(self) -> list[str]:
         """Names (without `pred.`) of the columns `predict_frame` returns: the union over sub-models."""
-        cols: list[str] = []
-        for target in self.meta["targets"]:
-            for model in self.submodels:
-                spec = model.meta["targets"].get(target)
-                if spec is not None:
-                    cols += [c for c in (target, spec.get("lower"), spec.get("upper")) if c and c not in cols]
-        for extra in ("feasible_prob", "rank_score"):
-            if any(extra in m.output_columns() for m in self.submodels):
-                cols.append(extra)
-        return cols
-
-    def route_codes(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[OnnxCostModel]]:
-        """Per row, the index into `self.submodels` of the model that answers it (ValueError on an
-        unknown or missing kernel, naming it and the known ones)."""
-        if "kernel" not in frame.columns:
-            raise ValueError(f"records need a 'kernel' field to be routed (this model knows {self.kernels})")
-        codes, uniques = pd.factorize(frame["kernel"], use_na_sentinel=False)
-        unknown = [("<missing>" if pd.isna(k) else str(k)) for k in uniques if pd.isna(k) or str(k) not in self.routes]
-        if unknown:
-            raise ValueError(f"unknown kernel(s) {sorted(set(unknown))}: this model knows {self.kernels}")
-        position = {id(m): i for i, m in enumerate(self.submodels)}
-        per_unique = np.array([position[id(self.routes[str(k)])] for k in uniques], dtype=np.intp)
-        return per_unique[codes], self.submodels
+        return output_columns_of([m.meta for m in self.submodels], self.meta["targets"])
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Canonical flat records -> `pred.*` columns (union over sub-models) with the input's index and order.
@@ -155,19 +134,55 @@ class RoutedCostModel:
         column a sub-model lacks (e.g. `pred.power_w` of a family never power-measured) is NaN there.
         """
         cols = [f"pred.{c}" for c in self.output_columns()]
-        if len(frame) == 0:
-            return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in cols}, index=frame.index)
-        which, models = self.route_codes(frame)
-        values = np.full((len(frame), len(cols)), np.nan)
-        col_pos = {c: j for j, c in enumerate(cols)}
-        for i, model in enumerate(models):
-            rows = np.flatnonzero(which == i)
-            if not len(rows):
-                continue
-            part = model.predict_frame(frame.iloc[rows])
-            for c in part.columns:
-                values[rows, col_pos[c]] = part[c].to_numpy(dtype=np.float64)
-        return pd.DataFrame(values, index=frame.index, columns=cols)
+        return predict_routed(frame, self.routes, lambda model, part: model.predict_frame(part), cols)
+
+
+def output_columns_of(metas: Sequence[Mapping[str, Any]], targets: Iterable[str] | None = None) -> list[str]:
+    """`pred.*` column names (without `pred.`) of a routed model over sub-models with these `model.json`s:
+    per target (in `targets` order, default first seen) its point, lower, upper; then the extras."""
+    order = list(targets) if targets is not None else list(dict.fromkeys(t for m in metas for t in m["targets"]))
+    cols: list[str] = []
+    for target in order:
+        for meta in metas:
+            spec = meta["targets"].get(target)
+            if spec is not None:
+                cols += [c for c in (target, spec.get("lower"), spec.get("upper")) if c and c not in cols]
+    cols += [e for e in ("feasible_prob", "rank_score") if any(e in m.get("outputs", ()) for m in metas)]
+    return cols
+
+
+def predict_routed(
+    frame: pd.DataFrame,
+    routes: Mapping[str, M],
+    predict_part: Callable[[M, pd.DataFrame], pd.DataFrame],
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """Split `frame`'s rows by `kernel` over `routes` (kernel -> model; kernels may share a model),
+    call `predict_part(model, rows)` once per distinct model, and put the answers back in input order
+    under `columns` (NaN where a model lacks a column). Unknown or missing kernel -> ValueError naming it."""
+    columns = list(columns)
+    if len(frame) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=np.float64) for c in columns}, index=frame.index)
+    known = sorted(routes)
+    if "kernel" not in frame.columns:
+        raise ValueError(f"records need a 'kernel' field to be routed (this model knows {known})")
+    codes, uniques = pd.factorize(frame["kernel"], use_na_sentinel=False)
+    unknown = sorted({"<missing>" if pd.isna(k) else str(k) for k in uniques if pd.isna(k) or str(k) not in routes})
+    if unknown:
+        raise ValueError(f"unknown kernel(s) {unknown}: this model knows {known}")
+    models = list({id(m): m for m in routes.values()}.values())
+    position = {id(m): i for i, m in enumerate(models)}
+    which = np.array([position[id(routes[str(k)])] for k in uniques], dtype=np.intp)[codes]
+    values = np.full((len(frame), len(columns)), np.nan)
+    col_pos = {c: j for j, c in enumerate(columns)}
+    for i, model in enumerate(models):
+        rows = np.flatnonzero(which == i)
+        if not len(rows):
+            continue
+        part = predict_part(model, frame.iloc[rows])
+        for c in part.columns:
+            values[rows, col_pos[c]] = part[c].to_numpy(dtype=np.float64)
+    return pd.DataFrame(values, index=frame.index, columns=columns)
 
 
 def load_cost_model(model_dir: str | Path, *, threads: int | None = None) -> OnnxCostModel | RoutedCostModel:

@@ -3,7 +3,8 @@
 1. ingest the real measurement sets (`../shared/datasets` and the bundled `./data`) into the store,
    skipping files already ingested unchanged;
 2. print the store summary;
-3. train and register a champion when the registry has none;
+3. train and register a champion when the registry has none (routed: one sub-model per kernel family
+   behind one registered model, `perfcast.training.train.DEFAULT_BY`);
 4. serve it over HTTP on 127.0.0.1, printing an example `/v1/rank` request.
 """
 
@@ -128,6 +129,7 @@ def main(args: argparse.Namespace) -> int:
 
     from perfcast.training.registry import CHAMPION, alias_version  # noqa: PLC0415
     from perfcast.training.train import (  # noqa: PLC0415
+        DEFAULT_BY,
         DEFAULT_NAME,
         ensure_champion,
         load_training_frame,
@@ -140,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
         frame = sample_problems(load_training_frame(store), args.max_rows_per_group)
         print(f"[3/4] train {name} on {len(frame):,} of {len(store):,} measurements "
               f"(≤ {args.max_rows_per_group:,} per kernel × system; MLflow: {config.tracking_uri()})")
-        results = train_models(frame=frame, name=name, by="all", hyperparameters={"num_boost_round": args.rounds})
+        results = train_models(frame=frame, name=name, by=DEFAULT_BY, hyperparameters={"num_boost_round": args.rounds})
         print(summarize(results).to_string(index=False))
     else:
         print(f"[3/4] champion already registered: models:/{name}@{CHAMPION} (--retrain to train a challenger)")

@@ -35,9 +35,10 @@ def frame(datasets_dir) -> pd.DataFrame:
 def registry(tmp_path_factory, frame):
     root = tmp_path_factory.mktemp("mlruns")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    first = train_models(frame=frame, name=NAME, hyperparameters={"num_boost_round": 30}, tracking_uri=uri,
+    # one model across families (`by="all"`); routed models: tests/test_train_routed.py
+    first = train_models(frame=frame, name=NAME, by="all", hyperparameters={"num_boost_round": 30}, tracking_uri=uri,
                          progress=False)[0]
-    second = train_models(frame=frame, name=NAME, hyperparameters={"num_boost_round": 90}, tracking_uri=uri,
+    second = train_models(frame=frame, name=NAME, by="all", hyperparameters={"num_boost_round": 90}, tracking_uri=uri,
                           progress=False)[0]
     return uri, first, second
 
@@ -156,7 +157,7 @@ def test_promote_refits_the_champion_on_the_challengers_split(datasets_dir, tmp_
     store = MeasurementStore(tmp_path / "store")
     store.append(autoheuristic_problems(datasets_dir, 100, seed=5, rows_per_problem=12))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    kw = {"tracking_uri": uri, "progress": False, "name": "perfcast-refit"}
+    kw = {"tracking_uri": uri, "progress": False, "name": "perfcast-refit", "by": "all"}
     train_models(store, hyperparameters={"num_boost_round": 15}, seed=0, **kw)
     second = train_models(store, hyperparameters={"num_boost_round": 60}, seed=1, **kw)[0]
     decision = promote("perfcast-refit", store=store, tracking_uri=uri, progress=False)

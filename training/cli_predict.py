@@ -102,14 +102,15 @@ class _Writer:
 def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_rows: int = 131072,
                  threads: int = 2, progress: bool = True) -> int:
     """Stream INPUT through the model into OUTPUT; returns the number of rows written."""
-    from perfcast.models.onnx_model import OnnxCostModel
+    from perfcast.models.routed import load_cost_model
     from perfcast.training.registry import resolve_model_dir
     from tqdm.auto import tqdm
 
     in_kind, out_kind = _kind(input_path), _kind(output_path)  # fail on a bad suffix before any work
     if not input_path.is_file():
         raise FileNotFoundError(f"{input_path}: no such file ({in_kind} input)")
-    model = OnnxCostModel.load(resolve_model_dir(model_uri), threads=threads)
+    # a routed model splits each chunk by kernel over its per-family sub-models, order kept
+    model = load_cost_model(resolve_model_dir(model_uri), threads=threads)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     # write beside the target and rename at the end: a failed run leaves no half-written OUTPUT
     tmp = output_path.with_name(output_path.name + ".partial")
@@ -148,14 +149,14 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
         raise ValueError("--dask reads and writes Parquet")
 
     def run(part: pd.DataFrame) -> pd.DataFrame:
-        from perfcast.models.onnx_model import OnnxCostModel
+        from perfcast.models.routed import load_cost_model
 
-        m = OnnxCostModel.load(model_dir, threads=threads)
+        m = load_cost_model(model_dir, threads=threads)
         return pd.concat([part, m.predict_frame(part)], axis=1)
 
-    from perfcast.models.onnx_model import OnnxCostModel
+    from perfcast.models.routed import load_cost_model
 
-    pred_cols = [f"pred.{c}" for c in OnnxCostModel.load(model_dir, threads=1).output_columns()]
+    pred_cols = [f"pred.{c}" for c in load_cost_model(model_dir, threads=1).output_columns()]
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
         ddf = dd.read_parquet(str(input_path))
         # explicit meta: dask must not call the model on its made-up sample rows

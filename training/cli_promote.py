@@ -3,9 +3,10 @@
 The rule (also logged with every decision to the MLflow experiment `perfcast-promote`):
 
 1. Both models are scored on the *same frozen evaluation split*: the challenger's split (stored in its
-   `model.json` as `eval_split`, a `perfcast.training.splits.Split`). If the champion's stored metrics
+   `model.json` as `eval_split`, a `perfcast.training.splits.Split`, or for a routed model a
+   `perfcast.training.train.RoutedSplit`: one split per sub-model). If the champion's stored metrics
    come from the same split id, they are compared as stored; otherwise the champion's
-   hyperparameters are re-fitted on that split's training rows of the current store and scored on
+   hyperparameters (and routes, when routed) are re-fitted on that split's training rows of the current store and scored on
    its test rows (`perfcast.training.evaluate.evaluate`); the split refuses to apply if the stored rows
    changed (`SplitMismatchError`).
 2. The challenger wins when it is better on at least one headline metric and worse on none beyond
@@ -103,16 +104,17 @@ def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, pro
     else:
         from perfcast.measurements.store import MeasurementStore
         from perfcast.training.evaluate import evaluate
-        from perfcast.training.splits import Split
-        from perfcast.training.train import load_training_frame, model_factory
+        from perfcast.training.train import load_training_frame, meta_factory, split_from_dict
 
         kernels = sorted(ch_meta["data"]["kernels"])
         systems = sorted(ch_meta["data"]["systems"])
         frame = load_training_frame(store if store is not None else MeasurementStore(), kernels, systems)
-        frozen = Split.from_dict({k: v for k, v in split.items() if k != "split_id"})
+        # a routed challenger's split is one frozen split per sub-model; a routed champion re-fits one
+        # model per family with its routes (either side may be routed or single)
+        frozen = split_from_dict(split)
         if progress:
             print(f"re-scoring champion v{champ_version} on the challenger's split {split.get('split_id')}", flush=True)
-        result = evaluate(model_factory(champ_meta["hyperparameters"]), frame, frozen)
+        result = evaluate(meta_factory(champ_meta), frame, frozen)
         result.pop("_model", None)
         champ_metrics = {k: v for k, v in result.items() if isinstance(v, int | float)}
         decision["champion_scored"] = "re-fitted on the challenger's split"

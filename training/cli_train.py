@@ -11,9 +11,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, default=None, help="measurement store (default ./.perfcast/store)")
     parser.add_argument("--kernel", action="append", default=None, help="only this kernel family (repeatable)")
     parser.add_argument("--system", action="append", default=None, help="only this system (repeatable)")
-    parser.add_argument("--by", choices=("all", "family"), default=None,
-                        help="one model across families (perfcast-default) or one per family (default: all)")
-    parser.add_argument("--name", default=None, help="registered model name (with --by all)")
+    parser.add_argument("--by", choices=("routed", "all", "family"), default=None,
+                        help="routed (default): one registered model routing each kernel family to its own "
+                             "sub-model (perfcast-default); all: one model across families; family: one "
+                             "registered model per family (perfcast-<family>)")
+    parser.add_argument("--name", default=None, help="registered model name (with --by routed or all)")
     parser.add_argument("--rounds", type=int, default=None, help="boosting rounds of the point models")
     parser.add_argument("--quantile-rounds", type=int, default=None, help="boosting rounds of the q10/q90 models")
     parser.add_argument("--ranking", action="store_true", help="also fit a LambdaRank head (pred.rank_score)")

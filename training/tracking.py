@@ -208,8 +208,8 @@ def log_training_run(
     """Log one trained model: params, metrics, data snapshot, schema, plots, the ONNX directory; register it.
 
     Returns `{"run_id", "artifact_uri", "version"}` (`version` None when not registered). The model
-    directory is logged under the run's `model/` artifact folder; that folder is the registered
-    version's source, so `resolve_model_dir` finds all three files there.
+    directory (single or routed, sub-directories included) is logged under the run's `model/` artifact
+    folder; that folder is the registered version's source, so `resolve_model_dir` finds it whole.
     """
     setup(tracking_uri)
     import mlflow  # noqa: PLC0415
@@ -225,7 +225,10 @@ def log_training_run(
         mlflow.log_metrics(_finite_metrics(metrics))
         mlflow.set_tags({"perfcast.data_hash": str(snapshot.get("hash")), **(tags or {})})
         mlflow.log_dict(dict(snapshot), "data_snapshot.json")
-        mlflow.log_artifact(str(model_dir / "feature_schema.json"), artifact_path="schema")
+        # a routed model has one feature schema per sub-model (schema/<sub>/feature_schema.json)
+        for schema in sorted(Path(model_dir).glob("**/feature_schema.json")):
+            sub = schema.parent.relative_to(model_dir).as_posix()
+            mlflow.log_artifact(str(schema), artifact_path="schema" if sub == "." else f"schema/{sub}")
         for p in plots:
             mlflow.log_artifact(str(p), artifact_path="plots")
         mlflow.log_artifacts(str(model_dir), artifact_path="model")

@@ -1,11 +1,13 @@
 """Training pipeline: measurement store -> GBCostModel(s) -> ONNX model directory -> MLflow run + registry.
 
-`train_models(store, by="all"|"family")` trains one model across all kernel families
-(`perfcast-default`) or one per family (`perfcast-<family>`, dots as dashes). For each model:
+`train_models(store, by="routed"|"all"|"family")` trains the default: ONE registered model
+(`perfcast-default`) whose directory routes each kernel family to its own sub-model (`routed`, see
+`perfcast.models.routed`); or one model across all kernel families (`all`); or one registered model
+per family (`family`: `perfcast-<family>`, dots as dashes). For each registered model:
 1. freeze a held-out split by problem (`perfcast.training.splits.split_by_problem`; by config when the
-   data holds a single problem, e.g. one Kernel Tuner GEMM cache), fit on its training part and score
-   the held-out part with `perfcast.training.evaluate` (these are the logged metrics and the split
-   `perfcast promote` compares on);
+   data holds a single problem, e.g. one Kernel Tuner GEMM cache; a routed model freezes one such
+   split per sub-model: `RoutedSplit`), fit on its training part and score the held-out part with
+   `perfcast.training.evaluate` (these are the logged metrics and the split `perfcast promote` compares on);
 2. refit on all rows (the served model), save the ONNX directory with the metrics and split inside;
 3. log the run to MLflow (params, data snapshot, schema, metrics, plots, model directory), register it
    and set alias `challenger` (and `champion` when the name has none).
@@ -13,10 +15,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +30,13 @@ import pandas as pd
 from perfcast.models.gbm import GBCostModel
 
 DEFAULT_NAME = "perfcast-default"
-#: Chosen by measurement (see README `models`): one model across families.
+#: Chosen by measurement (README `models`): one sub-model per kernel family behind one routed directory.
+#: (Stays "all" until `perfcast.serving.Predictor` loads routed directories; then "routed".)
 DEFAULT_BY = "all"
+GRANULARITIES = ("routed", "all", "family")
+#: A family with fewer rows shares the sub-model of the largest family measured on its main GPU
+#: (measured: `cuda.tiled_matmul`, 195 rows, is predicted better with `cutlass.gemm` than alone).
+MIN_FAMILY_ROWS = 1000
 
 
 @dataclass
@@ -50,6 +59,190 @@ def model_name(family: str | None) -> str:
     if family is None:
         return DEFAULT_NAME
     return "perfcast-" + re.sub(r"[^A-Za-z0-9]+", "-", family).strip("-").lower()
+
+
+def subdir_name(family: str) -> str:
+    """Sub-directory of a family's sub-model in a routed directory (`triton.matmul` -> `triton-matmul`)."""
+    return model_name(family).removeprefix("perfcast-")
+
+
+def plan_routes(frame: pd.DataFrame, min_family_rows: int = MIN_FAMILY_ROWS) -> dict[str, str]:
+    """kernel -> sub-directory: every family with >= `min_family_rows` rows gets its own sub-model; a
+    smaller one joins the largest such family measured on its most common system (else the largest)."""
+    kernels = frame["kernel"].astype(str)
+    counts = kernels.value_counts()
+    if counts.empty:
+        raise ValueError("no rows to route: the frame has no kernel")
+    big = [k for k in counts.index if counts[k] >= min_family_rows] or [str(counts.index[0])]
+    routes = {k: subdir_name(k) for k in big}
+    systems = frame["system"].astype(str) if "system" in frame.columns else pd.Series("", index=frame.index)
+    for kernel in counts.index:
+        if kernel in routes:
+            continue
+        main_system = systems[kernels == kernel].mode().iloc[0]
+        near = kernels[(systems == main_system) & kernels.isin(big)].value_counts()
+        host = str(near.index[0]) if len(near) else big[0]
+        routes[kernel] = routes[host]
+    return dict(sorted(routes.items()))
+
+
+def route_groups(routes: Mapping[str, str]) -> dict[str, list[str]]:
+    """sub-directory -> its kernels (sorted), in sub-directory order."""
+    groups: dict[str, list[str]] = {}
+    for kernel, sub in sorted(routes.items()):
+        groups.setdefault(sub, []).append(kernel)
+    return dict(sorted(groups.items()))
+
+
+@dataclass(frozen=True)
+class RoutedSplit:
+    """The frozen split of a routed model: one `Split` per sub-model over its kernels' rows
+    (by problem, or by config for a single-problem group), applied and checked group by group."""
+
+    groups: dict[str, dict[str, Any]]  # sub-directory -> {"kernels": [...], "split": Split.to_dict()}
+    seed: int = 0
+    kind: str = "routed"
+
+    @classmethod
+    def freeze(cls, frame: pd.DataFrame, routes: Mapping[str, str], test_fraction: float = 0.2,
+               seed: int = 0) -> RoutedSplit:
+        kernels = frame["kernel"].astype(str)
+        groups = {}
+        for sub, ks in route_groups(routes).items():
+            part = frame[kernels.isin(ks).to_numpy()].reset_index(drop=True)
+            if len(part):
+                groups[sub] = {"kernels": ks, "split": freeze_split(part, test_fraction, seed).to_dict()}
+        return cls(groups=groups, seed=seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "seed": self.seed, "groups": self.groups, "counts": self.counts}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RoutedSplit:
+        return cls(groups={k: dict(v) for k, v in d["groups"].items()}, seed=int(d.get("seed", 0)))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for g in self.groups.values():
+            for part, n in g["split"].get("counts", {}).items():
+                out[part] = out.get(part, 0) + int(n)
+        return out
+
+    @property
+    def split_id(self) -> str:
+        text = json.dumps({"kind": self.kind, "seed": self.seed, "groups": self.groups}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def group_split(self, sub: str) -> Any:
+        from perfcast.training.splits import Split  # noqa: PLC0415
+
+        return Split.from_dict(self.groups[sub]["split"])
+
+    def parts(self, frame: pd.DataFrame, check: bool = True) -> dict[str, np.ndarray]:
+        """Positional rows of `train` / `test` in `frame`: each group's split applied to its kernels' rows
+        (raises `SplitMismatchError` when a group's rows differ from the frozen ones)."""
+        kernels = frame["kernel"].astype(str)
+        out: dict[str, list[np.ndarray]] = {"train": [], "test": []}
+        for sub, g in self.groups.items():
+            pos = np.flatnonzero(kernels.isin(g["kernels"]).to_numpy())
+            parts = self.group_split(sub).parts(frame.iloc[pos].reset_index(drop=True), check=check)
+            for name in out:
+                out[name].append(pos[parts[name]])
+        return {name: np.sort(np.concatenate(v)) if v else np.array([], dtype=np.intp) for name, v in out.items()}
+
+    def train_test(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        p = self.parts(frame)
+        return p["train"], p["test"]
+
+
+def split_from_dict(d: Mapping[str, Any]) -> Any:
+    """A stored `eval_split` (its `split_id` key ignored) -> `Split` or `RoutedSplit`."""
+    from perfcast.training.splits import Split  # noqa: PLC0415
+
+    d = {k: v for k, v in d.items() if k != "split_id"}
+    return RoutedSplit.from_dict(d) if d.get("kind") == "routed" else Split.from_dict(d)
+
+
+class RoutedGBCostModel:
+    """One `GBCostModel` per route group, fitted and predicted like one model (scikit-learn style).
+
+    Args:
+        hyperparameters: `GBCostModel` constructor arguments, the same for every sub-model.
+        routes: kernel -> sub-directory; kernels of the training frame it does not name are routed
+            by `plan_routes` (None: all of them).
+        min_family_rows: `plan_routes`' threshold for a family of its own.
+
+    A group that cannot be fitted on its rows alone (e.g. a family with no usable row on the training
+    side of another model's frozen split, when `perfcast promote` re-scores a routed champion there)
+    is answered by one model fitted on all the training rows.
+    """
+
+    def __init__(self, hyperparameters: Mapping[str, Any] | None = None, routes: Mapping[str, str] | None = None,
+                 min_family_rows: int = MIN_FAMILY_ROWS):
+        self.hyperparameters = dict(hyperparameters or {})
+        self.routes = dict(routes) if routes is not None else None
+        self.min_family_rows = min_family_rows
+        self.routes_: dict[str, str] = {}
+        self.models_: dict[str, GBCostModel] = {}
+        self.fallback_: list[str] = []
+
+    def get_params(self) -> dict[str, Any]:
+        return {"hyperparameters": self.hyperparameters, "routes": self.routes, "min_family_rows": self.min_family_rows}
+
+    def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> RoutedGBCostModel:
+        """Fit each group's `GBCostModel` on its kernels' rows."""
+        frame = frame.reset_index(drop=True)
+        present = set(frame["kernel"].astype(str))
+        # the given routes win; kernels they do not name are planned from this frame
+        planned = {k: v for k, v in plan_routes(frame, self.min_family_rows).items() if k not in (self.routes or {})}
+        self.routes_ = dict(sorted({**planned, **(self.routes or {})}.items()))
+        kernels = frame["kernel"].astype(str)
+        hp = model_factory(self.hyperparameters)
+        self.models_, self.fallback_ = {}, []
+        for sub, ks in route_groups(self.routes_).items():
+            rows = frame[kernels.isin(ks).to_numpy()].reset_index(drop=True)
+            if progress:
+                print(f"  [{sub}] fit on {len(rows):,} rows ({', '.join(ks)})", flush=True)
+            try:
+                if not present & set(ks):
+                    raise ValueError(f"no training rows of {ks}")
+                self.models_[sub] = hp().fit(rows, progress=progress)
+            except ValueError:  # no row, or no target with enough usable rows, in this group
+                self.fallback_.append(sub)
+        if self.fallback_:
+            shared = hp().fit(frame, progress=progress)
+            self.models_.update({sub: shared for sub in self.fallback_})
+        return self
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Canonical flat records -> `pred.*` columns, each row by its family's sub-model (input order)."""
+        from perfcast.models.routed import output_columns_of, predict_routed  # noqa: PLC0415
+
+        if not self.models_:
+            raise RuntimeError("RoutedGBCostModel is not fitted: call fit(frame)")
+        metas = list({id(m): m.meta_ for m in self.models_.values()}.values())
+        cols = [f"pred.{c}" for c in output_columns_of(metas)]
+        routes = {k: self.models_[sub] for k, sub in self.routes_.items()}
+        return predict_routed(frame, routes, lambda model, part: model.predict(part), cols)
+
+    def save(self, model_dir: str | Path, *, metrics: Mapping[str, Any] | None = None,
+             eval_split: Mapping[str, Any] | None = None,
+             group_metrics: Mapping[str, Mapping[str, Any]] | None = None,
+             group_splits: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+        """Save each sub-model to `model_dir/<sub>` (with its own held-out metrics and split), then the
+        routed `routes.json` + top-level `model.json` (`perfcast.models.routed.write_routed_dir`)."""
+        from perfcast.models.routed import write_routed_dir  # noqa: PLC0415
+
+        model_dir = Path(model_dir)
+        for sub, model in self.models_.items():
+            model.meta_["eval_split"] = (group_splits or {}).get(sub)
+            model.save(model_dir / sub, metrics=dict((group_metrics or {}).get(sub, {})))
+        first = next(iter(self.models_.values()))
+        extra = {"hyperparameters": {**first.get_params(), "keep_data": False},
+                 "routing": {"min_family_rows": self.min_family_rows, "fallback": self.fallback_},
+                 "fit_seconds": round(sum(m.meta_["fit_seconds"] for m in {id(m): m for m in self.models_.values()}.values()), 3)}
+        return write_routed_dir(model_dir, self.routes_, metrics=metrics, eval_split=eval_split, extra=extra)
 
 
 def load_training_frame(
@@ -86,13 +279,26 @@ def model_factory(hyperparameters: dict[str, Any]) -> Any:
     return make
 
 
+def meta_factory(meta: Mapping[str, Any]) -> Any:
+    """A zero-argument factory re-fitting the model a `model.json` describes: a `RoutedGBCostModel` with
+    its routes for a routed model, else a `GBCostModel` with its hyperparameters (used by promote)."""
+    if not meta.get("routed"):
+        return model_factory(meta["hyperparameters"])
+    routes = dict(meta["routes"])
+    hp = dict(meta["hyperparameters"])
+    min_rows = int((meta.get("routing") or {}).get("min_family_rows", MIN_FAMILY_ROWS))
+    return lambda: RoutedGBCostModel(hp, routes=routes, min_family_rows=min_rows)
+
+
 def holdout_metrics(
-    frame: pd.DataFrame, hyperparameters: dict[str, Any], split: Any
+    frame: pd.DataFrame, hyperparameters: dict[str, Any], split: Any, *, factory: Any = None
 ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
-    """Fit on the split's train rows, score its test rows: (metrics, test frame, test predictions)."""
+    """Fit on the split's train rows, score its test rows: (metrics, test frame, test predictions).
+
+    `factory` builds the model (default: `GBCostModel` with `hyperparameters`)."""
     from perfcast.training.evaluate import evaluate  # noqa: PLC0415
 
-    result = evaluate(model_factory(hyperparameters), frame, split)
+    result = evaluate(factory or model_factory(hyperparameters), frame, split)
     model = result.pop("_model")
     _, test_idx = split.train_test(frame)
     test = frame.iloc[test_idx].reset_index(drop=True)
@@ -166,6 +372,97 @@ def train_one(
     return result
 
 
+def train_routed(
+    frame: pd.DataFrame,
+    name: str,
+    *,
+    hyperparameters: dict[str, Any] | None = None,
+    routes: Mapping[str, str] | None = None,
+    holdout: float = 0.2,
+    seed: int = 0,
+    out_dir: Path | None = None,
+    register: bool = True,
+    tracking_uri: str | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train one routed model (a sub-model per kernel family, `plan_routes`), save ONE directory, log ONE
+    run and register ONE version of `name`.
+
+    Held out: a `RoutedSplit` (one frozen split per sub-model); the logged `test.*` metrics score the
+    union of the groups' test rows, each predicted by its group's held-out model (the same keys a single
+    model logs, so `perfcast promote` compares routed and single models); each group's own metrics are
+    logged as `<sub>.test.*` and kept in its sub-directory's `model.json`."""
+    from perfcast.training import tracking  # noqa: PLC0415
+    from perfcast.training.evaluate import score  # noqa: PLC0415
+    from perfcast.training.splits import ranking_groups  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    hp = {**GBCostModel(**(hyperparameters or {})).get_params(), "keep_data": False}
+    routes = dict(routes) if routes is not None else plan_routes(frame)
+    groups = route_groups(routes)
+    if progress:
+        print(f"[{name}] routes: " + "; ".join(f"{sub} <- {', '.join(ks)}" for sub, ks in groups.items()), flush=True)
+    metrics: dict[str, float] = {}
+    group_metrics: dict[str, dict[str, float]] = {}
+    group_splits: dict[str, dict[str, Any]] = {}
+    split_dict = None
+    plots: list[Path] = []
+    work = Path(tempfile.mkdtemp(prefix="perfcast-train-"))
+    if holdout > 0:
+        split = RoutedSplit.freeze(frame, routes, holdout, seed)
+        split_dict = {**split.to_dict(), "split_id": split.split_id}
+        if progress:
+            print(f"[{name}] held-out fit: routed split (per sub-model by problem or config), {split.counts}", flush=True)
+        metrics, test, pred = holdout_metrics(
+            frame, hp, split, factory=lambda: RoutedGBCostModel(hp, routes=routes)
+        )
+        kernels = test["kernel"].astype(str)
+        for sub, ks in groups.items():
+            rows = np.flatnonzero(kernels.isin(ks).to_numpy())
+            if len(rows):
+                part = test.iloc[rows].reset_index(drop=True)
+                scored = score(part, pred.iloc[rows].reset_index(drop=True))
+                group_metrics[sub] = {"test.n_rows": float(len(rows)), **{f"test.{k}": float(v) for k, v in scored.items()}}
+            if sub in split.groups:
+                g = split.group_split(sub)
+                group_splits[sub] = {**g.to_dict(), "split_id": g.split_id}
+        plots = tracking.make_plots(test, pred, ranking_groups(test), work / "plots")
+    if progress:
+        print(f"[{name}] final fit on {len(frame):,} rows, {len(groups)} sub-models", flush=True)
+    model = RoutedGBCostModel(hp, routes=routes).fit(frame, progress=progress)
+    model_dir = Path(out_dir) if out_dir is not None else work / "model"
+    model.save(model_dir, metrics=metrics, eval_split=split_dict, group_metrics=group_metrics, group_splits=group_splits)
+    meta = json.loads((model_dir / "model.json").read_text())
+    result = TrainResult(name=name, model_dir=model_dir, n_rows=len(frame), kernels=sorted(meta["kernels"]),
+                         metrics=metrics, split=split_dict)
+    if register:
+        subs = {sub: m for sub, m in model.models_.items()}
+        first = next(iter(subs.values()))
+        parity = [m.meta_["onnx_parity"] for m in subs.values() if m.meta_.get("onnx_parity")]
+        logged = tracking.log_training_run(
+            model_dir,
+            run_name=name,
+            registered_name=name,
+            params={"granularity": "routed", "routes": dict(sorted(model.routes_.items())), "hyperparameters": hp,
+                    "lightgbm": first.meta_["lightgbm_params"], "holdout": holdout,
+                    "n_features": {sub: m.meta_["n_features"] for sub, m in subs.items()},
+                    "targets": list(meta["targets"]), "split_id": (split_dict or {}).get("split_id")},
+            metrics={**metrics, "final.fit_seconds": meta["fit_seconds"],
+                     **{f"{sub}.{k}": v for sub, gm in group_metrics.items() for k, v in gm.items()},
+                     **{f"final.{sub}.cqr_correction.{t}": s["correction"]
+                        for sub, m in subs.items() for t, s in m.meta_["targets"].items()},
+                     **({"final.onnx_parity.max_rel": max(p["max_rel"] for p in parity),
+                         "final.onnx_parity.p999_rel": max(p["p999_rel"] for p in parity)} if parity else {})},
+            snapshot=meta["data"],
+            plots=plots,
+            tags={"perfcast.kernels": ",".join(result.kernels), "perfcast.granularity": "routed"},
+            tracking_uri=tracking_uri,
+        )
+        result.run_id, result.version = logged["run_id"], logged["version"]
+    result.seconds = round(time.perf_counter() - t0, 2)
+    return result
+
+
 def train_models(
     store: Any = None,
     *,
@@ -184,12 +481,14 @@ def train_models(
 ) -> list[TrainResult]:
     """Train cost models from the measurement store (or a given canonical `frame`), log and register them.
 
+    `by="routed"` (the default): one registered model (`perfcast-default` unless `name`) whose
+    directory routes each kernel family to its own sub-model (`train_routed`);
     `by="all"`: one model across every kernel family (name `perfcast-default` unless `name`);
-    `by="family"`: one model per kernel family (`perfcast-<family>`). `out_dir` keeps the saved
-    model directories there (one sub-folder per model) besides logging them to MLflow.
+    `by="family"`: one registered model per kernel family (`perfcast-<family>`). `out_dir` keeps the
+    saved model directories there (one sub-folder per registered model) besides logging them to MLflow.
     """
-    if by not in ("all", "family"):
-        raise ValueError(f"by must be 'all' or 'family', got {by!r}")
+    if by not in GRANULARITIES:
+        raise ValueError(f"by must be one of {', '.join(GRANULARITIES)}, got {by!r}")
     if frame is None:
         from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
 
@@ -201,6 +500,11 @@ def train_models(
             frame = frame[frame["kernel"].isin(list(kernels))].reset_index(drop=True)
         if systems:
             frame = frame[frame["system"].isin(list(systems))].reset_index(drop=True)
+    if by == "routed":
+        model_id = name or DEFAULT_NAME
+        return [train_routed(frame, model_id, hyperparameters=hyperparameters, holdout=holdout, seed=seed,
+                             out_dir=Path(out_dir) / model_id if out_dir is not None else None, register=register,
+                             tracking_uri=tracking_uri, progress=progress)]
     groups: list[tuple[str, pd.DataFrame]]
     if by == "all":
         groups = [(name or DEFAULT_NAME, frame)]
@@ -233,7 +537,7 @@ def ensure_champion(store: Any = None, *, name: str = DEFAULT_NAME, tracking_uri
     from perfcast.training.registry import CHAMPION, alias_version  # noqa: PLC0415
 
     if alias_version(name, CHAMPION, tracking_uri=tracking_uri) is None:
-        train_models(store, name=name, by="all", tracking_uri=tracking_uri, **kwargs)
+        train_models(store, name=name, by=kwargs.pop("by", DEFAULT_BY), tracking_uri=tracking_uri, **kwargs)
     return f"models:/{name}@{CHAMPION}"
 
 

@@ -1,0 +1,169 @@
+"""Routed training (the default `perfcast-default`): one sub-model per kernel family, ONE run, ONE version;
+promote across routed and single models on the frozen split; `perfcast predict` through a routed model.
+
+Real data: AutoHeuristic A100 matmul problems (`triton.matmul` + a few `cublas.matmul`), a Kernel Tuner
+convolution cache, GPPerf CUTLASS and the GPPerf tiled matmul (195 rows: too few for its own sub-model).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.measurements.ingest import read_path
+from perfcast.measurements.store import MeasurementStore
+from perfcast.models.onnx_model import OnnxCostModel
+from perfcast.models.routed import RoutedCostModel, load_cost_model
+from perfcast.training.cli_promote import challenger_wins, promote
+from perfcast.training.registry import current_version, resolve_model_dir, sqlite_path
+from perfcast.training.train import (
+    RoutedSplit,
+    ensure_champion,
+    plan_routes,
+    split_from_dict,
+    train_models,
+)
+from test_models_data import autoheuristic_problems, convolution
+
+from perfcast.cli import main as cli_main
+
+NAME = "perfcast-routed-test"
+ROUTES = {
+    "cublas.matmul": "triton-matmul",  # ~100 rows on the A100: joins the A100's large family
+    "cuda.tiled_matmul": "cutlass-gemm",  # 195 rows on the RTX 4070: joins CUTLASS (same GPU)
+    "cutlass.gemm": "cutlass-gemm",
+    "kerneltuner.convolution": "kerneltuner-convolution",
+    "triton.matmul": "triton-matmul",
+}
+
+
+@pytest.fixture(scope="module")
+def frame(datasets_dir: Path) -> pd.DataFrame:
+    ah = autoheuristic_problems(datasets_dir, 150, seed=2, rows_per_problem=15)
+    conv = convolution(datasets_dir).sample(1200, random_state=0)
+    gp = [pd.concat([c.frame for c in read_path(datasets_dir / "gpperf_cutlass" / f)], ignore_index=True)
+          for f in ("cutlass_profiling_20241111_195357.tar.gz", "tiled_execution_times_all.csv")]
+    cut = gp[0].sample(1500, random_state=0)
+    out = pd.concat([ah, conv, cut, gp[1]], ignore_index=True)
+    return out.drop(columns=["_line", "runtime_ms_samples"], errors="ignore")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, frame):
+    root = tmp_path_factory.mktemp("mlruns")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    kw = {"frame": frame, "name": NAME, "tracking_uri": uri, "progress": False, "by": "routed"}
+    first = train_models(hyperparameters={"num_boost_round": 20}, **kw)[0]
+    second = train_models(hyperparameters={"num_boost_round": 40}, **kw)[0]
+    return uri, first, second
+
+
+def test_small_families_share_a_related_sub_model(frame):
+    assert plan_routes(frame) == ROUTES
+    # with a low threshold every family has its own sub-model
+    assert plan_routes(frame, min_family_rows=50) == {k: k.replace(".", "-").replace("_", "-") for k in ROUTES}
+
+
+def test_one_run_one_version_with_a_routed_directory(registry, frame):
+    uri, first, second = registry
+    assert (first.version, second.version) == ("1", "2")
+    assert current_version(f"models:/{NAME}@champion", tracking_uri=uri) == f"{NAME}/1"
+    with sqlite3.connect(sqlite_path(uri)) as con:
+        runs = con.execute("SELECT run_uuid FROM runs WHERE name = ?", (NAME,)).fetchall()
+        versions = con.execute("SELECT version FROM model_versions WHERE name = ?", (NAME,)).fetchall()
+        metrics = dict(con.execute("SELECT key, value FROM latest_metrics WHERE run_uuid = ?", (first.run_id,)))
+    assert len(runs) == 2 and len(versions) == 2  # two trainings: two runs, two versions (not one per family)
+    d = resolve_model_dir(f"models:/{NAME}@champion", tracking_uri=uri)
+    meta = json.loads((d / "model.json").read_text())
+    assert meta["routed"] is True and meta["routes"] == ROUTES
+    assert meta["data"]["n_rows"] == len(frame) and sorted(meta["kernels"]) == sorted(ROUTES)
+    # the same headline keys a single model logs, scored on the union of the groups' test rows
+    for key in ("test.runtime_ms.median_ape", "test.runtime_ms.coverage_80", "test.top1_slowdown_geomean"):
+        assert np.isfinite(meta["metrics"][key]) and metrics[key] == pytest.approx(meta["metrics"][key])
+    assert metrics["triton-matmul.test.runtime_ms.median_ape"] == pytest.approx(
+        meta["submodels"]["triton-matmul"]["metrics"]["test.runtime_ms.median_ape"])
+    split = meta["eval_split"]
+    assert split["kind"] == "routed" and split["split_id"] == first.split["split_id"]
+    assert meta["metrics"]["test.n_rows"] == split["counts"]["test"]
+    for sub in set(ROUTES.values()):  # each sub-directory is a complete single model with its own split
+        sub_meta = json.loads((d / sub / "model.json").read_text())
+        assert sub_meta["eval_split"]["split_id"] == split_from_dict(split).group_split(sub).split_id
+        assert isinstance(OnnxCostModel.load(d / sub), OnnxCostModel)
+    # power only where measured: CUTLASS/tiled on the RTX 4070
+    assert {p["kernel"] for p in meta["measured_pairs"]["power_w"]} <= {"cutlass.gemm", "cuda.tiled_matmul"}
+    assert isinstance(load_cost_model(d), RoutedCostModel)
+
+
+def test_routed_split_is_per_group_and_refuses_changed_rows(frame):
+    split = RoutedSplit.freeze(frame, ROUTES, 0.2, seed=0)
+    train, test = split.train_test(frame)
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(frame)
+    for sub in split.groups:  # every group has rows on both sides (single-problem groups split by config)
+        kernels = frame["kernel"].iloc[test].isin(split.groups[sub]["kernels"])
+        assert kernels.any()
+    again = split_from_dict({**split.to_dict(), "split_id": split.split_id})
+    assert again.split_id == split.split_id
+    assert (again.train_test(frame.sample(frac=1.0, random_state=1).reset_index(drop=True))[1].size == len(test))
+    from perfcast.training.splits import SplitMismatchError
+
+    with pytest.raises(SplitMismatchError):
+        split.train_test(frame.drop(index=frame.index[frame["kernel"] == "cutlass.gemm"][:5]).reset_index(drop=True))
+
+
+def test_promote_routed_vs_routed_uses_the_stored_metrics(registry):
+    uri, first, second = registry
+    decision = promote(NAME, tracking_uri=uri, dry_run=True, progress=False)
+    assert decision["champion_scored"] == "stored metrics (same frozen split)"
+    assert decision["split_id"] == first.split["split_id"] == second.split["split_id"]
+    wins, _ = challenger_wins(second.metrics, first.metrics)
+    assert decision["outcome"] == ("would-promote (dry run)" if wins else "kept")
+
+
+@pytest.mark.parametrize("order", [("all", "routed"), ("routed", "all")])
+def test_promote_across_routed_and_single_refits_the_champion(frame, tmp_path, order):
+    """A single champion re-fitted on a routed challenger's per-group split, and a routed champion
+    (one model per family, its routes) re-fitted on a single challenger's problem split."""
+    store = MeasurementStore(tmp_path / "store")
+    store.append(frame)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    kw = {"tracking_uri": uri, "progress": False, "name": "perfcast-mixed", "hyperparameters": {"num_boost_round": 15}}
+    train_models(store, by=order[0], **kw)
+    second = train_models(store, by=order[1], **kw)[0]
+    decision = promote("perfcast-mixed", store=store, tracking_uri=uri, progress=False)
+    assert decision["champion_scored"] == "re-fitted on the challenger's split"
+    assert decision["split_id"] == second.split["split_id"]
+    assert np.isfinite(decision["champion_metrics"]["test.runtime_ms.median_ape"])
+    wins, _ = challenger_wins(decision["challenger_metrics"], decision["champion_metrics"])
+    assert decision["outcome"] == ("promoted" if wins else "kept")
+
+
+def test_ensure_champion_trains_a_routed_default(frame, tmp_path):
+    store = MeasurementStore(tmp_path / "store")
+    store.append(frame[frame["kernel"].isin(["cutlass.gemm", "cuda.tiled_matmul"])])
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    got = ensure_champion(store, name="perfcast-ens", tracking_uri=uri, hyperparameters={"num_boost_round": 10},
+                          progress=False, by="routed")
+    d = resolve_model_dir(got, tracking_uri=uri)
+    assert json.loads((d / "routes.json").read_text())["routes"] == {"cuda.tiled_matmul": "cutlass-gemm",
+                                                                     "cutlass.gemm": "cutlass-gemm"}
+
+
+def test_predict_cli_routes_each_chunk_in_order(registry, frame, tmp_path):
+    uri, _, _ = registry
+    d = resolve_model_dir(f"models:/{NAME}@champion", tracking_uri=uri)
+    queries = frame.sample(600, random_state=5).drop(columns=["runtime_ms", "power_w", "energy_j", "status"],
+                                                     errors="ignore").reset_index(drop=True)
+    src, out = tmp_path / "q.parquet", tmp_path / "out.parquet"
+    queries.to_parquet(src, index=False)
+    assert cli_main(["predict", str(src), str(out), "--model", str(d), "--chunk-rows", "97", "--quiet"]) == 0
+    got = pd.read_parquet(out)
+    want = load_cost_model(d).predict_frame(queries)
+    assert got["kernel"].tolist() == queries["kernel"].tolist()
+    np.testing.assert_allclose(got[want.columns].to_numpy(float), want.to_numpy(float), rtol=1e-5, atol=1e-6)
+    bad = queries.head(3).assign(kernel="rocm.matmul")
+    bad.to_parquet(src, index=False)
+    assert cli_main(["predict", str(src), str(out), "--model", str(d), "--quiet"]) == 1
