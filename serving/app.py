@@ -233,7 +233,7 @@ def create_app(
     @app.get("/v1/models", response_model=ModelsResponse)
     async def models() -> dict[str, Any]:
         """The loaded model: name, version, aliases, targets, kernels, feature schema version, metrics."""
-        m = holder.predictor.meta
+        m = holder.predictor.meta  # one routed model is one entry: its kernels, routes and per-kernel schemas
         info = ModelInfo(
             name=m.name,
             version=m.version,
@@ -242,9 +242,11 @@ def create_app(
             directory=str(m.directory),
             targets=list(m.targets),
             kernels=list(m.kernels),
-            inputs={k: list(v) for k, v in getattr(holder.predictor.model.schema, "inputs", {}).items()},
+            inputs=holder.predictor.schema_inputs(),
             measured_on={t: holder.predictor.measured_on(t) for t in m.targets},
             feature_schema_version=m.feature_schema_version,
+            feature_schema_versions=dict(m.feature_schema_versions),
+            routes=dict(m.routes) or None,
             metrics=dict(m.metrics),
         )
         return {"models": [info]}

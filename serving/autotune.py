@@ -48,7 +48,7 @@ def problem_fields(source: Any, kernel: str | None) -> tuple[str, ...]:
     try:
         if hasattr(source, "check_kernel"):
             kernel = source.check_kernel(kernel)
-            inputs = source.model.schema.inputs.get(kernel, ())
+            inputs = source.inputs(kernel)
         elif hasattr(source, "models"):
             info = source.models()[0]
             if kernel is None and len(info["kernels"]) == 1:

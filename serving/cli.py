@@ -63,7 +63,7 @@ def example_rank_body(predictor: Any) -> dict[str, Any]:
         system = _A100  # the AutoHeuristic Triton sweeps
     else:
         system = max(systems, key=systems.get) if systems else _A100
-    inputs = getattr(predictor.model.schema, "inputs", {}).get(kernel, ())
+    inputs = predictor.inputs(kernel)
     params = [c.split(".", 1)[1] for c in inputs if c.startswith("params.")]
     problem = {k: _EXAMPLE_PROBLEM.get(k) for k in (c.split(".", 1)[1] for c in inputs if c.startswith("problem."))}
     grid = [_EXAMPLE_PARAMS.get(p, [1]) for p in params]

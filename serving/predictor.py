@@ -58,8 +58,13 @@ class ModelMeta:
     targets: tuple[str, ...]
     kernels: tuple[str, ...]
     aliases: tuple[str, ...] = ()
+    #: the feature schema version of a single model (a routed model: None, see the per-kernel map)
     feature_schema_version: str | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
+    #: routed models: kernel -> sub-directory answering it (empty for a single model)
+    routes: Mapping[str, str] = field(default_factory=dict)
+    #: kernel -> feature schema version of the (sub-)model answering it
+    feature_schema_versions: Mapping[str, str] = field(default_factory=dict)
 
 
 def _aliases_of(uri: str) -> tuple[str, ...]:
@@ -81,46 +86,271 @@ def resolve_model_dir(uri: str | Path) -> Path:
     return Path(resolve(str(uri)))
 
 
+def _submodels(model: Any) -> list[Any]:
+    """The single models behind `model` (a routed model's distinct sub-models, else itself)."""
+    return list(getattr(model, "submodels", None) or [model])
+
+
+class _Engine:
+    """Everything that answers for one single model (a routed model has one per sub-model): its
+    compiled feature plan, onnxruntime sessions and output subgraphs, the roofline column, and the
+    bounded caches of feature rows and raw graph outputs per query key."""
+
+    def __init__(self, model: Any, directory: Path, cache_rows: int):
+        self.model = model
+        self.directory = directory
+        self.schema = model.schema
+        self.specs: dict[str, dict[str, Any]] = model.meta["targets"]
+        self.targets = tuple(t for t in TARGETS if t in self.specs)
+        self.cache_rows = cache_rows
+        names = list(getattr(model.schema, "names", ()))
+        self.roofline_col = names.index("roofline_ms") if "roofline_ms" in names else None
+        #: feature rows by (kernel, system, problem, params, ir) key; bounded to `cache_rows`
+        self.features: dict[tuple, np.ndarray] = {}
+        #: raw graph outputs (+ roofline_ms) by the same keys: a repeated query skips onnxruntime too
+        self.raw: dict[tuple, np.ndarray] = {}
+        self.sessions: dict[tuple[str, ...], Any] = {}
+        self.needed: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.plan: Any = None  # compiled feature plan (featurize's values without DataFrames)
+        #: per target, the (kernel, system) pairs it was measured on; a target absent here (or a model
+        #: saved before this record existed) is answered everywhere
+        measured = (getattr(model, "meta", None) or {}).get(MEASURED_PAIRS) or {}
+        self.measured: dict[str, frozenset[tuple[str, str]]] = {
+            t: frozenset((p["kernel"], p["system"]) for p in pairs) for t, pairs in measured.items()
+        }
+
+    # ---- checks ---------------------------------------------------------------------------------
+    def inputs(self, kernel: str) -> tuple[str, ...]:
+        return tuple(getattr(self.schema, "inputs", {}).get(kernel, ()))
+
+    def check_fields(self, kernel: str, section: str, values: Mapping[str, Any] | None, where: str) -> None:
+        needed = self.needed.get((kernel, section))
+        if needed is None:
+            prefix = f"{section}."
+            needed = self.needed[(kernel, section)] = tuple(c[len(prefix):] for c in self.inputs(kernel) if c.startswith(prefix))
+        if not needed:
+            return
+        present = values or {}
+        missing = [f"{section}.{name}" for name in needed if name not in present]
+        if missing:
+            raise PredictorInputError(
+                f"kernel {kernel!r} needs {missing} (the model's features read them; send null where one does not apply)",
+                field=f"{where}{section}",
+            )
+
+    def covers(self, target: str, kernel: str, system: str) -> bool:
+        if target not in self.specs:
+            return False
+        pairs = self.measured.get(target)
+        return pairs is None or (kernel, system) in pairs
+
+    def answered(self, targets: Sequence[str], pairs: Sequence[tuple[str, str]]) -> dict[str, np.ndarray | None]:
+        """Per target, a bool per record (covered), or None where every record is covered."""
+        distinct = set(pairs)
+        out: dict[str, np.ndarray | None] = {}
+        for t in targets:
+            missing = {p for p in distinct if not self.covers(t, *p)}
+            out[t] = None if not missing else np.fromiter((p not in missing for p in pairs), bool, len(pairs))
+        return out
+
+    def target_outputs(self, targets: Sequence[str] | None) -> tuple[str, ...] | None:
+        """Graph outputs (point, q10, q90) of those of `targets` this model has; None for all."""
+        if targets is None:
+            return None
+        specs = self.specs
+        return tuple(specs[t][k] for t in targets if t in specs for k in ("point", "lower", "upper") if specs[t].get(k))
+
+    def score_outputs(self, objective: str, kernel: str, system: str) -> tuple[str, ...]:
+        """The point outputs an objective needs (a subgraph of the model runs ~3x faster than all):
+        energy from energy_j where the model has it for (kernel, system), else power_w × runtime_ms."""
+        wanted = ["runtime_ms"]
+        if objective != "runtime":
+            wanted.append("energy_j" if self.covers("energy_j", kernel, system) else "power_w")
+        return tuple(self.specs[t]["point"] for t in wanted if t in self.specs)
+
+    # ---- prediction -----------------------------------------------------------------------------
+    def predict(
+        self, records: Sequence[Mapping[str, Any]], keys: Sequence[tuple], targets: Sequence[str] | None
+    ) -> list[dict[str, dict[str, float]]]:
+        """`Predictor.predict` for records this model answers (keys already checked)."""
+        outputs = self.target_outputs(targets)
+        if outputs == ():
+            return [{} for _ in records]  # none of the asked targets is one this model predicts
+
+        def build(rows: list[int]) -> dict[str, list]:
+            if len(rows) == 1:  # one record: its dotted fields as one-row columns
+                i = rows[0]
+                row = flatten_record(records[i])
+                row["kernel"], row["system"] = keys[i][0], keys[i][1]
+                return {name: [value] for name, value in row.items()}
+            flat = []
+            for i in rows:
+                row = flatten_record(records[i])
+                row["kernel"], row["system"] = keys[i][0], keys[i][1]
+                flat.append(row)
+            names: dict[str, None] = {}
+            for row in flat:
+                names.update(dict.fromkeys(row))
+            return {name: [row.get(name) for row in flat] for name in names}
+
+        values = self.cached_outputs(keys) if outputs is None else None
+        if values is None:
+            values = self.outputs(self.feature_rows(keys, build), outputs, keys=keys)
+        present = _present(values)
+        answered = self.answered(present, [(k[0], k[1]) for k in keys])
+        # a target the model has no measurements of for a record's (kernel, system) is left out
+        return [{t: _estimate(values, t, i) for t in present if answered[t] is None or answered[t][i]}
+                for i in range(len(records))]  # fmt: skip
+
+    def feature_rows(self, keys: Sequence[tuple], build: Any) -> np.ndarray:
+        """Feature matrix for `keys`, featurizing (in one batch) only rows never seen before."""
+        cache = self.features
+        missing: dict[tuple, int] = {}
+        for i, key in enumerate(keys):
+            if key not in cache and key not in missing:
+                missing[key] = i
+        if missing:
+            X = self.featurize(build(list(missing.values())), len(missing))
+            if len(cache) + len(missing) > self.cache_rows:
+                # drop the oldest half (dicts keep insertion order): cheap, bounded, good enough
+                for old in list(cache)[: len(cache) // 2 + len(missing)]:
+                    cache.pop(old, None)
+            for key, row in zip(missing, X, strict=True):
+                cache[key] = row
+            if len(missing) == len(keys):
+                return X
+        rows = [cache.get(key) for key in keys]
+        if any(r is None for r in rows):  # evicted by a concurrent call: featurize without the cache
+            return self.featurize(build(list(range(len(keys)))), len(keys))
+        return np.stack(rows) if len(rows) > 1 else rows[0][None, :]
+
+    def featurize(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
+        """Feature rows of dotted `columns` through the compiled plan (`featurize`'s exact values)."""
+        from perfcast.features.schema import FeatureSchemaError  # noqa: PLC0415
+
+        plan = self.plan
+        if plan is None:
+            from perfcast.features import compile_plan  # noqa: PLC0415
+
+            plan = self.plan = compile_plan(self.schema)
+        try:
+            return plan.transform(columns, n=n, dtype=np.float64)
+        except FeatureSchemaError:
+            raise
+        except (ValueError, TypeError) as exc:
+            # the input passed the structural checks but a feature extractor refuses it (e.g. an `ir`
+            # kind it does not know): the caller's input, so a 400 that says why, not a server error
+            raise PredictorInputError(f"cannot build the model's features from this input: {exc}") from exc
+
+    def session(self, outputs: tuple[str, ...] | None) -> Any:
+        """onnxruntime session computing only `outputs` (None: the whole model); built once."""
+        if outputs is None or set(outputs) >= set(self.model.output_names):
+            return self.model.session
+        session = self.sessions.get(outputs)
+        if session is None:
+            import onnx  # noqa: PLC0415 (only when a subgraph is first needed)
+            import onnxruntime as ort  # noqa: PLC0415
+            from onnx.utils import Extractor  # noqa: PLC0415
+
+            proto = onnx.load(str(self.directory / "model.onnx"))
+            sub = Extractor(proto).extract_model([self.model.input_name], list(outputs))
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.model.session.get_session_options().intra_op_num_threads
+            opts.inter_op_num_threads = 1
+            session = ort.InferenceSession(sub.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+            self.sessions[outputs] = session
+        return session
+
+    def outputs(
+        self, X: np.ndarray, outputs: tuple[str, ...] | None = None, *, keys: Sequence[tuple] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Feature matrix -> `pred.*` arrays in units; the same mapping as `OnnxCostModel.predict_features`,
+        without building a DataFrame (tests check both agree). `outputs` limits the graph outputs run;
+        with `keys` (one per row) the raw outputs of the whole graph are cached for those keys."""
+        session = self.session(outputs)
+        names = [o.name for o in session.get_outputs()] if outputs is not None else self.model.output_names
+        arrays = [np.asarray(a, dtype=np.float64) for a in
+                  session.run(names, {self.model.input_name: np.ascontiguousarray(X, dtype=np.float32)})]  # fmt: skip
+        # float64 from here on, exactly as the cached path below sees them
+        raw = dict(zip(names, arrays, strict=True))
+        roofline = X[:, self.roofline_col] if self.roofline_col is not None else np.full(len(X), np.nan)
+        if keys is not None and outputs is None:
+            self.remember(keys, np.column_stack([*arrays, roofline]))
+        return self.map(raw, roofline)
+
+    def remember(self, keys: Sequence[tuple], rows: np.ndarray) -> None:
+        cache = self.raw
+        if len(cache) + len(keys) > self.cache_rows:
+            for old in list(cache)[: len(cache) // 2 + len(keys)]:
+                cache.pop(old, None)
+        for key, row in zip(keys, rows, strict=True):
+            cache[key] = row
+
+    def cached_outputs(self, keys: Sequence[tuple]) -> dict[str, np.ndarray] | None:
+        """`pred.*` arrays from cached raw graph outputs when every key has them, else None."""
+        cache = self.raw
+        rows = [cache.get(key) for key in keys]
+        if not rows or any(r is None for r in rows):
+            return None
+        M = np.stack(rows) if len(rows) > 1 else rows[0][None, :]
+        raw = {name: M[:, j] for j, name in enumerate(self.model.output_names)}
+        return self.map(raw, M[:, -1])
+
+    def map(self, raw: Mapping[str, np.ndarray], roofline: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw graph outputs (transformed space) -> `pred.*` arrays in units, CQR-corrected intervals."""
+        offset = log_offset(roofline if self.roofline_col is not None else None, len(roofline))
+        out: dict[str, np.ndarray] = {}
+        for target, spec in self.specs.items():
+            if spec["point"] not in raw:
+                continue
+            transform = spec["transform"]
+            point = np.asarray(raw[spec["point"]], dtype=np.float64)
+            out[f"pred.{target}"] = to_units(point, transform, offset)
+            if spec.get("lower") in raw and spec.get("upper") in raw:
+                lo, hi = apply_correction(raw[spec["lower"]], raw[spec["upper"]], float(spec.get("correction", 0.0)), point)
+                out[f"pred.{spec['lower']}"] = to_units(lo, transform, offset)
+                out[f"pred.{spec['upper']}"] = to_units(hi, transform, offset)
+        return out
+
+
 class Predictor:
-    """Predict runtime/power/energy with intervals and rank candidate configs, in-process."""
+    """Predict runtime/power/energy with intervals and rank candidate configs, in-process.
+
+    A routed model (one sub-model per kernel family, `perfcast.models.routed`) gets one engine per
+    sub-model (plan, sessions, caches); each record and each rank goes to its kernel's engine."""
 
     def __init__(self, model: Any, meta: ModelMeta, *, cache_rows: int = DEFAULT_CACHE_ROWS):
         self.model = model
         self.meta = meta
+        self.cache_rows = cache_rows
         self._system_names: dict[str, str] = {}
         self._lock = threading.Lock()
-        #: feature rows by (kernel, system, problem, params, ir) key; bounded to `cache_rows`
-        self._features: dict[tuple, np.ndarray] = {}
-        self.cache_rows = cache_rows
-        names = list(getattr(model.schema, "names", ()))
-        self._roofline_col = names.index("roofline_ms") if "roofline_ms" in names else None
-        self._sessions: dict[tuple[str, ...], Any] = {}
-        self._needed: dict[tuple[str, str], tuple[str, ...]] = {}
-        #: raw graph outputs (+ roofline_ms) by the same keys: a repeated query skips onnxruntime too
-        self._raw: dict[tuple, np.ndarray] = {}
-        #: compiled feature plan (featurize's values without DataFrames): new configs in microseconds
-        self._plan: Any = None
-        #: per target, the (kernel, system) pairs it was measured on; a target absent here (or a model
-        #: saved before this record existed) is answered everywhere
-        measured = (getattr(model, "meta", None) or {}).get(MEASURED_PAIRS) or {}
-        self._measured: dict[str, frozenset[tuple[str, str]]] = {
-            t: frozenset((p["kernel"], p["system"]) for p in pairs) for t, pairs in measured.items()
-        }
+        routes = getattr(model, "routes", None)
+        if routes:  # routed: kernels sharing a sub-model share its engine
+            by_model: dict[int, _Engine] = {}
+            for sub in _submodels(model):
+                by_model[id(sub)] = _Engine(sub, Path(sub.model_dir or meta.directory), cache_rows)
+            self._engines = {kernel: by_model[id(sub)] for kernel, sub in routes.items()}
+            self._default: _Engine | None = None
+        else:
+            self._default = _Engine(model, meta.directory, cache_rows)
+            self._engines = dict.fromkeys(meta.kernels, self._default)
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
     def load(cls, uri: str | Path, *, threads: int | None = None, cache_rows: int = DEFAULT_CACHE_ROWS) -> Predictor:
-        """Load from a model directory or a `models:/name@alias` registry URI.
+        """Load from a model directory (single or routed) or a `models:/name@alias` registry URI.
 
         `threads`: onnxruntime intra-op threads (default `PERFCAST_ORT_THREADS`, else 1: the service runs
         one worker per core; an in-process autotuner on a big machine may give large ranks more).
         """
-        from perfcast.models import OnnxCostModel  # noqa: PLC0415
+        from perfcast.models.routed import load_cost_model  # noqa: PLC0415
 
         version = registry_version(uri)
         directory = resolve_model_dir(uri)
-        model = OnnxCostModel.load(directory, threads=threads)
-        _check_outputs(model, directory)
+        model = load_cost_model(directory, threads=threads)
+        for sub in _submodels(model):
+            _check_outputs(sub, Path(getattr(sub, "model_dir", None) or directory))
         return cls(model, read_meta(directory, str(uri), model, version=version), cache_rows=cache_rows)
 
     @property
@@ -130,6 +360,35 @@ class Predictor:
     @property
     def targets(self) -> tuple[str, ...]:
         return self.meta.targets
+
+    @property
+    def routed(self) -> bool:
+        """Whether each kernel family is answered by its own sub-model."""
+        return self._default is None
+
+    def engine(self, kernel: str) -> _Engine:
+        """The engine answering `kernel` (checked with `check_kernel` first)."""
+        engine = self._engines.get(kernel)
+        if engine is None:
+            if self._default is None:
+                raise UnknownNameError(f"unknown kernel {kernel!r}: this model routes {list(self.meta.kernels)}",
+                                       field="kernel", known=self.meta.kernels)  # fmt: skip
+            engine = self._default
+        return engine
+
+    def inputs(self, kernel: str) -> tuple[str, ...]:
+        """The record fields (`params.*`, `problem.*`, `ir.*`, `system`) the model's features read for `kernel`."""
+        return self.engine(kernel).inputs(kernel)
+
+    def schema_inputs(self) -> dict[str, list[str]]:
+        """Per kernel the model knows, the fields its features read (what `/v1/models` shows)."""
+        return {k: list(self.inputs(k)) for k in self.meta.kernels}
+
+    def clear_caches(self) -> None:
+        """Forget cached feature rows and graph outputs (benchmarks of never-seen queries)."""
+        for engine in {id(e): e for e in self._engines.values()}.values():
+            engine.features.clear()
+            engine.raw.clear()
 
     # ---- checks -------------------------------------------------------------------------------
     def system_name(self, name: str) -> str:
@@ -156,7 +415,7 @@ class Predictor:
             if len(kernels) == 1:
                 return kernels[0]
             raise PredictorInputError(f"`kernel` is required: this model knows {list(kernels)}", field="kernel", known=kernels)
-        if kernel not in kernels:
+        if kernel not in self._engines:
             raise UnknownNameError(
                 f"unknown kernel {kernel!r}: this model was trained on {list(kernels)}", field="kernel", known=kernels
             )
@@ -166,26 +425,15 @@ class Predictor:
         """Every `section` field the model's features read for `kernel` must be present (null allowed):
         the same rule `featurize` applies to a frame's columns, applied per record, so a record's answer
         never depends on the other records it is sent (or batched) with."""
-        needed = self._needed.get((kernel, section))
-        if needed is None:
-            inputs = getattr(getattr(self.model, "schema", None), "inputs", {}).get(kernel, ())
-            prefix = f"{section}."
-            needed = self._needed[(kernel, section)] = tuple(c[len(prefix):] for c in inputs if c.startswith(prefix))
-        present = values or {}
-        missing = [f"{section}.{name}" for name in needed if name not in present]
-        if missing:
-            raise PredictorInputError(
-                f"kernel {kernel!r} needs {missing} (the model's features read them; send null where one does not apply)",
-                field=f"{where}{section}",
-            )
+        self.engine(kernel).check_fields(kernel, section, values, where)
 
     # ---- prediction ---------------------------------------------------------------------------
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Flat query frame (dotted columns) -> `pred.<target>`, `.q10`, `.q90` columns, same rows."""
         return self.model.predict_frame(frame)
 
-    def _record_keys(self, records: Sequence[Mapping[str, Any]]) -> list[tuple]:
-        keys = []
+    def _record_keys(self, records: Sequence[Mapping[str, Any]]) -> tuple[list[tuple], list[_Engine]]:
+        keys, engines = [], []
         for i, record in enumerate(records):
             if not isinstance(record, Mapping):
                 raise PredictorInputError(f"record {i} is not a mapping", field=f"records.{i}")
@@ -195,77 +443,75 @@ class Predictor:
             except PredictorInputError as exc:
                 exc.field = f"records.{i}.{exc.field}"
                 raise
-            for section in ("params", "problem", "ir"):
-                self.check_fields(kernel, section, record.get(section), f"records.{i}.")
-            keys.append((kernel, system, _freeze(record.get("problem")), _freeze(record.get("params")), _ir_key(record.get("ir"))))
-        return keys
+            engine = self._engines.get(kernel) or self.engine(kernel)
+            params, problem, ir = record.get("params"), record.get("problem"), record.get("ir")
+            engine.check_fields(kernel, "params", params, f"records.{i}.")
+            engine.check_fields(kernel, "problem", problem, f"records.{i}.")
+            engine.check_fields(kernel, "ir", ir, f"records.{i}.")
+            keys.append((kernel, system, _freeze(problem), _freeze(params), _ir_key(ir)))
+            engines.append(engine)
+        return keys, engines
 
     def all_cached(self, records: Sequence[Mapping[str, Any]]) -> bool:
         """Whether every record's feature row is cached (its prediction needs no featurization)."""
         try:
-            return all(key in self._features or key in self._raw for key in self._record_keys(records))
+            keys, engines = self._record_keys(records)
         except PredictorInputError:
             return False
+        return all(key in e.features or key in e.raw for key, e in zip(keys, engines, strict=True))
 
     def predict(
         self, records: Iterable[Mapping[str, Any]], *, targets: Sequence[str] | None = None
     ) -> list[dict[str, dict[str, float]]]:
         """Query records -> per record `{target: {"value", "q10", "q90"}}` for the model's targets
-        (or only `targets`: onnxruntime then evaluates only their outputs)."""
+        (or only `targets`: onnxruntime then evaluates only their outputs). Records of several kernel
+        families may be mixed (a routed model answers each with its family's sub-model); answers come
+        back in the records' order."""
         records = [with_problem_defaults(r) if isinstance(r, Mapping) else r for r in records]
-        keys = self._record_keys(records)
+        keys, engines = self._record_keys(records)
         if not records:
             return []
-
-        def build(rows: list[int]) -> dict[str, list]:
-            flat = []
-            for i in rows:
-                row = flatten_record(records[i])
-                row["kernel"], row["system"] = keys[i][0], keys[i][1]
-                flat.append(row)
-            names: dict[str, None] = {}
-            for row in flat:
-                names.update(dict.fromkeys(row))
-            return {name: [row.get(name) for row in flat] for name in names}
-
-        outputs = self._target_outputs(targets)
-        values = self._cached_outputs(keys) if outputs is None else None
-        if values is None:
-            values = self._outputs(self._feature_rows(keys, build), outputs, keys=keys)
-        present = self._present(values)
-        answered = self._answered(present, [(k[0], k[1]) for k in keys])
-        # a target the model has no measurements of for a record's (kernel, system) is left out
-        return [{t: _estimate(values, t, i) for t in present if answered[t] is None or answered[t][i]}
-                for i in range(len(records))]  # fmt: skip
+        if targets is not None:
+            unknown = [t for t in targets if t not in self.meta.targets]
+            if unknown:
+                raise PredictorInputError(
+                    f"this model does not predict {unknown} (it predicts {list(self.meta.targets)})", field="targets"
+                )
+        first = engines[0]
+        if all(e is first for e in engines):
+            return first.predict(records, keys, targets)
+        # several sub-models: each answers its records, put back in the records' order
+        groups: dict[int, list[int]] = {}
+        for i, e in enumerate(engines):
+            groups.setdefault(id(e), []).append(i)
+        out: list[Any] = [None] * len(records)
+        for rows in groups.values():
+            engine = engines[rows[0]]
+            answers = engine.predict([records[i] for i in rows], [keys[i] for i in rows], targets)
+            for i, answer in zip(rows, answers, strict=True):
+                out[i] = answer
+        return out
 
     def covers(self, target: str, kernel: str, system: str) -> bool:
         """Whether the model has `target` measurements of `kernel` on (canonical) `system`."""
-        pairs = self._measured.get(target)
-        return pairs is None or (kernel, system) in pairs
+        engine = self._engines.get(kernel) or self._default
+        return engine is not None and engine.covers(target, kernel, system)
 
     def measured_on(self, target: str) -> list[str]:
-        """`kernel on system` pairs the model has `target` measurements of (all: `["*"]`)."""
-        pairs = self._measured.get(target)
-        return ["*"] if pairs is None else [f"{k} on {s}" for k, s in sorted(pairs)]
-
-    def _answered(self, targets: Sequence[str], pairs: Sequence[tuple[str, str]]) -> dict[str, np.ndarray | None]:
-        """Per target, a bool per record (covered), or None where every record is covered."""
-        distinct = set(pairs)
-        out: dict[str, np.ndarray | None] = {}
-        for t in targets:
-            missing = {p for p in distinct if not self.covers(t, *p)}
-            out[t] = None if not missing else np.fromiter((p not in missing for p in pairs), bool, len(pairs))
-        return out
-
-    def _target_outputs(self, targets: Sequence[str] | None) -> tuple[str, ...] | None:
-        """Graph outputs (point, q10, q90) of `targets`; None for all of the model's targets."""
-        if targets is None:
-            return None
-        specs = self.model.meta["targets"]
-        unknown = [t for t in targets if t not in specs]
-        if unknown:
-            raise PredictorInputError(f"this model does not predict {unknown} (it predicts {sorted(specs)})", field="targets")
-        return tuple(specs[t][k] for t in targets for k in ("point", "lower", "upper") if specs[t].get(k))
+        """`kernel on system` pairs the model has `target` measurements of (all: `["*"]`; a routed
+        sub-model saved without this record: `"<kernel> on *"` for each of its kernels)."""
+        found: set[str] = set()
+        for kernel, engine in self._engines.items():
+            if target not in engine.specs:
+                continue
+            pairs = engine.measured.get(target)
+            if pairs is None:
+                if not self.routed:
+                    return ["*"]
+                found.add(f"{kernel} on *")
+            else:
+                found.update(f"{k} on {s}" for k, s in pairs if not self.routed or k == kernel)
+        return sorted(found)
 
     def rank(
         self,
@@ -291,22 +537,23 @@ class Predictor:
             raise PredictorInputError(f"unknown objective {objective!r}; use one of {list(OBJECTIVES)}", field="objective")
         if top_k is not None and top_k < 1:
             raise PredictorInputError("top_k must be >= 1", field="top_k")
-        self._check_objective(objective)
         kernel = self.check_kernel(kernel)
+        engine = self.engine(kernel)
+        self._check_objective(objective, engine)
         system = self.system_name(system)
-        self._check_covered(objective, kernel, system)
+        self._check_covered(objective, kernel, system, engine)
         if isinstance(problem, Mapping):
             problem = with_problem_defaults({"kernel": kernel, "problem": problem})["problem"]
         n = len(candidates)
         if n == 0:
             return []
-        self.check_fields(kernel, "problem", problem, "")
-        self.check_fields(kernel, "ir", ir, "")
+        engine.check_fields(kernel, "problem", problem, "")
+        engine.check_fields(kernel, "ir", ir, "")
         by_keys: dict[tuple, Mapping[str, Any]] = {}
         for cand in candidates:  # check each distinct set of param names once: cheap for 1,000
             by_keys.setdefault(tuple(cand), cand)
         for cand in by_keys.values():
-            self.check_fields(kernel, "params", cand, "candidates.")
+            engine.check_fields(kernel, "params", cand, "candidates.")
         context = (kernel, system, _freeze(problem))
         ir_key = _ir_key(ir)
         keys = [(*context, _freeze(cand), ir_key) for cand in candidates]
@@ -320,33 +567,39 @@ class Predictor:
                 columns[f"ir.{key}"] = value
             chosen = [candidates[i] for i in rows]
             param_keys: dict[str, None] = {}
-            for cand in chosen:
+            for cand in by_keys.values():
                 param_keys.update(dict.fromkeys(cand))
             for key in param_keys:
                 columns[f"params.{key}"] = [cand.get(key) for cand in chosen]
             return columns
 
-        outputs = self._target_outputs(targets)
-        if outputs is not None and not set(self._score_outputs(objective, kernel, system)) <= set(outputs):
+        if targets is not None:
+            unknown = [t for t in targets if t not in engine.specs]
+            if unknown:
+                raise PredictorInputError(
+                    f"this model does not predict {unknown} for {kernel!r} (it predicts {list(engine.targets)})", field="targets"
+                )
+        outputs = engine.target_outputs(targets)
+        if outputs is not None and not set(engine.score_outputs(objective, kernel, system)) <= set(outputs):
             raise PredictorInputError(f"targets {list(targets)} do not cover objective {objective!r}", field="targets")
-        cached = self._cached_outputs(keys) if outputs is None else None
+        cached = engine.cached_outputs(keys) if outputs is None else None
         if cached is not None:  # every candidate predicted before: no featurize, no onnxruntime
             values = cached
             order = positions = None
         else:
-            X = self._feature_rows(keys, build)
+            X = engine.feature_rows(keys, build)
             if top_k is not None and top_k < n:
                 # score every candidate with the point boosters only, then intervals for the top_k rows
-                point = self._outputs(X, self._score_outputs(objective, kernel, system))
+                point = engine.outputs(X, engine.score_outputs(objective, kernel, system))
                 point.update(_derived_energy(point))
                 order = _order(_objective(point, objective))[:top_k]
-                values = self._outputs(X[order], outputs, keys=[keys[i] for i in order])
+                values = engine.outputs(X[order], outputs, keys=[keys[i] for i in order])
                 positions = np.arange(len(order))
             else:
-                values = self._outputs(X, outputs, keys=keys)
+                values = engine.outputs(X, outputs, keys=keys)
                 order = positions = None
         for t in TARGETS:  # targets not measured for this (kernel, system) are left out of every answer
-            if not self.covers(t, kernel, system):
+            if not engine.covers(t, kernel, system):
                 for name in (f"pred.{t}", f"pred.{t}.q10", f"pred.{t}.q90"):
                     values.pop(name, None)
         values.update(_derived_energy(values))
@@ -355,150 +608,26 @@ class Predictor:
             order = positions = _order(score)
             if top_k is not None:
                 order = positions = order[:top_k]
-        targets = self._present(values)
+        present = _present(values)
         lists = {k: v.tolist() for k, v in values.items()}
         scores = score.tolist()
         out = []
         for i, j in zip(order.tolist(), positions.tolist(), strict=True):
             prediction = {}
-            for t in targets:
+            for t in present:
                 v = lists[f"pred.{t}"][j]
                 q10, q90 = lists.get(f"pred.{t}.q10"), lists.get(f"pred.{t}.q90")
                 prediction[t] = {"value": v, "q10": q10[j] if q10 else v, "q90": q90[j] if q90 else v}
             out.append({"index": i, "params": dict(candidates[i]), "score": scores[j], "prediction": prediction})
         return out
 
-    # ---- the fast path: cached feature rows + onnxruntime + numpy unit mapping --------------------
-    def _feature_rows(self, keys: list[tuple], build: Any) -> np.ndarray:
-        """Feature matrix for `keys`, featurizing (in one batch) only rows never seen before."""
-        cache = self._features
-        missing: dict[tuple, int] = {}
-        for i, key in enumerate(keys):
-            if key not in cache and key not in missing:
-                missing[key] = i
-        if missing:
-            X = self._featurize(build(list(missing.values())), len(missing))
-            if len(cache) + len(missing) > self.cache_rows:
-                # drop the oldest half (dicts keep insertion order): cheap, bounded, good enough
-                for old in list(cache)[: len(cache) // 2 + len(missing)]:
-                    cache.pop(old, None)
-            for key, row in zip(missing, X, strict=True):
-                cache[key] = row
-            if len(missing) == len(keys):
-                return X
-        rows = [cache.get(key) for key in keys]
-        if any(r is None for r in rows):  # evicted by a concurrent call: featurize without the cache
-            return self._featurize(build(list(range(len(keys)))), len(keys))
-        return np.stack(rows) if len(rows) > 1 else rows[0][None, :]
-
-    def _featurize(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
-        """Feature rows of dotted `columns` through the compiled plan (`featurize`'s exact values)."""
-        from perfcast.features.schema import FeatureSchemaError  # noqa: PLC0415
-
-        plan = self._plan
-        if plan is None:
-            from perfcast.features import compile_plan  # noqa: PLC0415
-
-            plan = self._plan = compile_plan(self.model.schema)
-        try:
-            return plan.transform(columns, n=n, dtype=np.float64)
-        except FeatureSchemaError:
-            raise
-        except (ValueError, TypeError) as exc:
-            # the input passed the structural checks but a feature extractor refuses it (e.g. an `ir`
-            # kind it does not know): the caller's input, so a 400 that says why, not a server error
-            raise PredictorInputError(f"cannot build the model's features from this input: {exc}") from exc
-
-    def _score_outputs(self, objective: str, kernel: str, system: str) -> tuple[str, ...]:
-        """The point outputs an objective needs (a subgraph of the model runs ~3x faster than all):
-        energy from energy_j where the model has it for (kernel, system), else power_w × runtime_ms."""
-        specs = self.model.meta["targets"]
-        wanted = ["runtime_ms"]
-        if objective != "runtime":
-            has_energy = "energy_j" in specs and self.covers("energy_j", kernel, system)
-            wanted.append("energy_j" if has_energy else "power_w")
-        return tuple(specs[t]["point"] for t in wanted)
-
-    def _session(self, outputs: tuple[str, ...] | None) -> Any:
-        """onnxruntime session computing only `outputs` (None: the whole model); built once."""
-        if outputs is None or set(outputs) >= set(self.model.output_names):
-            return self.model.session
-        session = self._sessions.get(outputs)
-        if session is None:
-            import onnx  # noqa: PLC0415 (only when a top_k rank first needs a subgraph)
-            import onnxruntime as ort  # noqa: PLC0415
-            from onnx.utils import Extractor  # noqa: PLC0415
-
-            proto = onnx.load(str(self.meta.directory / "model.onnx"))
-            sub = Extractor(proto).extract_model([self.model.input_name], list(outputs))
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.model.session.get_session_options().intra_op_num_threads
-            opts.inter_op_num_threads = 1
-            session = ort.InferenceSession(sub.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
-            self._sessions[outputs] = session
-        return session
-
-    def _outputs(
-        self, X: np.ndarray, outputs: tuple[str, ...] | None = None, *, keys: Sequence[tuple] | None = None
-    ) -> dict[str, np.ndarray]:
-        """Feature matrix -> `pred.*` arrays in units; the same mapping as `OnnxCostModel.predict_features`,
-        without building a DataFrame (tests check both agree). `outputs` limits the graph outputs run;
-        with `keys` (one per row) the raw outputs of the whole graph are cached for those keys."""
-        session = self._session(outputs)
-        names = [o.name for o in session.get_outputs()] if outputs is not None else self.model.output_names
-        arrays = [np.asarray(a, dtype=np.float64) for a in
-                  session.run(names, {self.model.input_name: np.ascontiguousarray(X, dtype=np.float32)})]  # fmt: skip
-        # float64 from here on, exactly as the cached path below sees them
-        raw = dict(zip(names, arrays, strict=True))
-        roofline = X[:, self._roofline_col] if self._roofline_col is not None else np.full(len(X), np.nan)
-        if keys is not None and outputs is None:
-            self._remember(keys, np.column_stack([*arrays, roofline]))
-        return self._map(raw, roofline)
-
-    def _remember(self, keys: Sequence[tuple], rows: np.ndarray) -> None:
-        cache = self._raw
-        if len(cache) + len(keys) > self.cache_rows:
-            for old in list(cache)[: len(cache) // 2 + len(keys)]:
-                cache.pop(old, None)
-        for key, row in zip(keys, rows, strict=True):
-            cache[key] = row
-
-    def _cached_outputs(self, keys: Sequence[tuple]) -> dict[str, np.ndarray] | None:
-        """`pred.*` arrays from cached raw graph outputs when every key has them, else None."""
-        cache = self._raw
-        rows = [cache.get(key) for key in keys]
-        if not rows or any(r is None for r in rows):
-            return None
-        M = np.stack(rows) if len(rows) > 1 else rows[0][None, :]
-        raw = {name: M[:, j] for j, name in enumerate(self.model.output_names)}
-        return self._map(raw, M[:, -1])
-
-    def _map(self, raw: Mapping[str, np.ndarray], roofline: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw graph outputs (transformed space) -> `pred.*` arrays in units, CQR-corrected intervals."""
-        offset = log_offset(roofline if self._roofline_col is not None else None, len(roofline))
-        out: dict[str, np.ndarray] = {}
-        for target, spec in self.model.meta["targets"].items():
-            if spec["point"] not in raw:
-                continue
-            transform = spec["transform"]
-            point = np.asarray(raw[spec["point"]], dtype=np.float64)
-            out[f"pred.{target}"] = to_units(point, transform, offset)
-            if spec.get("lower") in raw and spec.get("upper") in raw:
-                lo, hi = apply_correction(raw[spec["lower"]], raw[spec["upper"]], float(spec.get("correction", 0.0)), point)
-                out[f"pred.{spec['lower']}"] = to_units(lo, transform, offset)
-                out[f"pred.{spec['upper']}"] = to_units(hi, transform, offset)
-        return out
-
-    def _present(self, values: Mapping[str, np.ndarray]) -> list[str]:
-        return [t for t in TARGETS if f"pred.{t}" in values]
-
-    def _check_covered(self, objective: str, kernel: str, system: str) -> None:
+    def _check_covered(self, objective: str, kernel: str, system: str, engine: _Engine) -> None:
         """The objective's targets must have measurements of (kernel, system): no ranking on made-up numbers."""
         needed = [["runtime_ms"]]  # alternatives per need: any one of them will do
         if objective != "runtime":
-            needed.append([t for t in ("energy_j", "power_w") if t in self.targets])
+            needed.append([t for t in ("energy_j", "power_w") if t in engine.specs])
         for alternatives in needed:
-            if any(self.covers(t, kernel, system) for t in alternatives):
+            if any(engine.covers(t, kernel, system) for t in alternatives):
                 continue
             known = sorted({pair for t in alternatives for pair in self.measured_on(t)})
             have = "; ".join(f"{t} on {', '.join(self.measured_on(t)) or 'none'}" for t in alternatives)
@@ -509,8 +638,8 @@ class Predictor:
                 known=known,
             )
 
-    def _check_objective(self, objective: str) -> None:
-        targets = set(self.targets)
+    def _check_objective(self, objective: str, engine: _Engine) -> None:
+        targets = set(engine.targets)
         if "runtime_ms" not in targets:
             raise PredictorInputError("this model does not predict runtime_ms", field="objective")
         if objective in ("energy", "edp") and not ({"energy_j", "power_w"} & targets):
@@ -518,6 +647,10 @@ class Predictor:
                 f"objective {objective!r} needs energy_j or power_w, but this model predicts only {sorted(targets)}",
                 field="objective",
             )
+
+
+def _present(values: Mapping[str, np.ndarray]) -> list[str]:
+    return [t for t in TARGETS if f"pred.{t}" in values]
 
 
 def _derived_energy(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -610,19 +743,33 @@ def registry_version(uri: str | Path) -> str | None:
 
 
 def read_meta(directory: Path, uri: str, model: Any = None, *, version: str | None = None) -> ModelMeta:
-    """Model name, version, targets, kernels and metrics from `model.json` (and the model object)."""
+    """Model name, version, targets, kernels and metrics from `model.json` (and the model object).
+
+    A routed model reports its routes and, per kernel, the feature schema version of its sub-model."""
     info: dict[str, Any] = {}
     path = directory / "model.json"
     if path.is_file():
         info = json.loads(path.read_text())
     targets = tuple(getattr(model, "targets", None) or info.get("targets") or ())
-    # the kernel families the feature schema was fitted on are the ones the model knows
-    schema_inputs = getattr(getattr(model, "schema", None), "inputs", None)
-    kernels = tuple(sorted(schema_inputs)) if schema_inputs else tuple(info.get("kernels") or KERNEL_FAMILIES)
-    schema_version = None
-    schema_path = directory / "feature_schema.json"
-    if schema_path.is_file():
-        schema_version = json.loads(schema_path.read_text()).get("version")
+    routes = getattr(model, "routes", None)
+    schema_versions: dict[str, str] = {}
+    if routes:
+        kernels = tuple(sorted(routes))
+        for kernel, sub in routes.items():
+            schema_versions[kernel] = str(getattr(sub.schema, "version", ""))
+        schema_version = None
+        sub_dirs = {k: Path(sub.model_dir).name for k, sub in routes.items() if getattr(sub, "model_dir", None)}
+    else:
+        # the kernel families the feature schema was fitted on are the ones the model knows
+        schema_inputs = getattr(getattr(model, "schema", None), "inputs", None)
+        kernels = tuple(sorted(schema_inputs)) if schema_inputs else tuple(info.get("kernels") or KERNEL_FAMILIES)
+        schema_version = None
+        schema_path = directory / "feature_schema.json"
+        if schema_path.is_file():
+            schema_version = json.loads(schema_path.read_text()).get("version")
+        if schema_version is not None:
+            schema_versions = dict.fromkeys(kernels, str(schema_version))
+        sub_dirs = {}
     registered = uri[len("models:/"):].split("@", 1)[0].split("/", 1)[0] if uri.startswith("models:/") else None
     name = str(info.get("name") or registered or directory.name)
     version = version or str(info.get("version") or model_json_digest(directory))
@@ -637,6 +784,8 @@ def read_meta(directory: Path, uri: str, model: Any = None, *, version: str | No
         aliases=_aliases_of(uri),
         feature_schema_version=schema_version,
         metrics=_finite(metrics),
+        routes=sub_dirs,
+        feature_schema_versions=schema_versions,
     )
 
 

@@ -146,7 +146,13 @@ class ModelInfo(_Model):
         description="Per target, the `kernel on system` pairs it was measured on (`[\"*\"]`: a model saved "
         "without this record, answered everywhere); elsewhere the target is left out of predictions.",
     )
-    feature_schema_version: str | None
+    feature_schema_version: str | None = Field(description="The single model's feature schema version (null for a routed model).")
+    feature_schema_versions: dict[str, str] = Field(
+        default_factory=dict, description="Per kernel, the feature schema version of the (sub-)model answering it."
+    )
+    routes: dict[str, str] | None = Field(
+        default=None, description="A routed model (one sub-model per kernel family): kernel -> sub-model directory."
+    )
     metrics: dict[str, Any]
 
 
