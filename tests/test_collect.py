@@ -404,3 +404,85 @@ def test_protocol1_short_kernels_are_invalidated_not_lost():
     assert short["meta"]["protocol1_runtime_ms"] == pytest.approx(0.012) and "invalid_reason" in short["meta"]
     assert long["status"] == "ok" and long["meta"]["timing_protocol"] == 1
     assert v2["status"] == "ok" and other["status"] == "ok" and "timing_protocol" not in other["meta"]
+
+
+def _write(path: Path, recs: list[dict]) -> Path:
+    with JsonlWriter(path) as w:
+        for r in recs:
+            w.write(r)
+    return path
+
+
+def test_redo_items_remeasure_each_invalid_point_once(tmp_path: Path, capsys):
+    from perfcast.measurements.collect.bundle import invalidate_host_bound
+    from perfcast.measurements.collect.spec import redo_items
+
+    from perfcast.cli import main
+
+    short, twice, longer = _rec("s", 0.012, m=1024), _rec("s", 0.013, m=1024), _rec("l", 0.4, m=2048)
+    pw = _rec("p", 0.03, m=3072)
+    pw["power_w"], pw["energy_j"] = 600.0, 1.8e-5
+    for r in (short, twice, longer, pw):
+        r["meta"].update({"sweep": "matmul", "run_id": "old"})
+    assert invalidate_host_bound([short, twice, longer, pw]) == 3
+    failed = {**_rec("f", 1.0, m=4096), "status": "failed"}
+    path = _write(tmp_path / "old.jsonl", [short, twice, longer, pw, failed])
+    items = redo_items([path])
+    assert sorted(it.problem["M"] for it in items) == [1024, 3072]  # the duplicate point once, ok/failed not
+    by_m = {it.problem["M"]: it for it in items}
+    assert by_m[3072].power and not by_m[1024].power  # a power record is re-measured with its window
+    assert all(it.sweep == "matmul" and it.reps == 20 and it.est_ms > 0 for it in items)
+    assert items[0].compile_key == compile_key(short["kernel"], short["params"], short["problem"])
+    assert sorted(it.problem["M"] for it in redo_items([path], ("invalid", "failed"))) == [1024, 3072, 4096]
+    # the CLI: dry run counts; a record that cannot be re-measured is a clear error naming its line
+    assert main(["collect", "--redo", str(path), "--dry-run"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["items"] == 2 and out["by_kernel"] == {"triton.matmul": 2} and out["power_items"] == 1
+    bad = {**short, "problem": {"M": 1, "N": 1, "K": 1}}
+    bad_path = _write(tmp_path / "bad.jsonl", [short, bad])
+    with pytest.raises(SpecError, match=r"bad.jsonl:2: missing \['problem.dtype'\]"):
+        redo_items([bad_path])
+    assert main(["collect", "--redo", str(bad_path), "--dry-run"]) == 2
+    assert "bad.jsonl:2" in capsys.readouterr().err
+
+
+def test_bundle_remeasure_wins_over_the_invalid_copy(tmp_path: Path):
+    """A protocol-1 short record and its protocol-2 re-measure: the bundle keeps the old one as `invalid`
+    history (`superseded_by`), the IR moves to the trusted record, and the store trains on the new one."""
+    from perfcast.measurements.ingest import ingest_path
+    from perfcast.measurements.store import MeasurementStore
+
+    old = _rec("k1", 0.012, m=1024)
+    old["meta"].update({"run_id": "p1run", "timing_protocol": 1})
+    other = _rec("k2", 0.02, m=2048)  # never re-measured: stays invalid, unmarked
+    other["meta"]["run_id"] = "p1run"
+    new = _rec("k1", 0.009, m=1024, ir=False)
+    new["meta"].update({"run_id": "p2run", "timing_protocol": 2})
+    a = _write(tmp_path / "p1.jsonl", [old, other])
+    b = _write(tmp_path / "p2.jsonl", [new])
+    out = tmp_path / "h100.jsonl.xz"
+    summary = bundle([a, b], out, dict_mb=8)
+    assert summary["invalidated_protocol1"] == 2 and summary["superseded"] == 1
+    assert summary["by_status"] == {"invalid": 2, "ok": 1} and summary["ok_points"] == 1
+    with lzma.open(out, "rt") as fh:
+        back = {(r["problem"]["M"], r["status"]): r for r in map(json.loads, fh)}
+    assert back[(1024, "invalid")]["meta"]["superseded_by"] == "p2run"
+    assert "superseded_by" not in back[(2048, "invalid")]["meta"]
+    assert back[(1024, "ok")]["ir"] == {"ttgir": "module {}"} and "ir" not in back[(1024, "invalid")]
+    from perfcast.measurements.collect.datacard import load_frame, protocol_comparison
+
+    cmp = protocol_comparison(load_frame([out]))
+    assert cmp["points"] == 1 and cmp["(0.01, 0.02]"]["ratio_median"] == pytest.approx(0.012 / 0.009)
+    assert cmp["(0.01, 0.02]"]["off_by_10pct_share"] == 1.0
+    # bundling again (the shipped file as input) changes nothing
+    again = bundle([out], tmp_path / "again.jsonl.xz", dict_mb=8)
+    assert again["by_status"] == summary["by_status"] and again["superseded"] == 1
+    store = MeasurementStore(tmp_path / "store")
+    report = ingest_path(out, store, progress=False)
+    assert report.stored == 3
+    rows = store.read(kernel="triton.matmul")
+    ok = rows[rows["status"] == "ok"]
+    assert len(ok) == 1 and ok["runtime_ms"].iloc[0] == pytest.approx(0.009)
+    assert ok["meta.run_id"].iloc[0] == "p2run"
+    invalid = rows[rows["status"] == "invalid"]
+    assert len(invalid) == 2 and invalid["runtime_ms"].isna().all()

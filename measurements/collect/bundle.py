@@ -1,8 +1,9 @@
 """Merge collector outputs into one compressed bundle (the shipped dataset) and summarise it.
 
 Compile artefacts are kept once per compiled kernel: a record carries `ir.*` only if it is the
-first record (in merge order) of its `meta.kernel_hash`; every other record of that kernel points to
-it through the same hash. xz with a dictionary larger than the data compresses the many similar IR
+first `ok` record (in merge order) of its `meta.kernel_hash`; every other record of that kernel points
+to it through the same hash. Protocol-1 records of short kernels are re-labelled `invalid`, and marked
+`meta.superseded_by` where a protocol-2 re-measure of the same point is in the merge. xz with a dictionary larger than the data compresses the many similar IR
 texts against each other.
 """
 
@@ -52,16 +53,23 @@ def iter_jsonl(paths: Iterable[str | Path]) -> Iterator[tuple[str, int, dict[str
 
 
 def dedupe_ir(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Keep `ir` only on the first record (that carries it) of each `meta.kernel_hash`."""
-    seen: set[str] = set()
-    for rec in records:
+    """Keep `ir` once per `meta.kernel_hash`: on the first `ok` record of the hash where there is one
+    (else its first record), whichever record of the hash carried the text. Records keep their order."""
+    recs = list(records)
+    text: dict[str, Any] = {}
+    home: dict[str, int] = {}
+    for i, rec in enumerate(recs):
         h = (rec.get("meta") or {}).get("kernel_hash")
-        if h:
-            if h in seen:
-                rec.pop("ir", None)
-            elif rec.get("ir"):
-                seen.add(h)
-        yield rec
+        if not h:
+            continue
+        if rec.get("ir") and h not in text:
+            text[h] = rec["ir"]
+        if h not in home or (rec.get("status") == "ok" and recs[home[h]].get("status") != "ok"):
+            home[h] = i
+        rec.pop("ir", None)
+    for h, ir in text.items():
+        recs[home[h]]["ir"] = ir
+    return iter(recs)
 
 
 #: Below this median, repeats timed under timing protocol 1 (records without `meta.timing_protocol`)
@@ -88,6 +96,31 @@ def invalidate_host_bound(records: Iterable[dict[str, Any]], min_ms: float = PRO
             meta["invalid_reason"] = (f"timing protocol 1 with runtime under {min_ms} ms: repeats may have "
                                       "waited for the host, median biased (re-measured under protocol 2)")
             n += 1
+    return n
+
+
+def _point(rec: Mapping[str, Any]) -> str:
+    return json.dumps([rec.get("system"), rec.get("kernel"), rec.get("params"), rec.get("problem")], sort_keys=True)
+
+
+def mark_superseded(records: Iterable[dict[str, Any]]) -> int:
+    """Give every `invalid` record whose point (system, kernel, params, problem) was re-measured under a
+    later timing protocol (an `ok` or `failed` record with `meta.timing_protocol` >= 2) the run id of
+    that re-measure in `meta.superseded_by`. The invalid record stays as history (its protocol-1 values
+    in `meta.protocol1_*`); the trusted target is the re-measure's. Returns how many were marked."""
+    recs = list(records)
+    redo: dict[str, str] = {}
+    for rec in recs:
+        meta = rec.get("meta") or {}
+        if rec.get("status") in ("ok", "failed") and int(meta.get("timing_protocol", 1)) >= 2:
+            redo.setdefault(_point(rec), str(meta.get("run_id")))
+    n = 0
+    for rec in recs:
+        if rec.get("status") == "invalid":
+            run = redo.get(_point(rec))
+            if run is not None:
+                rec.setdefault("meta", {})["superseded_by"] = run
+                n += 1
     return n
 
 
@@ -132,6 +165,7 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     hashes: set[str] = set()
     ir_hashes: set[str] = set()
     with_power = 0
+    ok_points: set[str] = set()
     cvs: list[float] = []
     systems: Counter[str] = Counter()
     for rec in records:
@@ -145,6 +179,8 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             if rec.get("ir"):
                 ir_hashes.add(h)
         with_power += "power_w" in rec
+        if rec.get("status") == "ok":
+            ok_points.add(_point(rec))
         if rec.get("runtime_ms_samples"):
             cvs.append(sample_stats(rec["runtime_ms_samples"])["cv"])
     cvs.sort()
@@ -152,6 +188,7 @@ def summarize(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "records": n,
         "by_kernel": dict(by_kernel),
         "by_status": dict(status),
+        "ok_points": len(ok_points),
         "systems": dict(systems),
         "compiled_kernels": len(hashes),
         "compiled_kernels_with_ir": len(ir_hashes),
@@ -174,8 +211,10 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
             rejects.append(f"{path}:{line}: {err}")
         else:
             good.append(rec)
+    # Re-label first, so the IR of a kernel lands on a trusted (ok) record of it where there is one.
+    invalidated = invalidate_host_bound(good)
+    superseded = mark_superseded(good)
     merged = list(dedupe_ir(good))
-    invalidated = invalidate_host_bound(merged)
     ir_dropped = apply_ir_quota(merged, ir_quota or {})
     merged.sort(key=_order_key)
     filters = [{"id": lzma.FILTER_LZMA2, "preset": preset, "dict_size": dict_mb * 2**20}]
@@ -188,6 +227,7 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
             fh.write(line)
     tmp.replace(out)
     summary = summarize(merged)
-    summary.update({"invalidated_protocol1": invalidated, "ir_dropped_by_quota": ir_dropped, "raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
+    summary.update({"invalidated_protocol1": invalidated, "superseded": superseded, "ir_dropped_by_quota": ir_dropped,
+                    "raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
                     "n_rejects": len(rejects)})
     return summary

@@ -1,4 +1,5 @@
-"""`perfcast collect SPEC [--out FILE] [--budget-s N] [--power | --no-power]` and `perfcast collect --bundle`."""
+"""`perfcast collect SPEC [--out FILE] [--budget-s N] [--power | --no-power]`, `perfcast collect --redo FILES
+[--status invalid]` (re-measure recorded points) and `perfcast collect --bundle`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .spec import SpecError, expand_spec, load_spec, unique_configs
+from .spec import CollectSpec, SpecError, expand_spec, load_spec, redo_items, unique_configs
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 
@@ -38,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="expand the spec and print counts; no GPU needed")
     parser.add_argument("--bundle", action="store_true",
                         help="merge the given JSONL files into --out (.jsonl.xz), IR kept once per compiled kernel")
+    parser.add_argument("--redo", action="store_true",
+                        help="re-measure the points of the records in the given JSONL files (see --status) "
+                             "under the current timing protocol, each point once")
+    parser.add_argument("--status", default="invalid",
+                        help="with --redo: comma-separated record statuses to re-measure (default: invalid)")
     parser.add_argument("--ir-quota", action="append", default=[], metavar="FAMILY=N",
                         help="with --bundle: keep IR for at most N compiled kernels of FAMILY (repeatable)")
 
@@ -56,15 +62,23 @@ def main(args: argparse.Namespace) -> int:
             return 2
         print(json.dumps(bundle(args.spec, args.out, ir_quota=quota), indent=1))
         return 0
-    if len(args.spec) != 1:
+    if not args.redo and len(args.spec) != 1:
         print("perfcast collect: give exactly one SPEC", file=sys.stderr)
         return 2
+    if args.redo and not args.spec:
+        print("perfcast collect --redo needs JSONL input files", file=sys.stderr)
+        return 2
     try:
-        path = resolve_spec_path(args.spec[0])
-        spec = load_spec(path)
-        if args.seed is not None:
-            spec = replace(spec, seed=args.seed, name=f"{spec.name}-s{args.seed}")
-        items = expand_spec(spec)
+        if args.redo:
+            statuses = [s.strip() for s in args.status.split(",") if s.strip()]
+            items = redo_items(args.spec, statuses)
+            name = "redo-" + "-".join(Path(p).name.split(".")[0] for p in args.spec[:3])
+            spec = CollectSpec(name=name, sweeps=[], seed=args.seed if args.seed is not None else 0)
+        else:
+            spec = load_spec(resolve_spec_path(args.spec[0]))
+            if args.seed is not None:
+                spec = replace(spec, seed=args.seed, name=f"{spec.name}-s{args.seed}")
+            items = expand_spec(spec)
     except (SpecError, OSError) as exc:
         print(f"perfcast collect: {exc}", file=sys.stderr)
         return 2
@@ -80,6 +94,7 @@ def main(args: argparse.Namespace) -> int:
     from .runner import Collector  # noqa: PLC0415  (imports torch/triton)
 
     out = Path(args.out or f"collect-{spec.name}.jsonl")
-    report = Collector(spec, out, budget_s=args.budget_s, power=args.power, workers=args.workers).run()
+    report = Collector(spec, out, budget_s=args.budget_s, power=args.power, workers=args.workers,
+                       items=items if args.redo else None).run()
     print(json.dumps(report.as_dict(), indent=1))
     return 0 if report.written else 1

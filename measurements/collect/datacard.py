@@ -34,6 +34,8 @@ def load_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
             "sm_clock_mhz": meta.get("sm_clock_mhz"), "temperature_c": meta.get("temperature_c"),
             "energy_window_j": meta.get("energy_per_call_j_window"), "window_call_ms": meta.get("power_window_call_ms"),
             "has_ir": bool(rec.get("ir")), "kernel_hash": meta.get("kernel_hash"),
+            "timing_protocol": meta.get("timing_protocol", 1 if rec.get("source") == "perfcast.collect" else None),
+            "protocol1_runtime_ms": meta.get("protocol1_runtime_ms"),
         })
     return pd.DataFrame(rows)
 
@@ -75,8 +77,32 @@ def run_to_run(frame: pd.DataFrame) -> dict[str, Any]:
     if rep.empty:
         return {"points": 0}
     cv = (rep["std"] / rep["mean"]).to_numpy()
+    by_bin = {str(b): {"points": int(len(c)), "cv_median": float(c.median()), "cv_p90": float(c.quantile(0.9))}
+              for b, c in pd.Series(cv, index=rep.index).groupby(
+                  pd.cut(rep["mean"], [0, 0.01, 0.02, 0.05, 0.1, 1, 1e4]), observed=True)}
     return {"points": int(len(rep)), "cv_median": float(np.median(cv)), "cv_p90": float(np.quantile(cv, 0.9)),
-            "cv_max": float(cv.max())}
+            "cv_max": float(cv.max()), "by_runtime_ms": by_bin}
+
+
+def protocol_comparison(frame: pd.DataFrame) -> dict[str, Any]:
+    """Points timed under protocol 1 (`meta.protocol1_runtime_ms` of an `invalid` record, or a protocol-1
+    `ok` runtime) and re-measured under protocol 2: median ratio protocol 1 / protocol 2 and the share
+    off by more than 10%, by protocol-1 runtime."""
+    p1 = frame["protocol1_runtime_ms"].where(frame["protocol1_runtime_ms"].notna(),
+                                             frame["runtime_ms"].where(frame["timing_protocol"] == 1))
+    old = frame.assign(rt1=p1)[p1.notna()].groupby(["system", "key"])["rt1"].median()
+    p2 = frame[(frame["status"] == "ok") & (frame["timing_protocol"] == 2)]
+    new = p2.groupby(["system", "key"])["runtime_ms"].median()
+    j = pd.concat([old.rename("rt1"), new.rename("rt2")], axis=1, join="inner")
+    if j.empty:
+        return {"points": 0}
+    ratio = j["rt1"] / j["rt2"]
+    out: dict[str, Any] = {"points": int(len(j))}
+    for b, idx in ratio.groupby(pd.cut(j["rt1"], [0, 0.01, 0.02, 0.05, 0.1, 1e4]), observed=True).groups.items():
+        r = ratio[idx]
+        out[str(b)] = {"points": int(len(r)), "ratio_median": float(r.median()),
+                       "off_by_10pct_share": float((np.abs(r - 1) > 0.1).mean())}
+    return out
 
 
 def transfer(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, Any]:
@@ -142,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "noise_by_runtime_ms": noise_by_runtime(f),
         "within_run_cv_by_kernel": {k: float(v) for k, v in cv.groupby(f.loc[cv.index, "kernel"]).median().items()},
         "run_to_run": run_to_run(f),
+        "run_to_run_protocol2": run_to_run(f[f["timing_protocol"] == 2]),
+        "protocol1_vs_protocol2": protocol_comparison(f),
+        "by_status": {str(k): int(v) for k, v in f["status"].value_counts().items()},
+        "ok_by_kernel": {str(k): int(v) for k, v in f.loc[f["status"] == "ok", "kernel"].value_counts().items()},
         "power": power_summary(f),
         "sm_clock_mhz_runtime_records": f.loc[f["power_w"].isna(), "sm_clock_mhz"].describe().to_dict(),
         "env": env_summary(args.env),

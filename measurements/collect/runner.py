@@ -153,8 +153,12 @@ class Collector:
     """Runs a spec on the current CUDA device. `run()` returns a `RunReport`."""
 
     def __init__(self, spec: CollectSpec, out: str | Path, budget_s: float = 540.0, power: bool | None = None,
-                 workers: int | None = None, validate_power: bool = True, progress: bool = True) -> None:
+                 workers: int | None = None, validate_power: bool = True, progress: bool = True,
+                 items: Sequence[WorkItem] | None = None) -> None:
+        """`items`, when given, replaces the spec's expansion (e.g. `spec.redo_items`); the spec then
+        only supplies its name, seed and defaults (flush size, power window, max call time)."""
         self.spec = spec
+        self.given_items = list(items) if items is not None else None
         self.out = Path(out)
         self.budget_s = float(budget_s)
         self.power_override = power
@@ -170,7 +174,7 @@ class Collector:
         print(f"[collect] signal {signum}: stopping after the current measurement", file=sys.stderr, flush=True)
 
     def _items(self) -> list[WorkItem]:
-        items = expand_spec(self.spec)
+        items = expand_spec(self.spec) if self.given_items is None else list(self.given_items)
         if self.power_override is False:
             items = [WorkItem(**{**it.__dict__, "power": False}) for it in items]
         return interleave_groups(items)

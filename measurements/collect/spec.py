@@ -443,6 +443,51 @@ def item_cost_s(item: WorkItem, power_window_s: float, overhead_s: float = 0.004
     return cost
 
 
+def redo_items(paths: Sequence[str | Path], statuses: Sequence[str] = ("invalid",), reps: int = 20,
+               warmup: int = 2) -> list[WorkItem]:
+    """Work items that re-measure the points (kernel, params, problem) of the records in `paths`
+    whose `status` is in `statuses`, each point once, under the collector's current timing protocol.
+
+    A point keeps its sweep name (`meta.sweep`) and gets a power window if any of its records had one
+    (`power_w`, or `meta.protocol1_power_w` on a re-labelled record). Raises `SpecError` naming the
+    file and line of a record that cannot be re-measured (unknown kernel, missing params/problem).
+    """
+    from .bundle import iter_jsonl  # noqa: PLC0415  (bundle -> records; no cycle with this module)
+
+    wanted = set(statuses)
+    by_point: dict[str, WorkItem] = {}
+    for path, line, rec, err in iter_jsonl(paths):
+        if rec is None:
+            raise SpecError(f"{path}:{line}: {err}")
+        if rec.get("status") not in wanted:
+            continue
+        kernel, params, problem = rec.get("kernel"), rec.get("params"), rec.get("problem")
+        where = f"{path}:{line}"
+        if kernel not in COLLECT_KERNELS:
+            raise SpecError(f"{where}: kernel {kernel!r} is not one of {', '.join(COLLECT_KERNELS)}")
+        if not isinstance(params, Mapping) or not isinstance(problem, Mapping):
+            raise SpecError(f"{where}: params and problem must be objects")
+        missing = [f"params.{k}" for k in REQUIRED_PARAMS[kernel] if k not in params]
+        missing += [f"problem.{k}" for k in REQUIRED_PROBLEM[kernel] if k not in problem]
+        if missing:
+            raise SpecError(f"{where}: missing {missing} for {kernel}")
+        if problem["dtype"] not in COLLECT_DTYPES:
+            raise SpecError(f"{where}: problem.dtype {problem['dtype']!r} not in {COLLECT_DTYPES}")
+        meta = rec.get("meta") or {}
+        prob = canonical_problem(kernel, problem)
+        point = json.dumps([kernel, params, prob], sort_keys=True)
+        power = "power_w" in rec or "protocol1_power_w" in meta
+        old = by_point.get(point)
+        if old is not None:
+            if power and not old.power:
+                by_point[point] = WorkItem(**{**old.__dict__, "power": True})
+            continue
+        by_point[point] = WorkItem(kernel=kernel, params=dict(params), problem=prob,
+                                   sweep=str(meta.get("sweep") or kernel), power=power, reps=reps,
+                                   warmup=warmup, est_ms=estimate_ms(kernel, prob))
+    return list(by_point.values())
+
+
 def unique_configs(items: Sequence[WorkItem]) -> list[str]:
     """Compile keys in first-seen order."""
     return list(dict.fromkeys(it.compile_key for it in items))
@@ -465,6 +510,7 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "problem_flops_bytes",
+    "redo_items",
     "unique_configs",
 ]
 
