@@ -91,6 +91,42 @@ def _submodels(model: Any) -> list[Any]:
     return list(getattr(model, "submodels", None) or [model])
 
 
+class _RowCache:
+    """Rows (feature rows or raw graph outputs) by query: `blocks[context][params] -> row`, at most
+    about `max_rows` rows in all (the oldest contexts are dropped first).
+
+    A context is (kernel, system, problem, IR digest, param names) and `params` the param values: a
+    rank's 1,000 candidates share one context, so it is hashed once per call rather than per row, and
+    a never-seen problem costs no per-candidate lookups at all."""
+
+    def __init__(self, max_rows: int):
+        self.max_rows = max_rows
+        self.blocks: dict[tuple, dict[Any, np.ndarray]] = {}
+        self.rows = 0
+
+    def get(self, context: tuple, params: Any) -> np.ndarray | None:
+        block = self.blocks.get(context)
+        return None if block is None else block.get(params)
+
+    def put(self, context: tuple, params: Sequence[Any], rows: Any) -> None:
+        if self.rows + len(params) > self.max_rows:
+            # drop the oldest contexts (dicts keep insertion order) down to half: cheap, bounded
+            for old in list(self.blocks):
+                if self.rows + len(params) <= self.max_rows // 2 or old == context:
+                    break
+                self.rows -= len(self.blocks.pop(old, None) or ())
+        block = self.blocks.get(context)
+        if block is None:
+            block = self.blocks[context] = {}
+        before = len(block)
+        block.update(zip(params, rows, strict=True))
+        self.rows += len(block) - before
+
+    def clear(self) -> None:
+        self.blocks.clear()
+        self.rows = 0
+
+
 class _Engine:
     """Everything that answers for one single model (a routed model has one per sub-model): its
     compiled feature plan, onnxruntime sessions and output subgraphs, the roofline column, and the
@@ -105,10 +141,10 @@ class _Engine:
         self.cache_rows = cache_rows
         names = list(getattr(model.schema, "names", ()))
         self.roofline_col = names.index("roofline_ms") if "roofline_ms" in names else None
-        #: feature rows by (kernel, system, problem, params, ir) key; bounded to `cache_rows`
-        self.features: dict[tuple, np.ndarray] = {}
+        #: feature rows by query (context, params); bounded to about `cache_rows`
+        self.features = _RowCache(cache_rows)
         #: raw graph outputs (+ roofline_ms) by the same keys: a repeated query skips onnxruntime too
-        self.raw: dict[tuple, np.ndarray] = {}
+        self.raw = _RowCache(cache_rows)
         self.sessions: dict[tuple[str, ...], Any] = {}
         self.needed: dict[tuple[str, str], tuple[str, ...]] = {}
         self.plan: Any = None  # compiled feature plan (featurize's values without DataFrames)
@@ -181,12 +217,12 @@ class _Engine:
             if len(rows) == 1:  # one record: its dotted fields as one-row columns
                 i = rows[0]
                 row = flatten_record(records[i])
-                row["kernel"], row["system"] = keys[i][0], keys[i][1]
+                row["kernel"], row["system"] = keys[i][0][0], keys[i][0][1]
                 return {name: [value] for name, value in row.items()}
             flat = []
             for i in rows:
                 row = flatten_record(records[i])
-                row["kernel"], row["system"] = keys[i][0], keys[i][1]
+                row["kernel"], row["system"] = keys[i][0][0], keys[i][0][1]
                 flat.append(row)
             names: dict[str, None] = {}
             for row in flat:
@@ -197,32 +233,52 @@ class _Engine:
         if values is None:
             values = self.outputs(self.feature_rows(keys, build), outputs, keys=keys)
         present = _present(values)
-        answered = self.answered(present, [(k[0], k[1]) for k in keys])
+        answered = self.answered(present, [(k[0][0], k[0][1]) for k in keys])
         # a target the model has no measurements of for a record's (kernel, system) is left out
         return [{t: _estimate(values, t, i) for t in present if answered[t] is None or answered[t][i]}
                 for i in range(len(records))]  # fmt: skip
 
-    def feature_rows(self, keys: Sequence[tuple], build: Any) -> np.ndarray:
-        """Feature matrix for `keys`, featurizing (in one batch) only rows never seen before."""
+    def feature_rows(self, keys: Sequence[tuple[tuple, Any]], build: Any) -> np.ndarray:
+        """Feature matrix for `keys` ((context, params) per record), featurizing (in one batch) only
+        rows never seen before."""
         cache = self.features
         missing: dict[tuple, int] = {}
         for i, key in enumerate(keys):
-            if key not in cache and key not in missing:
+            if key not in missing and cache.get(*key) is None:
                 missing[key] = i
         if missing:
             X = self.featurize(build(list(missing.values())), len(missing))
-            if len(cache) + len(missing) > self.cache_rows:
-                # drop the oldest half (dicts keep insertion order): cheap, bounded, good enough
-                for old in list(cache)[: len(cache) // 2 + len(missing)]:
-                    cache.pop(old, None)
             for key, row in zip(missing, X, strict=True):
-                cache[key] = row
+                cache.put(key[0], (key[1],), (row,))
             if len(missing) == len(keys):
                 return X
-        rows = [cache.get(key) for key in keys]
+        rows = [cache.get(*key) for key in keys]
         if any(r is None for r in rows):  # evicted by a concurrent call: featurize without the cache
             return self.featurize(build(list(range(len(keys)))), len(keys))
         return np.stack(rows) if len(rows) > 1 else rows[0][None, :]
+
+    def context_rows(self, context: tuple, params: Sequence[Any], build: Any) -> np.ndarray:
+        """`feature_rows` for rows sharing one context (a rank's candidates): one context lookup,
+        and none per row for a never-seen problem."""
+        cache = self.features
+        block = cache.blocks.get(context)
+        if block is None:
+            X = self.featurize(build(list(range(len(params)))), len(params))
+            cache.put(context, params, X)
+            return X
+        rows = [block.get(p) for p in params]
+        missing: dict[Any, int] = {}
+        for i, row in enumerate(rows):
+            if row is None and params[i] not in missing:
+                missing[params[i]] = i
+        if missing:
+            X = self.featurize(build(list(missing.values())), len(missing))
+            cache.put(context, list(missing), X)
+            if len(missing) == len(params):
+                return X
+            new = dict(zip(missing, X, strict=True))
+            rows = [row if row is not None else new[p] for row, p in zip(rows, params, strict=True)]
+        return np.stack(rows)
 
     def featurize(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
         """Feature rows of dotted `columns` through the compiled plan (`featurize`'s exact values)."""
@@ -262,11 +318,11 @@ class _Engine:
         return session
 
     def outputs(
-        self, X: np.ndarray, outputs: tuple[str, ...] | None = None, *, keys: Sequence[tuple] | None = None
+        self, X: np.ndarray, outputs: tuple[str, ...] | None = None, *, keys: Sequence[tuple[tuple, Any]] | None = None
     ) -> dict[str, np.ndarray]:
         """Feature matrix -> `pred.*` arrays in units; the same mapping as `OnnxCostModel.predict_features`,
         without building a DataFrame (tests check both agree). `outputs` limits the graph outputs run;
-        with `keys` (one per row) the raw outputs of the whole graph are cached for those keys."""
+        with `keys` ((context, params) per row) the raw outputs of the whole graph are cached for them."""
         session = self.session(outputs)
         names = [o.name for o in session.get_outputs()] if outputs is not None else self.model.output_names
         arrays = [np.asarray(a, dtype=np.float64) for a in
@@ -278,18 +334,25 @@ class _Engine:
             self.remember(keys, np.column_stack([*arrays, roofline]))
         return self.map(raw, roofline)
 
-    def remember(self, keys: Sequence[tuple], rows: np.ndarray) -> None:
-        cache = self.raw
-        if len(cache) + len(keys) > self.cache_rows:
-            for old in list(cache)[: len(cache) // 2 + len(keys)]:
-                cache.pop(old, None)
+    def remember(self, keys: Sequence[tuple[tuple, Any]], rows: np.ndarray) -> None:
+        context = keys[0][0] if keys else None
+        if all(k[0] == context for k in keys):
+            self.raw.put(context, [k[1] for k in keys], rows)
+            return
         for key, row in zip(keys, rows, strict=True):
-            cache[key] = row
+            self.raw.put(key[0], (key[1],), (row,))
 
-    def cached_outputs(self, keys: Sequence[tuple]) -> dict[str, np.ndarray] | None:
-        """`pred.*` arrays from cached raw graph outputs when every key has them, else None."""
-        cache = self.raw
-        rows = [cache.get(key) for key in keys]
+    def cached_outputs(self, keys: Sequence[tuple[tuple, Any]] | None, *, context: tuple | None = None,
+                       params: Sequence[Any] = ()) -> dict[str, np.ndarray] | None:  # fmt: skip
+        """`pred.*` arrays from cached raw graph outputs when every query has them, else None; the
+        queries are `keys` or, sharing one `context`, its `params`."""
+        if keys is None:
+            block = self.raw.blocks.get(context)  # type: ignore[arg-type]
+            if block is None:
+                return None
+            rows = [block.get(p) for p in params]
+        else:
+            rows = [self.raw.get(*key) for key in keys]
         if not rows or any(r is None for r in rows):
             return None
         M = np.stack(rows) if len(rows) > 1 else rows[0][None, :]
@@ -432,7 +495,8 @@ class Predictor:
         """Flat query frame (dotted columns) -> `pred.<target>`, `.q10`, `.q90` columns, same rows."""
         return self.model.predict_frame(frame)
 
-    def _record_keys(self, records: Sequence[Mapping[str, Any]]) -> tuple[list[tuple], list[_Engine]]:
+    def _record_keys(self, records: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[tuple, Any]], list[_Engine]]:
+        """Per record its cache key (context, params) and engine, after checking kernel, system and fields."""
         keys, engines = [], []
         for i, record in enumerate(records):
             if not isinstance(record, Mapping):
@@ -448,7 +512,8 @@ class Predictor:
             engine.check_fields(kernel, "params", params, f"records.{i}.")
             engine.check_fields(kernel, "problem", problem, f"records.{i}.")
             engine.check_fields(kernel, "ir", ir, f"records.{i}.")
-            keys.append((kernel, system, _freeze(problem), _freeze(params), _ir_key(ir)))
+            names, values = _params_key(params)
+            keys.append(((kernel, system, _freeze(problem), _ir_key(ir), names), values))
             engines.append(engine)
         return keys, engines
 
@@ -458,7 +523,8 @@ class Predictor:
             keys, engines = self._record_keys(records)
         except PredictorInputError:
             return False
-        return all(key in e.features or key in e.raw for key, e in zip(keys, engines, strict=True))
+        return all(e.features.get(*key) is not None or e.raw.get(*key) is not None
+                   for key, e in zip(keys, engines, strict=True))  # fmt: skip
 
     def predict(
         self, records: Iterable[Mapping[str, Any]], *, targets: Sequence[str] | None = None
@@ -554,9 +620,7 @@ class Predictor:
             by_keys.setdefault(tuple(cand), cand)
         for cand in by_keys.values():
             engine.check_fields(kernel, "params", cand, "candidates.")
-        context = (kernel, system, _freeze(problem))
-        ir_key = _ir_key(ir)
-        keys = [(*context, _freeze(cand), ir_key) for cand in candidates]
+        context, params = _candidate_keys((kernel, system, _freeze(problem), _ir_key(ir)), candidates, by_keys)
 
         def build(rows: list[int]) -> dict[str, Any]:
             # the problem, system and IR are one value for every candidate: scalars, broadcast by the plan
@@ -582,21 +646,21 @@ class Predictor:
         outputs = engine.target_outputs(targets)
         if outputs is not None and not set(engine.score_outputs(objective, kernel, system)) <= set(outputs):
             raise PredictorInputError(f"targets {list(targets)} do not cover objective {objective!r}", field="targets")
-        cached = engine.cached_outputs(keys) if outputs is None else None
+        cached = engine.cached_outputs(None, context=context, params=params) if outputs is None else None
         if cached is not None:  # every candidate predicted before: no featurize, no onnxruntime
             values = cached
             order = positions = None
         else:
-            X = engine.feature_rows(keys, build)
+            X = engine.context_rows(context, params, build)
             if top_k is not None and top_k < n:
                 # score every candidate with the point boosters only, then intervals for the top_k rows
                 point = engine.outputs(X, engine.score_outputs(objective, kernel, system))
                 point.update(_derived_energy(point))
                 order = _order(_objective(point, objective))[:top_k]
-                values = engine.outputs(X[order], outputs, keys=[keys[i] for i in order])
+                values = engine.outputs(X[order], outputs, keys=[(context, params[i]) for i in order])
                 positions = np.arange(len(order))
             else:
-                values = engine.outputs(X, outputs, keys=keys)
+                values = engine.outputs(X, outputs, keys=[(context, p) for p in params])
                 order = positions = None
         for t in TARGETS:  # targets not measured for this (kernel, system) are left out of every answer
             if not engine.covers(t, kernel, system):
@@ -709,6 +773,34 @@ def _freeze(value: Any) -> Any:
     except TypeError:
         return repr(value)
     return value
+
+
+def _params_key(params: Any) -> tuple[tuple, Any]:
+    """(param names, param values) of one params mapping: the cache key's context part and row part.
+    Values that cannot be hashed key by their frozen form."""
+    if isinstance(params, dict) and params:
+        values = tuple(params.values())
+        try:
+            hash(values)
+            return tuple(params), values
+        except TypeError:
+            pass
+    return (), _freeze(params)
+
+
+def _candidate_keys(context: tuple, candidates: Sequence[Mapping[str, Any]],
+                    by_names: Mapping[tuple, Any]) -> tuple[tuple, list[Any]]:  # fmt: skip
+    """(context, per-candidate params keys) of a rank: every candidate has the same param names in
+    the same order (the usual case) -> their value tuples, one context; else one `_params_key` each."""
+    if len(by_names) == 1:
+        names = next(iter(by_names))
+        values = [tuple(c.values()) for c in candidates]
+        try:
+            hash(tuple(values))
+            return (*context, names), values
+        except TypeError:
+            pass
+    return (*context, None), [_params_key(c) for c in candidates]
 
 
 def _ir_key(ir: Any) -> Any:
