@@ -47,9 +47,10 @@ _NUMBER = (bool, np.bool_, int, float, np.integer, np.floating)
 _MAX_CACHED = 100_000
 
 
-def compile_plan(schema: FeatureSchema) -> FeaturePlan:
-    """A `FeaturePlan` for `schema` (cheap: caches fill on use)."""
-    return FeaturePlan(schema)
+def compile_plan(schema: FeatureSchema, *, one_row: bool = True) -> FeaturePlan:
+    """A `FeaturePlan` for `schema` (cheap: caches fill on use). `one_row=False` sends one-row calls
+    through the column path too (the same values; benchmarks and tests compare both)."""
+    return FeaturePlan(schema, one_row=one_row)
 
 
 class FeaturePlan:
@@ -61,10 +62,11 @@ class FeaturePlan:
     feature).
     """
 
-    def __init__(self, schema: FeatureSchema):
+    def __init__(self, schema: FeatureSchema, *, one_row: bool = True):
         if not isinstance(schema, FeatureSchema):
             raise TypeError(f"compile_plan expects a FeatureSchema, got {type(schema).__name__}")
         self.schema = schema
+        self.one_row = one_row
         self.names = schema.names
         self.index = {name: j for j, name in enumerate(schema.names)}
         self._vocab = {name: {v: float(i) for i, v in enumerate(vocab)} for name, vocab in schema.categories.items()}
@@ -152,7 +154,7 @@ class FeaturePlan:
         """Dotted columns (`kernel`, `system`, `params.*`, `problem.*`, `ir.*`; arrays, lists or
         scalars) -> feature matrix, rows × len(schema.names), in `dtype` (float32 for onnxruntime)."""
         rows = _rows(columns, n)
-        if rows == 1:
+        if rows == 1 and self.one_row:
             row = self._transform_row(columns)
             if row is not None:
                 return row.astype(dtype, copy=False)

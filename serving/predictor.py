@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from perfcast.models.onnx_model import MEASURED_PAIRS, log_offset, to_units
 OBJECTIVES: tuple[str, ...] = ("runtime", "energy", "edp")
 #: Rows kept in each query cache (feature rows: ~0.75 KB each for ~90 features; graph outputs: ~50 B).
 DEFAULT_CACHE_ROWS = 100_000
+#: From this many rows onnxruntime runs with `batch_threads` intra-op threads (a big rank); below, `threads`.
+BATCH_ROWS = 256
 
 
 class PredictorInputError(ValueError):
@@ -86,6 +89,14 @@ def resolve_model_dir(uri: str | Path) -> Path:
     return Path(resolve(str(uri)))
 
 
+def _env_threads(name: str) -> int | None:
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return None
+    return value if value >= 1 else None
+
+
 def _submodels(model: Any) -> list[Any]:
     """The single models behind `model` (a routed model's distinct sub-models, else itself)."""
     return list(getattr(model, "submodels", None) or [model])
@@ -132,9 +143,11 @@ class _Engine:
     compiled feature plan, onnxruntime sessions and output subgraphs, the roofline column, and the
     bounded caches of feature rows and raw graph outputs per query key."""
 
-    def __init__(self, model: Any, directory: Path, cache_rows: int):
+    def __init__(self, model: Any, directory: Path, cache_rows: int, batch_threads: int | None = None):
         self.model = model
         self.directory = directory
+        self.threads = int(model.session.get_session_options().intra_op_num_threads or 1)
+        self.batch_threads = int(batch_threads or self.threads)
         self.schema = model.schema
         self.specs: dict[str, dict[str, Any]] = model.meta["targets"]
         self.targets = tuple(t for t in TARGETS if t in self.specs)
@@ -298,23 +311,28 @@ class _Engine:
             # kind it does not know): the caller's input, so a 400 that says why, not a server error
             raise PredictorInputError(f"cannot build the model's features from this input: {exc}") from exc
 
-    def session(self, outputs: tuple[str, ...] | None) -> Any:
-        """onnxruntime session computing only `outputs` (None: the whole model); built once."""
-        if outputs is None or set(outputs) >= set(self.model.output_names):
+    def session(self, outputs: tuple[str, ...] | None, rows: int = 1) -> Any:
+        """onnxruntime session computing only `outputs` (None: the whole model), with `batch_threads`
+        intra-op threads from `BATCH_ROWS` rows on; built once each."""
+        big = rows >= BATCH_ROWS and self.batch_threads != self.threads
+        whole = outputs is None or set(outputs) >= set(self.model.output_names)
+        if whole and not big:
             return self.model.session
-        session = self.sessions.get(outputs)
+        key = (None if whole else outputs, big)
+        session = self.sessions.get(key)
         if session is None:
             import onnx  # noqa: PLC0415 (only when a subgraph is first needed)
             import onnxruntime as ort  # noqa: PLC0415
             from onnx.utils import Extractor  # noqa: PLC0415
 
             proto = onnx.load(str(self.directory / "model.onnx"))
-            sub = Extractor(proto).extract_model([self.model.input_name], list(outputs))
+            if not whole:
+                proto = Extractor(proto).extract_model([self.model.input_name], list(outputs))
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.model.session.get_session_options().intra_op_num_threads
+            opts.intra_op_num_threads = self.batch_threads if big else self.threads
             opts.inter_op_num_threads = 1
-            session = ort.InferenceSession(sub.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
-            self.sessions[outputs] = session
+            session = ort.InferenceSession(proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
+            self.sessions[key] = session
         return session
 
     def outputs(
@@ -323,7 +341,7 @@ class _Engine:
         """Feature matrix -> `pred.*` arrays in units; the same mapping as `OnnxCostModel.predict_features`,
         without building a DataFrame (tests check both agree). `outputs` limits the graph outputs run;
         with `keys` ((context, params) per row) the raw outputs of the whole graph are cached for them."""
-        session = self.session(outputs)
+        session = self.session(outputs, len(X))
         names = [o.name for o in session.get_outputs()] if outputs is not None else self.model.output_names
         arrays = [np.asarray(a, dtype=np.float64) for a in
                   session.run(names, {self.model.input_name: np.ascontiguousarray(X, dtype=np.float32)})]  # fmt: skip
@@ -382,7 +400,9 @@ class Predictor:
     A routed model (one sub-model per kernel family, `perfcast.models.routed`) gets one engine per
     sub-model (plan, sessions, caches); each record and each rank goes to its kernel's engine."""
 
-    def __init__(self, model: Any, meta: ModelMeta, *, cache_rows: int = DEFAULT_CACHE_ROWS):
+    def __init__(
+        self, model: Any, meta: ModelMeta, *, cache_rows: int = DEFAULT_CACHE_ROWS, batch_threads: int | None = None
+    ):
         self.model = model
         self.meta = meta
         self.cache_rows = cache_rows
@@ -392,20 +412,25 @@ class Predictor:
         if routes:  # routed: kernels sharing a sub-model share its engine
             by_model: dict[int, _Engine] = {}
             for sub in _submodels(model):
-                by_model[id(sub)] = _Engine(sub, Path(sub.model_dir or meta.directory), cache_rows)
+                by_model[id(sub)] = _Engine(sub, Path(sub.model_dir or meta.directory), cache_rows, batch_threads)
             self._engines = {kernel: by_model[id(sub)] for kernel, sub in routes.items()}
             self._default: _Engine | None = None
         else:
-            self._default = _Engine(model, meta.directory, cache_rows)
+            self._default = _Engine(model, meta.directory, cache_rows, batch_threads)
             self._engines = dict.fromkeys(meta.kernels, self._default)
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
-    def load(cls, uri: str | Path, *, threads: int | None = None, cache_rows: int = DEFAULT_CACHE_ROWS) -> Predictor:
+    def load(
+        cls, uri: str | Path, *, threads: int | None = None, batch_threads: int | None = None,
+        cache_rows: int = DEFAULT_CACHE_ROWS,
+    ) -> Predictor:  # fmt: skip
         """Load from a model directory (single or routed) or a `models:/name@alias` registry URI.
 
         `threads`: onnxruntime intra-op threads (default `PERFCAST_ORT_THREADS`, else 1: the service runs
-        one worker per core; an in-process autotuner on a big machine may give large ranks more).
+        one worker per core). `batch_threads`: threads for batches of `BATCH_ROWS` rows or more (a big
+        rank; default `PERFCAST_ORT_BATCH_THREADS`, else `threads`): an in-process autotuner that owns
+        the machine may give them every core.
         """
         from perfcast.models.routed import load_cost_model  # noqa: PLC0415
 
@@ -414,7 +439,10 @@ class Predictor:
         model = load_cost_model(directory, threads=threads)
         for sub in _submodels(model):
             _check_outputs(sub, Path(getattr(sub, "model_dir", None) or directory))
-        return cls(model, read_meta(directory, str(uri), model, version=version), cache_rows=cache_rows)
+        if batch_threads is None:
+            batch_threads = _env_threads("PERFCAST_ORT_BATCH_THREADS")
+        meta = read_meta(directory, str(uri), model, version=version)
+        return cls(model, meta, cache_rows=cache_rows, batch_threads=batch_threads)
 
     @property
     def version(self) -> str:

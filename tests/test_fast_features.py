@@ -74,6 +74,48 @@ def test_plan_equals_featurize_on_mixed_families_and_single_rows(real_rows, sche
         _assert_same(plan.transform(record, dtype=np.float64), featurize(pd.DataFrame(record), schema)[0])
 
 
+def test_one_row_path_equals_featurize_on_every_family(real_rows, schema):
+    """One record goes through the scalar row path (every family but cutlass.gemm, whose name parsing
+    is pandas): the same values as featurize and as the column path, on real rows of each family."""
+    from perfcast.features.registry import get_extractor
+
+    plan, columns_only = compile_plan(schema), compile_plan(schema, one_row=False)
+    rng = np.random.default_rng(1)
+    for kernel in sorted(real_rows["kernel"].unique()):
+        rows = real_rows[real_rows["kernel"] == kernel]
+        for i in rng.choice(len(rows), min(25, len(rows)), replace=False):
+            row = rows.iloc[[i]].dropna(axis=1, how="all").reset_index(drop=True)
+            row = row.assign(**{c: [None] for c in set(schema.inputs.get(kernel, ())) - set(row.columns)})
+            record = {c: row[c].tolist() for c in row.columns}
+            expected = featurize(pd.DataFrame(record), schema)[0]
+            took_row_path = plan._transform_row(record) is not None
+            assert took_row_path == bool(getattr(get_extractor(kernel), "one_row", False)), kernel
+            _assert_same(plan.transform(record, dtype=np.float64), expected)
+            _assert_same(columns_only.transform(record, dtype=np.float64), expected)
+            # numpy arrays and scalars (a rank's broadcast problem) take the row path with the same values
+            arrays = {c: row[c].to_numpy() for c in row.columns}
+            _assert_same(plan.transform(arrays, dtype=np.float64), expected)
+
+
+def test_row_path_physics_runs_on_scalars(real_rows, schema):
+    """The row path really is scalar: the extractors return no arrays for a `physics.Row`."""
+    from perfcast.features import physics as ph
+    from perfcast.features.plan import _one_value
+    from perfcast.features.registry import get_extractor
+
+    plan = compile_plan(schema)
+    for kernel in ("triton.matmul", "cublas.matmul", "clblast.xgemm", "cltune.sgemm", "kerneltuner.convolution",
+                   "cuda.tiled_matmul"):  # fmt: skip
+        row = real_rows[real_rows["kernel"] == kernel].iloc[[0]].dropna(axis=1, how="all").reset_index(drop=True)
+        record = {c: row[c].tolist() for c in row.columns}
+        specs = plan._row_system(record["system"][0])[0]
+        data = ph.Row({c: _one_value(v) for c, v in record.items() if c not in ("kernel", "system")})
+        with ph.quiet():
+            out = get_extractor(kernel).extract(data, specs)
+        arrays = sorted(name for name, v in out.items() if isinstance(v, np.ndarray))
+        assert not arrays, f"{kernel}: {arrays}"
+
+
 def test_float32_is_featurize_cast(real_rows, schema):
     sub = real_rows.iloc[:500]
     X = compile_plan(schema).transform(_columns(sub))
