@@ -46,7 +46,7 @@ def col(frame: Table, *names: str, default: float = np.nan) -> np.ndarray:
     """First present column among `names` as float64 (non-numbers -> NaN), else `default`."""
     out = None
     for name in names:
-        if name in frame.columns:
+        if name in frame:  # a DataFrame's, ColumnTable's or Row's column
             values = _numeric(frame[name])
             out = values if out is None else ph.where(ph.isnan(out), values, out)
     if out is None:
@@ -58,6 +58,8 @@ def col(frame: Table, *names: str, default: float = np.nan) -> np.ndarray:
 
 def _numeric(series: pd.Series | np.ndarray) -> np.ndarray:
     """float64 values; anything that is not a number (text, lists, ...) -> NaN."""
+    if type(series) is np.float64:  # one row's number (the plan's Row holds numbers as np.float64)
+        return series
     if not isinstance(series, np.ndarray | pd.Series):  # one row's value
         if isinstance(series, _NUMBERS):
             return np.float64(series)  # type: ignore[return-value]
@@ -83,7 +85,7 @@ def text_col(frame: Table, *names: str) -> pd.Series | np.ndarray:
 
     A Series from a DataFrame, an object array from a `ColumnTable` (no pandas on the plan's path).
     """
-    present = [name for name in names if name in frame.columns]
+    present = [name for name in names if name in frame]
     if isinstance(frame, ph.Row):  # one record: the first value present
         for name in present:
             if not _missing(value := frame[name]):
@@ -112,8 +114,10 @@ def _series(values: pd.Series | np.ndarray, index: pd.Index | None = None) -> pd
 
 def spec(specs: Table, name: str, default: float = np.nan) -> np.ndarray:
     """One `sys.*` column as float64 per row (default where absent)."""
-    if name in specs.columns:
+    if name in specs:
         values = specs[name]
+        if type(values) is np.float64:  # one system's spec (the plan's Row)
+            return np.float64(default) if values != values and default == default else values  # noqa: PLR0124
         if isinstance(values, pd.Series):
             values = values.to_numpy(dtype="float64", na_value=np.nan)
         return ph.where(ph.isnan(values), np.float64(default), values) if default == default else values
@@ -156,7 +160,12 @@ def truthy(values: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def peak_table(specs: Table) -> dict[str, np.ndarray]:
-    if isinstance(specs, ColumnTable | ph.Row):
+    if isinstance(specs, ph.Row):  # one system's spec row (the plan caches it): its peaks once
+        peaks = specs.derived.get("peaks")
+        if peaks is None:
+            peaks = specs.derived["peaks"] = {c: specs[c] for c in specs.columns if c.startswith("sys.peak_tflops.")}
+        return peaks
+    if isinstance(specs, ColumnTable):
         return {c: specs[c] for c in specs.columns if c.startswith("sys.peak_tflops.")}
     return {c: specs[c].to_numpy(dtype="float64", na_value=np.nan) for c in specs.columns if c.startswith("sys.peak_tflops.")}
 

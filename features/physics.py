@@ -184,45 +184,49 @@ def full_like(x: object, value: float) -> np.ndarray:
     return np.float64(value)  # type: ignore[return-value]
 
 
-class Row:
-    """One record's input values, read like a table (`columns`, `row[name]`, `len(row) == 1`):
-    the compiled plan's one-row input. The extractors' column helpers (`features.matmul.col`, ...)
-    return scalars for it, so the physics runs on np.float64 scalars instead of 1-element arrays."""
+class Row(dict):
+    """One record's input values, read like a table (`columns`, `row[name]`, `name in row`,
+    `len(row) == 1` row): the compiled plan's one-row input. The extractors' column helpers
+    (`features.matmul.col`, ...) return scalars for it, so the physics runs on np.float64 scalars
+    instead of 1-element arrays. A dict underneath: lookups are C-level, no Python call each."""
 
-    __slots__ = ("_data",)
+    __slots__ = ("derived",)
 
     def __init__(self, data: dict[str, object]):
-        self._data = data
+        super().__init__(data)
+        self.derived: dict[str, object] = {}  # values derived from a cached row (a system's peak table)
 
     @property
     def columns(self):  # noqa: ANN201 (a keys view: membership is one hash lookup)
-        return self._data.keys()
+        return self.keys()
 
-    def __getitem__(self, name: str) -> object:
-        return self._data[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._data
-
-    def __len__(self) -> int:
+    def __len__(self) -> int:  # rows, as a table's len (the fields are `columns`)
         return 1
 
 
-@_quiet
 def ceil_div(a: object, b: object) -> np.ndarray:
     """ceil(a / b) for float arrays (NaN where b <= 0 or either is NaN)."""
-    if type(a) is np.float64 and type(b) is np.float64:  # one row: the same rule on scalars
+    if type(a) is np.float64 and type(b) is np.float64 and _QUIET.get():  # one row, inside quiet()
         return np.ceil(a / b) if b > 0 else _NAN
+    return _ceil_div(a, b)
+
+
+@_quiet
+def _ceil_div(a: object, b: object) -> np.ndarray:
     a, b = _f(a), _f(b)
     out = np.ceil(a / b)  # errors are ignored by @_quiet
     return where(b > 0, out, np.nan)
 
 
-@_quiet
 def safe_div(a: object, b: object) -> np.ndarray:
     """a / b with NaN (not inf, not a warning) where b is 0 or NaN."""
-    if type(a) is np.float64 and type(b) is np.float64:  # one row: the same rule on scalars
+    if type(a) is np.float64 and type(b) is np.float64 and _QUIET.get():  # one row, inside quiet()
         return a / b if b != 0 else _NAN
+    return _safe_div(a, b)
+
+
+@_quiet
+def _safe_div(a: object, b: object) -> np.ndarray:
     a, b = _f(a), _f(b)
     out = a / b  # errors are ignored by @_quiet
     return where(b != 0, out, np.nan)
@@ -417,7 +421,7 @@ def per_label(values: object, fn: Callable, dtype: str = "float64", missing: obj
 
 def is_label(values: object) -> bool:
     """True for one row's label (a str, None or other scalar), not per-row labels."""
-    return not isinstance(values, Labels | pd.Categorical | np.ndarray | pd.Series | list)
+    return type(values) is str or not isinstance(values, Labels | pd.Categorical | np.ndarray | pd.Series | list)
 
 
 def pick_peak(table: dict[str, np.ndarray], dtype: object, unit: object) -> np.ndarray:

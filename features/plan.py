@@ -73,7 +73,7 @@ class FeaturePlan:
         self._values: dict[str, dict[Any, float]] = {}
         self._systems: dict[Any, tuple[np.ndarray, float]] = {}
         self._row_specs: dict[Any, tuple] = {}  # system value -> `_row_system`'s answer
-        self._row_layouts: dict[str, tuple[tuple[str, ...], list[int]]] = {}  # kernel -> result names, positions
+        self._row_layouts: dict[str, tuple] = {}  # kernel -> result names and their schema positions
         self._sys_names: list[str] | None = None
         self._spec_js: np.ndarray | None = None  # schema positions of the spec columns the schema has
         self._spec_src: list[int] = []
@@ -228,45 +228,46 @@ class FeaturePlan:
             return None  # an inline spec object: registered by the column path
         if ph._is_missing(system):
             system = None
-        specs, spec_values, system_code = self._row_system(system)
-        out = [np.nan] * len(self.names)
+        specs, base = self._row_system(system)
+        X = base.copy()  # NaN, with the system's spec features and code in place
         index, vocab = self.index, self._vocab
-        if "system" in columns:
-            for j, value in spec_values:
-                out[j] = value
         # the record's params/problem values: what generic_columns + _put give a one-row column
         for name, value in data.items():
-            if name.startswith(GENERIC_SECTIONS) and (j := index.get(name)) is not None and not ph._is_missing(value):
-                out[j] = value if type(value) is np.float64 and name not in vocab else self._encode_cached(name, value)
+            if (j := index.get(name)) is not None and name.startswith(GENERIC_SECTIONS):
+                if type(value) is np.float64 and name not in vocab:
+                    X[j] = value
+                elif not ph._is_missing(value):
+                    X[j] = self._encode_cached(name, value)
         with ph.quiet():
             result = extractor.extract(ph.Row(data), specs)
-        # the result's names are the same every call of a family: their schema positions are cached
+        # the result's names are the same every call of a family: their schema positions are cached,
+        # and numeric values go into the row in one numpy assignment
         names = tuple(result)
         layout = self._row_layouts.get(kernel)
         if layout is None or layout[0] != names:
-            layout = self._row_layouts[kernel] = (names, [index.get(n, -1) if n not in vocab else -2 for n in names])
-        for name, j, value in zip(names, layout[1], result.values(), strict=True):
-            if j == -1:
-                continue
-            if type(value) is not np.float64:
-                if isinstance(value, np.ndarray):  # an extractor that returned a column after all
-                    value = value[0]
-                if j == -2 or not isinstance(value, _NUMBER):
-                    j = index[name]
-                    value = self._encode_cached(name, value)
-            elif j == -2:
-                j = index[name]
-                value = self._encode_cached(name, value)
-            out[j] = value
+            plain = [(i, index[n]) for i, n in enumerate(names) if n in index and n not in vocab]
+            coded = [(n, index[n]) for n in names if n in index and n in vocab]
+            layout = self._row_layouts[kernel] = (names, np.array([i for i, _ in plain], dtype=np.intp),
+                                                  np.array([j for _, j in plain], dtype=np.intp), coded)  # fmt: skip
+        try:
+            values = np.fromiter(result.values(), np.float64, len(names))
+        except (TypeError, ValueError):  # a non-number (text, a column): value by value
+            for name, value in result.items():
+                if (j := index.get(name)) is not None:
+                    if isinstance(value, np.ndarray):
+                        value = value[0]
+                    X[j] = value if name not in vocab and isinstance(value, _NUMBER) else self._encode_cached(name, value)
+        else:
+            X[layout[2]] = values[layout[1]]
+            for name, j in layout[3]:
+                X[j] = self._encode_cached(name, result[name])
         if (j := index.get("kernel")) is not None:
-            out[j] = self._encode_cached("kernel", kernel)
-        if "system" in columns and (j := index.get("system")) is not None:
-            out[j] = system_code
-        return np.array(out, dtype=np.float64)[None, :]
+            X[j] = self._encode_cached("kernel", kernel)
+        return X[None, :]
 
-    def _row_system(self, system: Any) -> tuple[ph.Row, list[tuple[int, float]], float]:
-        """(spec values as a `physics.Row`, (schema position, value) of the spec features, system
-        code) of one system value (None: missing), cached per value."""
+    def _row_system(self, system: Any) -> tuple[ph.Row, np.ndarray]:
+        """(spec values as a `physics.Row`, a feature row that is NaN but for the system's spec
+        features and `system` code) of one system value (None: missing or absent), cached per value."""
         hit = self._row_specs.get(system)
         if hit is not None:
             return hit
@@ -275,8 +276,11 @@ class FeaturePlan:
             found = [(i, self.index[c]) for i, c in enumerate(self._sys_names or ()) if c in self.index]
             self._spec_src = [i for i, _ in found]
             self._spec_js = np.array([j for _, j in found], dtype=np.int64)
-        values = [(j, spec_row[i]) for i, j in zip(self._spec_src, self._spec_js.tolist(), strict=True)]
-        out = (ph.Row(dict(zip(self._sys_names or (), spec_row, strict=True))), values, code)
+        base = np.full(len(self.names), np.nan)
+        base[self._spec_js] = spec_row[self._spec_src]
+        if (j := self.index.get("system")) is not None:
+            base[j] = code
+        out = (ph.Row(dict(zip(self._sys_names or (), spec_row, strict=True))), base)
         with self._lock:
             if len(self._row_specs) > _MAX_CACHED:
                 self._row_specs.clear()
