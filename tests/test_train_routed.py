@@ -21,7 +21,9 @@ from perfcast.models.routed import RoutedCostModel, load_cost_model
 from perfcast.training.cli_promote import challenger_wins, promote
 from perfcast.training.registry import current_version, resolve_model_dir, sqlite_path
 from perfcast.training.train import (
+    DEFAULT_BY,
     RoutedSplit,
+    compare_granularity,
     ensure_champion,
     plan_routes,
     split_from_dict,
@@ -63,6 +65,7 @@ def registry(tmp_path_factory, frame):
 
 
 def test_small_families_share_a_related_sub_model(frame):
+    assert DEFAULT_BY == "routed"
     assert plan_routes(frame) == ROUTES
     # with a low threshold every family has its own sub-model
     assert plan_routes(frame, min_family_rows=50) == {k: k.replace(".", "-").replace("_", "-") for k in ROUTES}
@@ -128,9 +131,11 @@ def test_promote_across_routed_and_single_refits_the_champion(frame, tmp_path, o
     """A single champion re-fitted on a routed challenger's per-group split, and a routed champion
     (one model per family, its routes) re-fitted on a single challenger's problem split."""
     store = MeasurementStore(tmp_path / "store")
-    store.append(frame)
+    # the convolution cache is one problem: on a single model's problem split it has no training row,
+    # so the routed champion answers it with its fallback model fitted on all training rows
+    store.append(frame[frame["kernel"].isin(["triton.matmul", "cublas.matmul", "kerneltuner.convolution"])])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    kw = {"tracking_uri": uri, "progress": False, "name": "perfcast-mixed", "hyperparameters": {"num_boost_round": 15}}
+    kw = {"tracking_uri": uri, "progress": False, "name": "perfcast-mixed", "hyperparameters": {"num_boost_round": 10}}
     train_models(store, by=order[0], **kw)
     second = train_models(store, by=order[1], **kw)[0]
     decision = promote("perfcast-mixed", store=store, tracking_uri=uri, progress=False)
@@ -146,7 +151,7 @@ def test_ensure_champion_trains_a_routed_default(frame, tmp_path):
     store.append(frame[frame["kernel"].isin(["cutlass.gemm", "cuda.tiled_matmul"])])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     got = ensure_champion(store, name="perfcast-ens", tracking_uri=uri, hyperparameters={"num_boost_round": 10},
-                          progress=False, by="routed")
+                          progress=False)
     d = resolve_model_dir(got, tracking_uri=uri)
     assert json.loads((d / "routes.json").read_text())["routes"] == {"cuda.tiled_matmul": "cutlass-gemm",
                                                                      "cutlass.gemm": "cutlass-gemm"}
@@ -167,3 +172,25 @@ def test_predict_cli_routes_each_chunk_in_order(registry, frame, tmp_path):
     bad = queries.head(3).assign(kernel="rocm.matmul")
     bad.to_parquet(src, index=False)
     assert cli_main(["predict", str(src), str(out), "--model", str(d), "--quiet"]) == 1
+
+
+def test_compare_granularity_scores_all_routed_and_alone_on_one_split(frame):
+    table = compare_granularity(frame, hyperparameters={"num_boost_round": 15}, progress=False)
+    assert table["family"].tolist() == sorted(ROUTES) and table.attrs["routes"] == ROUTES
+    tiled = table.set_index("family").loc["cuda.tiled_matmul"]
+    assert tiled["sub_model"] == "cutlass-gemm" and np.isfinite(tiled["alone.runtime_ms.median_ape"])
+    assert np.isfinite(table[["all.runtime_ms.median_ape", "routed.runtime_ms.median_ape"]].to_numpy()).all()
+    # a family with a sub-model of its own has no separate "alone" score
+    assert np.isnan(table.set_index("family").loc["kerneltuner.convolution", "alone.runtime_ms.median_ape"])
+
+
+def test_by_all_and_by_family_still_train(frame, tmp_path):
+    small = frame[frame["kernel"].isin(["kerneltuner.convolution", "cutlass.gemm"])]
+    kw = {"frame": small, "hyperparameters": {"num_boost_round": 10}, "register": False, "progress": False}
+    per_family = train_models(by="family", out_dir=tmp_path / "fam", **kw)
+    assert [r.name for r in per_family] == ["perfcast-cutlass-gemm", "perfcast-kerneltuner-convolution"]
+    assert all(isinstance(load_cost_model(r.model_dir), OnnxCostModel) for r in per_family)
+    (single,) = train_models(by="all", out_dir=tmp_path / "all", **kw)
+    assert isinstance(load_cost_model(single.model_dir), OnnxCostModel) and single.kernels == sorted(small["kernel"].unique())
+    with pytest.raises(ValueError, match="by must be one of routed, all, family"):
+        train_models(by="kernel", **kw)

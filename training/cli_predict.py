@@ -2,7 +2,8 @@
 
 Input: JSONL (also .gz/.xz), CSV or Parquet query records; output: the same rows in the same order
 plus `pred.*` columns, written as Parquet, CSV or JSONL by OUTPUT's suffix. The model comes from
-`--model` (a directory or `models:/name@alias`), default the registry's `perfcast-default@champion`.
+`--model` (a directory or `models:/name@alias`), default the registry's `perfcast-default@champion`;
+it may be routed (`perfcast.models.routed`): each chunk's rows go to their kernel family's sub-model.
 No mlflow import: the registry is read directly (see `perfcast.training.registry`).
 """
 

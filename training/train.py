@@ -30,12 +30,12 @@ import pandas as pd
 from perfcast.models.gbm import GBCostModel
 
 DEFAULT_NAME = "perfcast-default"
-#: Chosen by measurement (README `models`): one sub-model per kernel family behind one routed directory.
-#: (Stays "all" until `perfcast.serving.Predictor` loads routed directories; then "routed".)
-DEFAULT_BY = "all"
+#: Chosen by measurement (README `models`): one sub-model per kernel family behind one routed directory
+#: (median APE lower on 9 of 11 families than one model across families, on the same frozen split).
+DEFAULT_BY = "routed"
 GRANULARITIES = ("routed", "all", "family")
 #: A family with fewer rows shares the sub-model of the largest family measured on its main GPU
-#: (measured: `cuda.tiled_matmul`, 195 rows, is predicted better with `cutlass.gemm` than alone).
+#: (measured: `cuda.tiled_matmul`, 195 rows, median APE 46% with `cutlass.gemm` vs 56% alone).
 MIN_FAMILY_ROWS = 1000
 
 
@@ -558,81 +558,76 @@ def compare_granularity(
     frame: pd.DataFrame,
     *,
     hyperparameters: dict[str, Any] | None = None,
+    routes: Mapping[str, str] | None = None,
     test_fraction: float = 0.2,
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Held-out metrics per kernel family: one model across families vs one model per family.
+    """Held-out metrics per kernel family: one model across families vs the routed model.
 
-    Both are fitted on the same frozen split's training rows (`split_by_config`: every family, even a
-    single-problem one, has rows on both sides) and scored on the same test rows with
-    `perfcast.training.evaluate.score`. This is the measurement behind `DEFAULT_BY`.
+    Both are fitted on the training rows of the routed model's frozen split (`RoutedSplit`: per
+    sub-model by problem, by config for a single-problem group) and scored on the same test rows
+    with `perfcast.training.evaluate.score`. A family that shares a sub-model (too few rows of its
+    own, `plan_routes`) is also scored with a model fitted on its rows alone (`alone.*`). This is the
+    measurement behind `DEFAULT_BY` and `MIN_FAMILY_ROWS`.
     """
     from perfcast.training.evaluate import score  # noqa: PLC0415
-    from perfcast.training.splits import split_by_config  # noqa: PLC0415
 
     frame = frame.reset_index(drop=True)
-    split = split_by_config(frame, test_fraction=test_fraction, seed=seed)
+    routes = dict(routes) if routes is not None else plan_routes(frame)
+    split = RoutedSplit.freeze(frame, routes, test_fraction, seed)
     train_idx, test_idx = split.train_test(frame)
     train, test = frame.iloc[train_idx].reset_index(drop=True), frame.iloc[test_idx].reset_index(drop=True)
     hp = hyperparameters or {}
     t0 = time.perf_counter()
     pred_all = GBCostModel(**hp).fit(train, progress=progress).predict(test)
     seconds_all = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred_routed = RoutedGBCostModel(hp, routes=routes).fit(train, progress=progress).predict(test)
+    seconds_routed = time.perf_counter() - t0
+    groups = route_groups(routes)
+    keys = ("runtime_ms.median_ape", "runtime_ms.coverage_80", "spearman_median", "top1_slowdown_geomean")
     rows = []
     for family, idx in sorted(test.groupby("kernel").indices.items()):
-        fam_train = train[train["kernel"] == family]
         part = test.iloc[idx].reset_index(drop=True)
-        row: dict[str, Any] = {"family": family, "n_train": len(fam_train), "n_test": len(part)}
-        m_all = score(part, pred_all.iloc[idx].reset_index(drop=True))
-        try:
-            t1 = time.perf_counter()
-            m_fam = score(part, GBCostModel(**hp).fit(fam_train).predict(part))
-            row["seconds_family"] = round(time.perf_counter() - t1, 1)
-        except ValueError as exc:  # too few usable rows for a family model
-            m_fam = {}
-            row["note"] = str(exc)
-        for key in ("runtime_ms.median_ape", "runtime_ms.coverage_80", "spearman_median", "top1_slowdown_geomean"):
-            row[f"all.{key}"] = m_all.get(key, np.nan)
-            row[f"family.{key}"] = m_fam.get(key, np.nan)
+        sub = routes[str(family)]
+        fam_train = train[train["kernel"] == family]
+        row: dict[str, Any] = {"family": family, "sub_model": sub, "n_train": len(fam_train), "n_test": len(part)}
+        scored = {"all": score(part, pred_all.iloc[idx].reset_index(drop=True)),
+                  "routed": score(part, pred_routed.iloc[idx].reset_index(drop=True))}
+        if len(groups[sub]) > 1:  # shares a sub-model: how would a model of its own do?
+            try:
+                scored["alone"] = score(part, GBCostModel(**hp).fit(fam_train).predict(part))
+            except ValueError as exc:  # too few usable rows for a model of its own
+                row["note"] = str(exc)
+        for name, m in scored.items():
+            for key in keys:
+                row[f"{name}.{key}"] = m.get(key, np.nan)
         rows.append(row)
     out = pd.DataFrame(rows)
-    out.attrs["seconds_all"] = round(seconds_all, 1)
-    out.attrs["split"] = split.to_dict()
+    out.attrs.update(seconds_all=round(seconds_all, 1), seconds_routed=round(seconds_routed, 1),
+                     split_id=split.split_id, counts=split.counts, routes=routes)
     return out
-
-
-def granularity_sample(datasets_dir: Path | None = None, seed: int = 0) -> pd.DataFrame:
-    """The mixed real sample behind the README's granularity table (every family, bounded size)."""
-    from perfcast.measurements.ingest import read_path  # noqa: PLC0415
-    from perfcast.models.calibration import problem_keys  # noqa: PLC0415
-
-    from perfcast import config  # noqa: PLC0415
-
-    root = Path(datasets_dir or config.shared_datasets_dir())
-    rng = np.random.default_rng(seed)
-    parts = []
-    for sub, n_rows in (("autoheuristic_a100", None), ("sgemm_uci", 20_000), ("kerneltuner_gemm", 20_000),
-                        ("kerneltuner_convolution", None), ("gpperf_cutlass", None)):
-        f = pd.concat([c.frame for c in read_path(root / sub)], ignore_index=True)
-        if sub == "autoheuristic_a100":  # one log file (one row per config), 500 problems
-            f = f[f["source"].astype(str).str.contains("a100_mm.txt")]
-            keys = problem_keys(f)
-            keep = rng.choice(np.sort(keys.unique()), 500, replace=False)
-            f = f[keys.isin(keep).to_numpy()]
-        if n_rows and len(f) > n_rows:
-            f = f.sample(n_rows, random_state=seed)
-        parts.append(f.drop(columns=["_line", "runtime_ms_samples"], errors="ignore"))
-    return pd.concat(parts, ignore_index=True)
 
 
 if __name__ == "__main__":
     import argparse
-    import json
 
-    ap = argparse.ArgumentParser(description="Measure one model across families vs one per family.")
+    ap = argparse.ArgumentParser(description="Measure one model across families vs the routed model (README `models`).")
+    ap.add_argument("--store", type=Path, default=None, help="measurement store (default ./.perfcast/store)")
+    ap.add_argument("--max-rows-per-group", type=int, default=40_000,
+                    help="whole problems sampled to at most this many rows per (kernel, system), as quickstart")
+    ap.add_argument("--rounds", type=int, default=250, help="boosting rounds (quickstart: 250)")
+    ap.add_argument("--min-family-rows", type=int, default=MIN_FAMILY_ROWS)
     ap.add_argument("--params", default="{}", help='LightGBM params as JSON, e.g. \'{"num_leaves": 255}\'')
     a = ap.parse_args()
-    table = compare_granularity(granularity_sample(), hyperparameters={"params": json.loads(a.params)}, progress=False)
-    with pd.option_context("display.width", 250, "display.max_columns", 30):
+    from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
+
+    from perfcast.quickstart import sample_problems  # noqa: PLC0415
+
+    data = sample_problems(load_training_frame(MeasurementStore(a.store)), a.max_rows_per_group)
+    table = compare_granularity(data, hyperparameters={"num_boost_round": a.rounds, "params": json.loads(a.params)},
+                                routes=plan_routes(data, a.min_family_rows), progress=False)
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(table.to_string(index=False))
+    print({k: v for k, v in table.attrs.items() if k != "routes"}, table.attrs["routes"])
