@@ -86,7 +86,9 @@ def text_col(frame: Table, *names: str) -> pd.Series | np.ndarray:
     A Series from a DataFrame, an object array from a `ColumnTable` (no pandas on the plan's path).
     """
     present = [name for name in names if name in frame]
-    if isinstance(frame, ph.Row):  # one record: the first value present
+    if isinstance(frame, ph.Row) or (
+        isinstance(frame, ColumnTable) and present and not any(type(frame[name]) is np.ndarray for name in present)
+    ):  # one record, or a value shared by every row (the plan keeps it a scalar): the first present
         for name in present:
             if not _missing(value := frame[name]):
                 return value
@@ -94,11 +96,20 @@ def text_col(frame: Table, *names: str) -> pd.Series | np.ndarray:
     if isinstance(frame, ColumnTable):
         if not present:
             return np.full(len(frame), None, dtype=object)
-        out = frame[present[0]].astype(object)
+
+        def column(name: str) -> np.ndarray:
+            values = frame[name]
+            if type(values) is np.ndarray:
+                return values.astype(object)
+            out = np.empty(len(frame), dtype=object)  # a shared scalar beside per-row columns
+            out[:] = [values] * len(frame)
+            return out
+
+        out = column(present[0])
         for name in present[1:]:
             gaps = np.array([_missing(v) for v in out], dtype=bool)
             if gaps.any():
-                out = np.where(gaps, frame[name].astype(object), out)
+                out = np.where(gaps, column(name), out)
         return out
     if not present:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
@@ -139,7 +150,7 @@ def constant_labels(value: str, frame: Table) -> ph.Labels:
     """One label for every row of `frame` (a dtype or unit every row of a family shares)."""
     if isinstance(frame, ph.Row):
         return value  # type: ignore[return-value]
-    return ph.Labels(np.zeros(len(frame), dtype=np.int64), [value])
+    return ph.Labels(np.zeros(len(frame), dtype=np.int64), [value])  # a Labels column (pick_peak broadcasts)
 
 
 def truthy(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -367,6 +378,9 @@ def _frame(frame: Table, physics: dict[str, np.ndarray], extra: dict[str, np.nda
     params/problem values itself (`FeaturePlan._transform_row`, the rule `generic_columns` applies)."""
     if isinstance(frame, ph.Row):
         return {**physics, **extra}
+    if isinstance(frame, ColumnTable) and any(type(frame[c]) is not np.ndarray for c in frame.columns):
+        # values shared by every row stay scalars: the plan encodes those generic columns itself
+        frame = ColumnTable({c: frame[c] for c in frame.columns if type(frame[c]) is np.ndarray}, len(frame))
     return {**generic_columns(frame), **physics, **extra}
 
 

@@ -431,7 +431,13 @@ def pick_peak(table: dict[str, np.ndarray], dtype: object, unit: object) -> np.n
     (Categorical or array). A missing tensor peak falls back to the SIMT peak of the same dtype and
     tf32 to fp32 SIMT (the kernel then cannot beat SIMT); NaN if nothing applies.
     """
-    if is_label(dtype) and is_label(unit):  # one row: its dtype and unit are plain labels
+    if is_label(dtype) != is_label(unit):  # one shared label beside per-row labels: broadcast it
+        n = len(labels(unit if is_label(dtype) else dtype)[0])
+        if is_label(dtype):
+            dtype = Labels(np.full(n, -1 if _is_missing(dtype) else 0, dtype=np.int64), [] if _is_missing(dtype) else [dtype])
+        else:
+            unit = Labels(np.full(n, -1 if _is_missing(unit) else 0, dtype=np.int64), [] if _is_missing(unit) else [unit])
+    if is_label(dtype) and is_label(unit):  # one row (or shared by all rows): plain labels
         if _is_missing(dtype) or _is_missing(unit):
             return np.float64(np.nan)
         peak = np.float64(np.nan)
@@ -453,7 +459,8 @@ def pick_peak(table: dict[str, np.ndarray], dtype: object, unit: object) -> np.n
         value = np.full(int(rows.sum()), np.nan)
         for col in _peak_columns(d, u):
             if col in table:
-                value = np.where(np.isnan(value), _f(table[col])[rows], value)
+                spec = _f(table[col])  # per row, or one system's value for all rows
+                value = np.where(np.isnan(value), spec[rows] if type(spec) is np.ndarray else spec, value)
         out[rows] = value
     return out
 

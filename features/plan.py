@@ -158,6 +158,10 @@ class FeaturePlan:
             row = self._transform_row(columns)
             if row is not None:
                 return row.astype(dtype, copy=False)
+        if rows > 1 and self.one_row:
+            shared = self._transform_shared(columns, rows)
+            if shared is not None:
+                return shared.astype(dtype, copy=False)
         X = np.full((rows, len(self.names)), np.nan)
         if rows == 0:
             return X.astype(dtype, copy=False)
@@ -200,6 +204,51 @@ class FeaturePlan:
         if "system" in columns and (j := self.index.get("system")) is not None:
             X[:, j] = system_codes
         return X.astype(dtype, copy=False)
+
+    def _transform_shared(self, columns: Mapping[str, Any], rows: int) -> np.ndarray | None:
+        """Rows of one family whose kernel, system and some fields are one value for every row (a
+        rank's problem): those stay scalars through the extractor, so what depends only on them
+        (FLOPs, bytes, peaks, dtype labels) is computed once; None where this does not apply."""
+        kernel, system = columns.get("kernel"), columns.get("system")
+        if type(kernel) is not str or _is_column(system) or isinstance(system, dict):
+            return None
+        extractor = get_extractor(kernel)
+        if not getattr(extractor, "one_row", False):
+            return None
+        needed = self.schema.inputs.get(kernel)
+        missing = [c for c in needed or () if c not in columns]
+        if missing:
+            raise FeatureSchemaError(
+                f"input does not match feature schema {self.schema.version}: kernel {kernel!r} lacks input columns {missing}"
+            )
+        data: dict[str, Any] = {}
+        scalars: dict[str, Any] = {}
+        for name, values in columns.items():
+            if name == "kernel" or name == "system":
+                continue
+            if name.startswith("ir."):
+                return None  # IR text features: featurize's IR path
+            if _is_column(values):
+                data[name] = _as_array(values, rows)
+            else:
+                data[name] = scalars[name] = _one_value(values)
+        if not scalars:
+            return None
+        specs, base = self._row_system(None if ph._is_missing(system) else system)
+        X = np.empty((rows, len(self.names)))
+        X[:] = base  # the system's spec features and code in every row
+        with ph.quiet():
+            result = extractor.extract(ColumnTable(data, rows), specs)
+        cols = _to_columns(result, rows, type(extractor).__name__)  # scalars (one value for all rows) broadcast
+        cols.setdefault(ROOFLINE, np.full(rows, np.nan))
+        self._put(X, cols, None, rows)
+        index, vocab = self.index, self._vocab
+        for name, value in scalars.items():  # the shared params/problem values: encoded once
+            if (j := index.get(name)) is not None and name.startswith(GENERIC_SECTIONS) and not ph._is_missing(value):
+                X[:, j] = value if type(value) is np.float64 and name not in vocab else self._encode_cached(name, value)
+        if (j := index.get("kernel")) is not None:
+            X[:, j] = self._encode_cached("kernel", kernel)
+        return X
 
     def _transform_row(self, columns: Mapping[str, Any]) -> np.ndarray | None:
         """One row through the family's extractor on scalars (1 × len(names) float64), or None where
@@ -307,7 +356,8 @@ class FeaturePlan:
         return ColumnTable({name: spec_rows[:, j] for j, name in enumerate(self._sys_names or ())}, rows), system_codes
 
     def _put(self, X: np.ndarray, cols: Mapping[str, Any], positions: np.ndarray | None, m: int) -> None:
-        """Write an extractor's columns into their schema positions (one block assignment)."""
+        """Write an extractor's columns into their schema positions (column by column for all rows,
+        one block assignment for a subset of rows)."""
         index, vocab = self.index, self._vocab
         js, arrays = [], []
         for name, values in cols.items():
@@ -317,15 +367,14 @@ class FeaturePlan:
             if isinstance(values, ph.Labels | pd.Categorical):
                 codes, cats = ph.labels(values)
                 values = np.array(list(cats) + [None], dtype=object)[codes]
-            js.append(j)
-            arrays.append(values if values.dtype.kind in "fiub" and name not in vocab else self._encode(name, values))
-        if not js:
-            return
-        block = np.column_stack(arrays).astype("float64", copy=False)
-        if positions is None:
-            X[:, js] = block
-        else:
-            X[np.ix_(positions, js)] = block
+            values = values if values.dtype.kind in "fiub" and name not in vocab else self._encode(name, values)
+            if positions is None:
+                X[:, j] = values
+            else:
+                js.append(j)
+                arrays.append(values)
+        if js:
+            X[np.ix_(positions, js)] = np.column_stack(arrays).astype("float64", copy=False)
 
     def _put_ir(self, X: np.ndarray, data: Mapping[str, np.ndarray], rows: int) -> None:
         frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in data.items() if k.startswith("ir.")})
@@ -391,14 +440,18 @@ def _as_array(values: Any, rows: int) -> np.ndarray:
         out = np.empty(rows, dtype=object)
         out[:] = [values] * rows if not isinstance(values, str) else values
         return out
-    if type(values) is list:  # the Predictor's case: classify by the element types, one pass
-        kinds = {type(v) for v in values}
-        if kinds <= {int, float}:
-            return np.array(values, dtype="float64")
-        if kinds == {str}:
-            out = np.empty(len(values), dtype=object)
-            out[:] = values
-            return out
+    if type(values) is list and values:  # the Predictor's case: numpy classifies the elements in C
+        try:
+            arr = np.array(values)
+        except (ValueError, TypeError):  # ragged nested values: the general path below
+            arr = None
+        if arr is not None and arr.ndim == 1:
+            if arr.dtype.kind in "iuf":  # numbers only (bools among numbers are 0/1 either way)
+                return arr.astype("float64", copy=False)
+            if arr.dtype.kind == "U":  # text (or text and numbers): the values themselves, as objects
+                out = np.empty(len(values), dtype=object)
+                out[:] = values
+                return out
     if isinstance(values, pd.Series):
         values = values.to_numpy()
     if isinstance(values, np.ndarray) and (values.dtype.kind in "fiub" or values.dtype == object) and values.ndim == 1:

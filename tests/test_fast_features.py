@@ -97,6 +97,29 @@ def test_one_row_path_equals_featurize_on_every_family(real_rows, schema):
             _assert_same(plan.transform(arrays, dtype=np.float64), expected)
 
 
+def test_shared_values_as_scalars_equal_featurize_on_every_family(real_rows, schema):
+    """A rank's shape: system and problem fields one value for all rows (scalars, kept scalar through
+    the extractor where the family allows it), params per row; the same values as featurize."""
+    from perfcast.features.registry import get_extractor
+
+    plan, columns_only = compile_plan(schema), compile_plan(schema, one_row=False)
+    for kernel in sorted(real_rows["kernel"].unique()):
+        rows = real_rows[real_rows["kernel"] == kernel].dropna(axis=1, how="all")
+        shared = ["system", *(c for c in rows.columns if c.startswith("problem."))]
+        key = pd.Series(["|".join(map(str, v)) for v in rows[shared].itertuples(index=False)], index=rows.index)
+        group = rows[key == key.value_counts().index[0]].head(300).reset_index(drop=True)
+        group = group.assign(**{c: [None] * len(group) for c in set(schema.inputs.get(kernel, ())) - set(group.columns)})
+        if len(group) < 2:
+            continue
+        columns = {c: (group[c].iloc[0] if c in shared or c == "kernel" else group[c].tolist()) for c in group.columns}
+        columns = {c: (v.item() if isinstance(v, np.generic) else v) for c, v in columns.items()}
+        expected = featurize(group, schema)[0]
+        took_shared_path = plan._transform_shared(columns, len(group)) is not None
+        assert took_shared_path == bool(getattr(get_extractor(kernel), "one_row", False)), kernel
+        _assert_same(plan.transform(columns, n=len(group), dtype=np.float64), expected)
+        _assert_same(columns_only.transform(columns, n=len(group), dtype=np.float64), expected)
+
+
 def test_row_path_physics_runs_on_scalars(real_rows, schema):
     """The row path really is scalar: the extractors return no arrays for a `physics.Row`."""
     from perfcast.features import physics as ph
