@@ -362,8 +362,12 @@ def problem_dtype(frame: Table, default: str = "fp32") -> tuple[ph.Labels, ph.La
     dtype = canonical_dtypes(raw, default)
     tf32 = truthy(text_col(frame, "problem.allow_tf32", "problem.using_tf32", "problem.tf32", "params.allow_tf32"))
     switch = tf32 & (dtype == "fp32")
-    if ph.is_label(dtype):  # one record
-        return dtype, ("tf32" if switch else dtype)  # type: ignore[return-value]
+    if ph.is_label(dtype):  # one record, or one dtype shared by every row
+        if type(switch) is not np.ndarray:
+            return dtype, ("tf32" if switch else dtype)  # type: ignore[return-value]
+        if not switch.any() or switch.all():
+            return dtype, ("tf32" if switch.all() else dtype)  # type: ignore[return-value]
+        dtype = ph.Labels(np.zeros(len(switch), dtype=np.int64), [dtype])  # tf32 on some rows only
     if not switch.any():
         return dtype, dtype
     categories = dtype.categories if "tf32" in dtype.categories else [*dtype.categories, "tf32"]
