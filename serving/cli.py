@@ -98,6 +98,7 @@ def serve(
         os.environ["PERFCAST_SERVE_STORE"] = str(Path(store).resolve())
     # onnxruntime: one intra-op thread per worker process; the workers are the parallelism
     os.environ.setdefault("PERFCAST_ORT_THREADS", "1")
+    os.environ.setdefault("PERFCAST_ORT_BATCH_THREADS", "1")  # big ranks too: no worker takes two cores
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # must be set before any worker imports prometheus_client
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="perfcast-prom-")
