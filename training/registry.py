@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlparse
 
 from perfcast import config
 
-REQUIRED_FILES = ("model.onnx", "feature_schema.json", "model.json")  # of a single-model directory
 CHAMPION, CHALLENGER = "champion", "challenger"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
 

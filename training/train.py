@@ -436,7 +436,7 @@ def train_routed(
     result = TrainResult(name=name, model_dir=model_dir, n_rows=len(frame), kernels=sorted(meta["kernels"]),
                          metrics=metrics, split=split_dict)
     if register:
-        subs = {sub: m for sub, m in model.models_.items()}
+        subs = model.models_
         first = next(iter(subs.values()))
         parity = [m.meta_["onnx_parity"] for m in subs.values() if m.meta_.get("onnx_parity")]
         logged = tracking.log_training_run(
