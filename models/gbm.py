@@ -54,6 +54,18 @@ TARGET_TRANSFORMS: dict[str, str] = {
 }
 ALL_TARGETS: tuple[str, ...] = tuple(TARGET_TRANSFORMS)
 MIN_TARGET_ROWS = 20
+
+#: Features that grow with the problem size. Trees cannot extrapolate them past the training range, so
+#: `scale_free=True` never splits on them (LightGBM `feature_contri` 0) and relies on the scale-free
+#: ones (tile shape, wave efficiency, occupancy, padding waste, ratios); `roofline_ms` still enters as
+#: the target's offset, which carries the size scaling.
+SIZE_FEATURES: tuple[str, ...] = (
+    "roofline_ms", "problem.M", "problem.N", "problem.K", "phys.flops", "phys.log2_flops", "phys.padded_flops",
+    "phys.dram_traffic_bytes", "phys.dram_traffic_ms", "phys.compute_ms", "phys.memory_ms", "phys.min_bytes",
+    "phys.problem_roofline_ms", "phys.estimate_ms", "phys.tile_traffic_bytes", "phys.tile_traffic_ms",
+    "phys.tiled_compute_ms", "phys.ctas", "phys.tiles_m", "phys.tiles_n", "phys.waves", "phys.waves_ceil",
+    "phys.sm_waves", "phys.sm_waves_ceil", "phys.k_steps",
+)
 MIN_CAL_ROWS = 30
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -150,6 +162,10 @@ class GBCostModel:
         calibration_fraction: share of problems held out to conformalise the interval.
         seed: seeds LightGBM and the calibration split.
         keep_data: keep the training frame so `update` can refit on old + new measurements.
+        scale_free: never split on the features that grow with the problem size (`SIZE_FEATURES`), so
+            predictions for problems larger than any in training rest on scale-free features and the
+            roofline offset (measured: README "Accuracy numbers", extrapolation). The feature schema is
+            unchanged: serving sends the same vector.
     """
 
     def __init__(
@@ -167,6 +183,7 @@ class GBCostModel:
         calibration_fraction: float = 0.2,
         seed: int = 0,
         keep_data: bool = True,
+        scale_free: bool = False,
     ):
         self.targets = tuple(targets) if targets is not None else None
         self.quantiles = tuple(quantiles)
@@ -181,6 +198,7 @@ class GBCostModel:
         self.calibration_fraction = calibration_fraction
         self.seed = seed
         self.keep_data = keep_data
+        self.scale_free = scale_free
         # fitted state
         self.boosters_: dict[str, Any] = {}
         self.classifiers_: tuple[str, ...] = ()
@@ -207,10 +225,13 @@ class GBCostModel:
             "calibration_fraction": self.calibration_fraction,
             "seed": self.seed,
             "keep_data": self.keep_data,
+            "scale_free": self.scale_free,
         }
 
     def _lgb_params(self, **overrides: Any) -> dict[str, Any]:
         p = {**DEFAULT_PARAMS, "seed": self.seed, **self.params, **overrides}
+        if self.scale_free and self.schema_ is not None:
+            p["feature_contri"] = [0.0 if c in SIZE_FEATURES else 1.0 for c in self.schema_.names]
         return p
 
     @property

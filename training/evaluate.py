@@ -46,8 +46,9 @@ __all__ = [
     "load_dataset",
     "aggregate_repeats",
     "perfcast_factory",
+    "gbm_kwargs",
+    "transfer_factory",
     "UpweightSystem",
-    "ScaleFreeModel",
     "SUITES",
     "Suite",
     "run_suite",
@@ -200,9 +201,16 @@ FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
                          "feature_fraction": 1.0, "bagging_fraction": 1.0, "bagging_freq": 0, "lambda_l2": 0.0,
                          "num_threads": 1},
               "num_boost_round": 2000, "quantile_boost_round": 300},
-    # Other GPUs + a few hundred target rows (up-weighted by `UpweightSystem`).
+    # Other GPUs + a few hundred target rows (up-weighted by `UpweightSystem`: the earlier transfer model).
     "xgemm_transfer": {"params": {"num_leaves": 63, "min_data_in_leaf": 5, "learning_rate": 0.1, "num_threads": 1},
                        "num_boost_round": 500, "quantile_boost_round": 200},
+    # The base of `TransferCostModel`: the other GPUs memorised (like "xgemm"), so its prediction of a
+    # config as if on a source GPU is close to that GPU's measurement. A 63-leaf base blurred the fast
+    # configs by ~5-10% and its picks on the sources themselves were 1.09-1.17 off (seeds 0-5).
+    "xgemm_base": {"params": {"num_leaves": 255, "min_data_in_leaf": 1, "learning_rate": 0.1,
+                              "feature_fraction": 1.0, "bagging_fraction": 1.0, "bagging_freq": 0, "lambda_l2": 0.0,
+                              "num_threads": 1},
+                   "num_boost_round": 1000, "quantile_boost_round": 200},
     # Thousands of problems × ~30 configs: deep trees, slow learning rate (`python -m
     # perfcast.training.tuning --suite autoheuristic_problem` compares it with 127 leaves/800 rounds on
     # held-out problems of the training rows).
@@ -216,45 +224,6 @@ FAMILY_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-#: Features that grow with the problem size. Trees cannot extrapolate them past the training range, so
-#: the extrapolation model never splits on them (LightGBM `feature_contri` 0) and relies on the
-#: scale-free ones (tile shape, wave efficiency, occupancy, padding waste, ratios to the roofline).
-ABSOLUTE_SIZE_FEATURES: tuple[str, ...] = (
-    "roofline_ms", "problem.M", "problem.N", "problem.K", "phys.flops", "phys.log2_flops", "phys.padded_flops",
-    "phys.dram_traffic_bytes", "phys.dram_traffic_ms", "phys.compute_ms", "phys.memory_ms", "phys.min_bytes",
-    "phys.problem_roofline_ms", "phys.estimate_ms", "phys.tile_traffic_bytes", "phys.tile_traffic_ms",
-    "phys.tiled_compute_ms", "phys.ctas", "phys.tiles_m", "phys.tiles_n", "phys.waves", "phys.waves_ceil",
-    "phys.sm_waves", "phys.sm_waves_ceil", "phys.k_steps",
-)
-
-
-class ScaleFreeModel:
-    """The perfcast model with the absolute-size features switched off (for size extrapolation).
-
-    The feature schema is unchanged (serving sends the same vector); only the boosters ignore those
-    columns. `roofline_ms` still enters as the target's offset, which carries the size scaling.
-    """
-
-    def __init__(self, family: str = "triton", quick: bool = False,
-                 features: tuple[str, ...] = ABSOLUTE_SIZE_FEATURES):
-        self.family = family
-        self.quick = quick
-        self.features = features
-
-    def fit(self, frame: pd.DataFrame) -> ScaleFreeModel:
-        from perfcast.features import featurize  # noqa: PLC0415
-
-        X, _ = featurize(frame)
-        contri = [0.0 if c in self.features else 1.0 for c in X.columns]
-        params = {**FAMILY_SETTINGS[self.family]["params"], "feature_contri": contri}
-        self.model_ = perfcast_factory(self.family, self.quick, params=params)()
-        self.model_.fit(frame)
-        return self
-
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return self.model_.predict(frame)
-
-
 #: How the AutoHeuristic suite ranks configs: log(pred runtime) − 0.01 × the LambdaRank head's score.
 #: On held-out problems of the training rows (`python -m perfcast.training.tuning --suite
 #: autoheuristic_problem --candidates triton_rank`), 0.01 improved every metric over the regression
@@ -266,20 +235,31 @@ AH_RANK_BY = "blend:0.01"
 TRANSFER_COPIES = 20
 
 
-def perfcast_factory(family: str, quick: bool = False, **overrides: Any) -> ModelFactory:
-    """A factory of `GBCostModel` with the family's settings (`quick` cuts the rounds tenfold)."""
-    from perfcast.models import GBCostModel  # noqa: PLC0415
-
+def gbm_kwargs(family: str, quick: bool = False, **overrides: Any) -> dict[str, Any]:
+    """`GBCostModel` constructor arguments of a family's settings (`quick` cuts the rounds tenfold)."""
     s = {**FAMILY_SETTINGS[family], **overrides}
     rounds, q_rounds = s["num_boost_round"], s["quantile_boost_round"]
     if quick:
         rounds, q_rounds = max(20, rounds // 10), max(10, q_rounds // 10)
+    return {"params": dict(s["params"]), "num_boost_round": rounds, "quantile_boost_round": q_rounds,
+            "ranking": bool(s.get("ranking", False)), "scale_free": bool(s.get("scale_free", False))}
 
-    def make() -> Any:
-        return GBCostModel(params=dict(s["params"]), num_boost_round=rounds, quantile_boost_round=q_rounds,
-                           ranking=bool(s.get("ranking", False)))
 
-    return make
+def perfcast_factory(family: str, quick: bool = False, **overrides: Any) -> ModelFactory:
+    """A factory of `GBCostModel` with the family's settings (`quick` cuts the rounds tenfold)."""
+    from perfcast.models import GBCostModel  # noqa: PLC0415
+
+    kwargs = gbm_kwargs(family, quick, **overrides)
+    return lambda: GBCostModel(**{**kwargs, "params": dict(kwargs["params"])})
+
+
+def transfer_factory(system: str, quick: bool = False) -> ModelFactory:
+    """A factory of `TransferCostModel` to `system`: a `GBCostModel` of the other GPUs (family
+    `xgemm_base`), adapted on the target GPU's training rows."""
+    from perfcast.models.transfer import TransferCostModel  # noqa: PLC0415
+
+    kwargs = gbm_kwargs("xgemm_base", quick)
+    return lambda: TransferCostModel(system, base_params=kwargs, num_boost_round=50 if quick else 150)
 
 
 class UpweightSystem:
@@ -371,7 +351,8 @@ def _build_kt_transfer(datasets_dir: Path | None, quick: bool) -> list[Case]:
     for system in sorted(frame["system"].astype(str).unique()):
         split = split_by_system(frame, target=system, k_target=k, seed=0)
         inner = perfcast_factory("xgemm_transfer", quick)
-        models = {"perfcast": lambda inner=inner, system=system: UpweightSystem(inner, system, TRANSFER_COPIES),
+        models = {"perfcast": transfer_factory(system, quick),
+                  "perfcast_upweight": lambda inner=inner, system=system: UpweightSystem(inner, system, TRANSFER_COPIES),
                   **baseline_factories(quick, transfer=True)}
         cases.append(Case("kt_gemm_transfer", system, frame, split, models))
     return cases
@@ -399,7 +380,7 @@ def _build_extrapolation(datasets_dir: Path | None, quick: bool) -> list[Case]:
     sizes = np.unique(size)
     threshold = float(np.quantile(sizes, 0.6))
     split = split_by_size(frame, max_train_size=threshold, factor=4.0, seed=0)
-    models = {"perfcast": lambda: ScaleFreeModel("triton", quick),
+    models = {"perfcast": perfcast_factory("triton", quick, scale_free=True),
               "perfcast_all_features": perfcast_factory("triton", quick), **baseline_factories(quick)}
     return [Case("extrapolation", f"A100 triton.matmul, M·N·K ≤ {threshold:.3g} → ≥ 4×", frame, split, models)]
 

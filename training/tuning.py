@@ -19,7 +19,6 @@ import pandas as pd
 from perfcast.training.evaluate import (
     FAMILY_SETTINGS,
     SUITES,
-    ScaleFreeModel,
     evaluate,
     markdown_table,
     perfcast_factory,
@@ -65,7 +64,7 @@ CANDIDATES["triton_rank"] = {
 
 CANDIDATES["triton_extrapolation"] = {
     "all features": perfcast_factory("triton"),
-    "absolute-size features off": lambda: ScaleFreeModel("triton"),
+    "absolute-size features off (scale_free=True)": perfcast_factory("triton", scale_free=True),
 }
 
 #: Validation metric per suite: (column, higher is better).

@@ -1,0 +1,190 @@
+"""`TransferCostModel`: fine-tune a cost model of other GPUs to a new GPU from a few hundred measurements.
+
+A base model (a fitted `GBCostModel`, a saved model directory or `models:/name@alias`, or one fitted
+here on the other systems' rows) already knows how each config runs on the systems it was trained on.
+On the new system's measured rows the estimator learns, in log(runtime_ms / roofline_ms):
+
+1. *which source systems the new one resembles*: the base's runtime prediction for each row as if it
+   ran on each source system (a counterfactual: same config and problem, the source's `system`), mapped
+   to the new system by a ridge regression weighted towards the fastest measured rows (they decide an
+   autotuner's pick; a GPU can resemble one source in the fast region and another in the bulk);
+2. *what is specific to it*: a small LightGBM booster continuing from that mapping (`init_score`) on
+   the features plus the counterfactual predictions, with the same fast-row weights.
+
+Measured on Kernel Tuner GEMM, leave-one-GPU-out with 500 target configs (README, section models):
+this is how the `kt_gemm_transfer` suite's perfcast model adapts. Runtime only: power/energy on a new
+system need measurements there (the base model answers NaN for them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .gbm import GBCostModel, _ok_mask
+
+__all__ = ["TransferCostModel"]
+
+DEFAULT_RESIDUAL_PARAMS: dict[str, Any] = {
+    "objective": "regression",
+    "num_leaves": 15,
+    "learning_rate": 0.02,
+    "min_data_in_leaf": 5,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "num_threads": 1,
+    "verbose": -1,
+}
+
+
+def _load_base(base: Any) -> Any:
+    """A fitted model as is; a directory or `models:/...` URI loaded as a `GBCostModel` (ONNX path)."""
+    if isinstance(base, str | Path):
+        from perfcast.training.registry import resolve_model_dir  # noqa: PLC0415
+
+        return GBCostModel.load(resolve_model_dir(str(base)))
+    if not hasattr(base, "predict"):
+        raise TypeError(f"base must be a fitted cost model, a model directory or a models:/ URI, got {type(base).__name__}")
+    return base
+
+
+def _source_systems(base: Any, kernels: set[str], exclude: str) -> list[str]:
+    """Systems the base measured runtime on for these kernels (from model.json), the target excluded."""
+    meta = getattr(base, "meta_", None) or getattr(base, "meta", None) or {}
+    pairs = (meta.get("measured_pairs") or {}).get("runtime_ms")
+    if pairs:
+        systems = {p["system"] for p in pairs if p["kernel"] in kernels}
+    else:
+        systems = set((meta.get("data") or {}).get("systems", {}))
+    return sorted(s for s in systems if s != exclude)
+
+
+class TransferCostModel:
+    """Runtime model of one new system: a base model of other systems, adapted on its measured rows.
+
+    Args:
+        system: the new system's name; `fit`'s rows with this `system` are its measurements.
+        base: a fitted cost model (`predict(frame)` with `pred.runtime_ms`), a model directory or a
+            `models:/name@alias` URI; None fits a `GBCostModel(**base_params)` on `fit`'s other rows.
+        base_params: constructor arguments of that `GBCostModel` when `base` is None.
+        params: LightGBM parameters of the residual booster (over `DEFAULT_RESIDUAL_PARAMS`).
+        num_boost_round: rounds of the residual booster.
+        fast_fraction, fast_weight: the fastest `fast_fraction` of the measured rows (per problem) count
+            `fast_weight` times in the ridge mapping and the residual booster.
+        ridge_alpha: L2 penalty of the ridge mapping from source predictions.
+        seed: LightGBM seed.
+    """
+
+    def __init__(self, system: str, base: Any = None, base_params: dict[str, Any] | None = None,
+                 params: dict[str, Any] | None = None, num_boost_round: int = 150, fast_fraction: float = 0.2,
+                 fast_weight: float = 5.0, ridge_alpha: float = 1.0, seed: int = 0):
+        self.system = system
+        self.base = base
+        self.base_params = dict(base_params or {})
+        self.params = dict(params or {})
+        self.num_boost_round = num_boost_round
+        self.fast_fraction = fast_fraction
+        self.fast_weight = fast_weight
+        self.ridge_alpha = ridge_alpha
+        self.seed = seed
+
+    # ------------------------------------------------------------------------------ helpers
+    def _counterfactual(self, frame: pd.DataFrame, log_roofline: np.ndarray) -> np.ndarray:
+        """log(base runtime as if on each source system) − log(roofline here): one column per source."""
+        cols = []
+        for source in self.sources_:
+            as_source = frame.assign(system=source)
+            pred = self.base_.predict(as_source)["pred.runtime_ms"].to_numpy(dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cols.append(np.log(pred) - log_roofline)
+        return np.column_stack(cols)
+
+    def _ridge_input(self, cf: np.ndarray) -> np.ndarray:
+        # A source the base has no answer for on a row (NaN) takes the mean of the others.
+        row_mean = np.nanmean(np.where(np.isfinite(cf), cf, np.nan), axis=1, keepdims=True)
+        row_mean = np.where(np.isfinite(row_mean), row_mean, 0.0)
+        return np.where(np.isfinite(cf), cf, row_mean)
+
+    def _weights(self, frame: pd.DataFrame, z: np.ndarray) -> np.ndarray:
+        from perfcast.models.calibration import problem_keys  # noqa: PLC0415
+
+        pct = pd.Series(z).groupby(problem_keys(frame).to_numpy()).rank(pct=True).to_numpy()
+        return np.where(pct <= self.fast_fraction, self.fast_weight, 1.0)
+
+    def _features(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        from perfcast.features import featurize  # noqa: PLC0415
+
+        X_df, _ = featurize(frame, self.schema_)
+        log_roof = np.log(X_df["roofline_ms"].to_numpy(dtype=np.float64))
+        return X_df.to_numpy(dtype=np.float64), log_roof
+
+    # ---------------------------------------------------------------------------------- fit
+    def fit(self, frame: pd.DataFrame) -> TransferCostModel:
+        """Fit on the new system's rows of `frame` (and the base on the other rows when `base` is None)."""
+        import lightgbm as lgb  # noqa: PLC0415
+        from perfcast.features import featurize  # noqa: PLC0415
+        from sklearn.linear_model import Ridge  # noqa: PLC0415
+
+        if "system" not in frame.columns:
+            raise ValueError("TransferCostModel.fit needs a 'system' column (the new system's rows are its data)")
+        frame = frame.reset_index(drop=True)
+        on_target = (frame["system"].astype(str) == self.system).to_numpy()
+        if self.base is None:
+            if on_target.all():
+                raise ValueError(f"no rows of other systems than {self.system!r} to fit a base model on")
+            self.base_ = GBCostModel(**self.base_params).fit(frame[~on_target].reset_index(drop=True))
+        else:
+            self.base_ = _load_base(self.base)
+        target = frame[on_target].reset_index(drop=True)
+        y = pd.to_numeric(target.get("runtime_ms"), errors="coerce").to_numpy(dtype=np.float64)
+        usable = _ok_mask(target) & np.isfinite(y) & (y > 0)
+        if usable.sum() < 20:
+            raise ValueError(f"system {self.system!r}: {int(usable.sum())} usable runtime_ms rows (status ok, > 0); "
+                             "need >= 20 measurements to adapt")
+        target = target[usable].reset_index(drop=True)
+        self.sources_ = _source_systems(self.base_, set(target["kernel"].astype(str)), self.system)
+        if not self.sources_:
+            raise ValueError(f"the base model measured runtime on no system other than {self.system!r} "
+                             "for these kernels: nothing to transfer from")
+        _, self.schema_ = featurize(target)
+        X, log_roof = self._features(target)
+        z = np.log(y[usable]) - log_roof
+        cf = self._counterfactual(target, log_roof)
+        w = self._weights(target, z)
+        self.ridge_ = Ridge(alpha=self.ridge_alpha).fit(self._ridge_input(cf), z, sample_weight=w)
+        init = self.ridge_.predict(self._ridge_input(cf))
+        params = {**DEFAULT_RESIDUAL_PARAMS, "seed": self.seed, **self.params}
+        ds = lgb.Dataset(np.hstack([X, cf]), label=z, weight=w, init_score=init, params={"verbose": -1})
+        self.booster_ = lgb.train(params, ds, num_boost_round=self.num_boost_round)
+        self.n_target_rows_ = len(target)
+        self._target = target
+        return self
+
+    def update(self, frame: pd.DataFrame) -> TransferCostModel:
+        """Add measurements of the new system and refit the adaptation (the base stays as it is)."""
+        rows = frame[frame["system"].astype(str) == self.system]
+        base, self.base = self.base, self.base_
+        try:
+            return self.fit(pd.concat([self._target, rows], ignore_index=True, sort=False))
+        finally:
+            self.base = base
+
+    # ------------------------------------------------------------------------------ predict
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`pred.runtime_ms` for rows of the new system (same order and index as `frame`)."""
+        if not hasattr(self, "booster_"):
+            raise RuntimeError("TransferCostModel is not fitted: call fit(frame)")
+        if "system" in frame.columns:
+            other = sorted(set(frame["system"].astype(str)) - {self.system})
+            if other:
+                raise ValueError(f"TransferCostModel predicts {self.system!r} only; got rows of {other}")
+        work = frame.reset_index(drop=True).assign(system=self.system)
+        X, log_roof = self._features(work)
+        cf = self._counterfactual(work, log_roof)
+        z = self.ridge_.predict(self._ridge_input(cf)) + self.booster_.predict(np.hstack([X, cf]))
+        return pd.DataFrame({"pred.runtime_ms": np.exp(z + log_roof)}, index=frame.index)

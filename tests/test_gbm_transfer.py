@@ -1,0 +1,105 @@
+"""TransferCostModel on real Kernel Tuner GEMM measurements: a base of other GPUs, adapted to a new one."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.measurements.ingest import read_path
+from perfcast.models import GBCostModel
+from perfcast.models.transfer import TransferCostModel
+from perfcast.training.splits import config_keys, split_by_system
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+TARGET = "NVIDIA GeForce RTX 3090"
+BASE = {"params": {"num_leaves": 31, "min_data_in_leaf": 5, "learning_rate": 0.1, "num_threads": 1},
+        "num_boost_round": 120, "quantile_boost_round": 20}
+
+
+@pytest.fixture(scope="module")
+def kt(datasets_dir) -> pd.DataFrame:
+    """Three GPUs (two Turing sources, the Ampere 3090 as the new one), the same 1,500 configs on each."""
+    frames = []
+    for name in ("RTX_2080_Ti.json.gz", "RTX_Titan.json.gz", "RTX_3090.json.gz"):
+        frames += [c.frame for c in read_path(datasets_dir / "kerneltuner_gemm" / name)]
+    f = pd.concat(frames, ignore_index=True)
+    keys = config_keys(f, with_system=False)
+    keep = np.random.default_rng(0).choice(np.unique(keys), 1500, replace=False)
+    return f[np.isin(keys, keep)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def parts(kt):
+    split = split_by_system(kt, target=TARGET, k_target=300, seed=0)
+    train, test = split.train_test(kt)
+    return kt.iloc[train].reset_index(drop=True), kt.iloc[test].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def base(parts):
+    train, _ = parts
+    return GBCostModel(**BASE).fit(train[train["system"] != TARGET].reset_index(drop=True))
+
+
+def _median_ape(frame: pd.DataFrame, pred: pd.DataFrame) -> float:
+    y = frame["runtime_ms"].to_numpy(dtype=float)
+    return float(np.median(np.abs(pred["pred.runtime_ms"].to_numpy() / y - 1)) * 100)
+
+
+def test_adapts_to_the_new_gpu(parts, base):
+    train, test = parts
+    model = TransferCostModel(TARGET, base=base).fit(train)
+    assert model.sources_ == ["NVIDIA GeForce RTX 2080 Ti", "NVIDIA TITAN RTX"]
+    assert model.n_target_rows_ == int((train["system"] == TARGET).sum()) == 300
+    shuffled = test.sample(frac=1.0, random_state=1)
+    pred = model.predict(shuffled)
+    assert list(pred.index) == list(shuffled.index) and np.isfinite(pred["pred.runtime_ms"]).all()
+    # the 3090 is ~2x faster than the Turing GPUs: the base has no 3090 rows and answers NaN (not
+    # measured there); its prediction as if on the Titan is far off, the adapted model is close
+    assert base.predict(test)["pred.runtime_ms"].isna().all()
+    as_titan = base.predict(test.assign(system="NVIDIA TITAN RTX"))
+    adapted, unadapted = _median_ape(shuffled, pred), _median_ape(test, as_titan)
+    assert adapted < 10.0 < unadapted
+    # and it ranks the new GPU's configs well (Spearman over 1,200 unseen configs)
+    rho = pd.Series(pred["pred.runtime_ms"].to_numpy()).corr(pd.Series(shuffled["runtime_ms"].to_numpy()),
+                                                            method="spearman")
+    assert rho > 0.9
+
+
+def test_base_from_a_saved_directory_and_fitted_here(parts, base, tmp_path):
+    train, test = parts
+    base.save(tmp_path / "base")
+    from_dir = TransferCostModel(TARGET, base=str(tmp_path / "base")).fit(train).predict(test)
+    in_memory = TransferCostModel(TARGET, base=base).fit(train).predict(test)
+    # the directory predicts through ONNX (float32 thresholds): the same model up to rounding
+    np.testing.assert_allclose(from_dir["pred.runtime_ms"], in_memory["pred.runtime_ms"], rtol=2e-2)
+    fitted_here = TransferCostModel(TARGET, base_params=BASE).fit(train)
+    assert isinstance(fitted_here.base_, GBCostModel)
+    assert _median_ape(test, fitted_here.predict(test)) < 10.0
+
+
+def test_update_adds_target_measurements(parts, base):
+    train, test = parts
+    model = TransferCostModel(TARGET, base=base).fit(train)
+    before = _median_ape(test, model.predict(test))
+    more = test.iloc[:400]
+    model.update(more)
+    assert model.n_target_rows_ == 700 and model.base_ is base
+    rest = test.iloc[400:]
+    assert _median_ape(rest, model.predict(rest)) < before * 1.1
+
+
+def test_bad_input_is_a_clear_error(parts, base):
+    train, test = parts
+    with pytest.raises(ValueError, match="need >= 20 measurements"):
+        TransferCostModel("NVIDIA A100", base=base).fit(train)
+    model = TransferCostModel(TARGET, base=base).fit(train)
+    with pytest.raises(ValueError, match="predicts 'NVIDIA GeForce RTX 3090' only"):
+        model.predict(train)
+    with pytest.raises(TypeError, match="base must be"):
+        TransferCostModel(TARGET, base=42).fit(train)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TransferCostModel(TARGET).predict(test)
