@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .records import sample_stats
+from .records import HOST_BOUND_MEDIAN_OVER_MIN, repeats_host_bound, sample_stats
 
 
 def open_text(path: str | Path, mode: str = "rt") -> IO[str]:
@@ -99,15 +99,39 @@ def invalidate_host_bound(records: Iterable[dict[str, Any]], min_ms: float = PRO
     return n
 
 
+def invalidate_host_bound_repeats(records: Iterable[dict[str, Any]],
+                                  ratio: float = HOST_BOUND_MEDIAN_OVER_MIN) -> int:
+    """Mark collector records whose median repeat is over `ratio` x their fastest repeat (repeats that
+    waited for the host, any timing protocol) as `status: invalid`, moving their targets into
+    `meta.hostbound_*`. Returns how many."""
+    n = 0
+    for rec in records:
+        samples = rec.get("runtime_ms_samples")
+        if rec.get("source") != "perfcast.collect" or rec.get("status") != "ok" or not samples:
+            continue
+        if repeats_host_bound(samples, ratio):
+            meta = rec.setdefault("meta", {})
+            meta.setdefault("timing_protocol", 1)
+            st = sample_stats(samples)
+            for key in ("runtime_ms", "runtime_ms_samples", "power_w", "energy_j"):
+                if key in rec:
+                    meta[f"hostbound_{key}"] = rec.pop(key)
+            rec["status"] = "invalid"
+            meta["invalid_reason"] = (f"median repeat {st['median'] / st['min']:.2f}x the fastest (> {ratio}): "
+                                      "repeats waited for the host")
+            n += 1
+    return n
+
+
 def _point(rec: Mapping[str, Any]) -> str:
     return json.dumps([rec.get("system"), rec.get("kernel"), rec.get("params"), rec.get("problem")], sort_keys=True)
 
 
 def mark_superseded(records: Iterable[dict[str, Any]]) -> int:
-    """Give every `invalid` record whose point (system, kernel, params, problem) was re-measured under a
-    later timing protocol (an `ok` or `failed` record with `meta.timing_protocol` >= 2) the run id of
-    that re-measure in `meta.superseded_by`. The invalid record stays as history (its protocol-1 values
-    in `meta.protocol1_*`); the trusted target is the re-measure's. Returns how many were marked."""
+    """Give every `invalid` record whose point (system, kernel, params, problem) has a trusted measurement
+    under timing protocol >= 2 (an `ok` or `failed` record) the run id of that measurement in
+    `meta.superseded_by`. The invalid record stays as history (its old values in `meta.protocol1_*` or
+    `meta.hostbound_*`); the trusted target is the other record's. Returns how many were marked."""
     recs = list(records)
     redo: dict[str, str] = {}
     for rec in recs:
@@ -213,6 +237,7 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
             good.append(rec)
     # Re-label first, so the IR of a kernel lands on a trusted (ok) record of it where there is one.
     invalidated = invalidate_host_bound(good)
+    hostbound = invalidate_host_bound_repeats(good)
     superseded = mark_superseded(good)
     merged = list(dedupe_ir(good))
     ir_dropped = apply_ir_quota(merged, ir_quota or {})
@@ -227,7 +252,8 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
             fh.write(line)
     tmp.replace(out)
     summary = summarize(merged)
-    summary.update({"invalidated_protocol1": invalidated, "superseded": superseded, "ir_dropped_by_quota": ir_dropped,
+    summary.update({"invalidated_protocol1": invalidated, "invalidated_host_bound_repeats": hostbound,
+                    "superseded": superseded, "ir_dropped_by_quota": ir_dropped,
                     "raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
                     "n_rejects": len(rejects)})
     return summary

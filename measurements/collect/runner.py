@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .records import JsonlWriter, build_record, compile_artefacts, now_iso, sample_stats
+from .records import JsonlWriter, build_record, compile_artefacts, now_iso, repeats_host_bound, sample_stats
 from .spec import CollectSpec, WorkItem, expand_spec, item_cost_s
 
 # Line info only adds debug sections to LLVM IR/PTX; it does not change the machine code we time.
@@ -34,6 +34,8 @@ os.environ.setdefault("TRITON_DISABLE_LINE_INFO", "1")
 #: 1: 128 MB L2 flush per repeat (the host could fall behind on kernels under ~50 us: see DATACARD);
 #: 2: 256 MB flush and a primed queue.
 TIMING_PROTOCOL = 2
+#: Timings of one item at most (the first plus retries while its repeats look host-bound).
+MAX_TIMING_ATTEMPTS = 3
 
 
 @dataclass
@@ -91,6 +93,8 @@ def compile_job(kernel: str, params: dict[str, Any], problem: dict[str, Any]) ->
 
 def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Compiles yield the CPU to the measuring process: a starved host made some repeats wait for it.
+    os.nice(10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,6 +364,14 @@ class Collector:
                         meta["single_call_ms"] = round(call_ms, 4)
                     else:
                         samples = time_reps(launch, it.reps)
+                        attempts = 1
+                        # Repeats that waited for the host: time again, keep the attempt with the lowest median.
+                        while attempts < MAX_TIMING_ATTEMPTS and repeats_host_bound(samples):
+                            again = time_reps(launch, it.reps)
+                            attempts += 1
+                            if sample_stats(again)["median"] < sample_stats(samples)["median"]:
+                                samples = again
+                        meta["timing_attempts"] = attempts
                         torch.backends.cuda.matmul.allow_tf32 = False  # reference checks stay in fp32
                         meta["sm_clock_mhz"] = nvml.sm_clock_mhz()
                         meta["temperature_c"] = nvml.temperature_c()
