@@ -48,7 +48,15 @@ def test_quickstart_ingests_once_trains_and_registers(datasets_dir: Path, tmp_pa
     assert "0 file(s) ingested, 2 unchanged skipped" in second
     assert "[3/4] train perfcast-default on 4,557 of 4,557 measurements" in second
 
+    # the champion is routed: one sub-model per family (the 195 tiled rows share the convolution's)
+    import json
+
     from perfcast.serving.predictor import Predictor
+    from perfcast.training.registry import resolve_model_dir
+
+    routes = json.loads((resolve_model_dir("models:/perfcast-default@champion") / "routes.json").read_text())
+    assert routes["routes"] == {"cuda.tiled_matmul": "kerneltuner-convolution",
+                                "kerneltuner.convolution": "kerneltuner-convolution"}
 
     predictor = Predictor.load("models:/perfcast-default@champion")
     answer = predictor.predict([{"kernel": "cuda.tiled_matmul", "system": "RTX 4070",

@@ -194,3 +194,13 @@ def test_by_all_and_by_family_still_train(frame, tmp_path):
     assert isinstance(load_cost_model(single.model_dir), OnnxCostModel) and single.kernels == sorted(small["kernel"].unique())
     with pytest.raises(ValueError, match="by must be one of routed, all, family"):
         train_models(by="kernel", **kw)
+
+
+def test_cli_train_defaults_to_routed(frame, tmp_path, capsys):
+    store = tmp_path / "store"
+    MeasurementStore(store).append(frame[frame["kernel"].isin(["cutlass.gemm", "cuda.tiled_matmul"])])
+    out = tmp_path / "out"
+    assert cli_main(["train", "--store", str(store), "--no-register", "--out", str(out), "--rounds", "10"]) == 0
+    assert "perfcast-default" in capsys.readouterr().out
+    model = load_cost_model(out / "perfcast-default")
+    assert isinstance(model, RoutedCostModel) and model.kernels == ["cuda.tiled_matmul", "cutlass.gemm"]
