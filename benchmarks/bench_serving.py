@@ -3,9 +3,13 @@
     python benchmarks/bench_serving.py [--model DIR|models:/perfcast-default@champion] [--no-http] [--quick]
 
 Without a resolvable `--model` it trains one on real AutoHeuristic A100 data with `GBCostModel`'s default
-hyperparameters (cached under .perfcast/bench_model). Numbers are medians (p50) and p99 of repeated calls;
-each block also times the plain path in the same run, `OnnxCostModel.predict_frame` (featurize a
-DataFrame + onnxruntime + DataFrame out), as the baseline.
+hyperparameters (cached under .perfcast/bench_model). A routed model (one sub-model per kernel family)
+is benchmarked through its `triton.matmul` sub-model, as the Predictor routes it. Numbers are medians
+(p50) and p99 of repeated calls; each block also times baselines in the same run: the model's plain
+`predict_frame` (featurize a DataFrame + onnxruntime + DataFrame out) and, for one new config, the same
+Predictor with one-row features through the column path (`compile_plan(schema, one_row=False)`, the
+path before the scalar row path), alternating call by call with the new path (`timeit_pair`), and
+ranks with onnxruntime on 1 and 2 threads (`batch_threads=2`) alternating the same way.
 
 "warm"/"repeated" = the query was answered before, so the Predictor's caches (feature rows and raw
 graph outputs per query key) answer it (an autotuner re-ranking the same space, a service asked the
@@ -94,94 +98,124 @@ def model_dir(uri: str | None) -> Path:
     return out
 
 
+def timeit_pair(fa: Callable[[int], object], fb: Callable[[int], object], n: int, budget_s: float,
+                block: int = 10) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per-call seconds of fa(i) and fb(i), alternating blocks of `block` calls: a fair A/B on a shared,
+    busy machine (both see the same load), without one call's cache misses landing on the other."""
+    ta: list[float] = []
+    tb: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    for start in range(0, n, block):
+        for fn, out in ((fa, ta), (fb, tb)):
+            for i in range(start, min(start + block, n)):
+                t0 = time.perf_counter()
+                fn(i)
+                out.append(time.perf_counter() - t0)
+        if time.perf_counter() > deadline:
+            break
+    return np.array(ta), np.array(tb)
+
+
 def bench_in_process(directory: Path, quick: bool) -> None:
-    import pandas as pd
-    from perfcast.models import OnnxCostModel
+    from perfcast.features import compile_plan, featurize
+    from perfcast.measurements.schema import flatten_record, records_to_frame
     from perfcast.serving.autotune import complete_problem, problem_fields
     from perfcast.serving.predictor import Predictor
 
     pred = Predictor.load(directory)
-    onnx = OnnxCostModel.load(directory)
+    # the baseline in the same run: the same Predictor, one-row features through the column path
+    # (the path before the scalar row path), and the plain DataFrame path of the model
+    base = Predictor.load(directory)
+    for engine in {id(e): e for e in base._engines.values()}.values():
+        engine.plan = compile_plan(engine.schema, one_row=False)
+    engine = pred.engine(KERNEL)
+    onnx = engine.model  # the (sub-)model answering KERNEL
     PROBLEM.update(complete_problem(PROBLEM, problem_fields(pred, KERNEL)))  # e.g. allow_tf32: null
-    meta = json.loads((directory / "model.json").read_text())
+    meta = json.loads((engine.directory / "model.json").read_text())
     trees = meta.get("hyperparameters", {}).get("num_boost_round")
-    print(f"model {directory} ({pred.meta.kernels}, targets {pred.targets}, {trees} rounds, "
-          f"{len(onnx.output_names)} outputs, {len(onnx.schema.names)} features)")  # fmt: skip
+    kind = f"routed ({len(pred.meta.routes)} kernels -> {engine.directory.name}/ for {KERNEL})" if pred.routed else "single model"
+    print(f"model {directory}: {kind}; {KERNEL}: targets {list(engine.targets)}, {trees} rounds, "
+          f"{len(onnx.output_names)} outputs, {len(onnx.schema.names)} features")  # fmt: skip
     configs = grid(1500)
     n = 300 if quick else 2000
 
     def record(i: int, m: int = 4096) -> dict:
-        return {"kernel": "triton.matmul", "system": A100, "params": configs[i % len(configs)], "problem": {**PROBLEM, "M": m}}
-
-    def frame_of(records: list[dict]) -> pd.DataFrame:
-        from perfcast.measurements.schema import records_to_frame
-
-        return records_to_frame(records)
-
-    from perfcast.features import compile_plan, featurize
+        return {"kernel": KERNEL, "system": A100, "params": configs[i % len(configs)], "problem": {**PROBLEM, "M": m}}
 
     print("in-process: predict 1 config (runtime with q10/q90)")
     rec = record(0)
     pred.predict([rec])
     warm = report("in-process", "predict 1 config, warm (repeated)", timeit(lambda i: pred.predict([rec]), n, 10), 1e6, "µs", "(target p50 ≤ 150 µs)")
-    fresh = n if not quick else 300  # never-seen configs: a new problem (M) and the next grid config per call
-    new_rt = report("in-process", "predict 1 NEW config, runtime + q10/q90 (targets=)",
-                    timeit(lambda i: pred.predict([record(i, 100_000 + i)], targets=("runtime_ms",)), fresh, 10), 1e6, "µs",
-                    "(target p50 ≤ 150 µs)")  # fmt: skip
+    # never-seen configs: a new problem (M) and the next grid config per call; new and baseline alternate
+    t_new, t_old = timeit_pair(lambda i: pred.predict([record(i, 100_000 + i)], targets=("runtime_ms",)),
+                               lambda i: base.predict([record(i, 100_000 + i)], targets=("runtime_ms",)), n, 20)  # fmt: skip
+    new_rt = report("in-process", "predict 1 NEW config, runtime + q10/q90 (targets=)", t_new, 1e6, "µs", "(target p50 ≤ 150 µs)")
+    old_rt = report("in-process", "  baseline: same, one-row features by the column path", t_old, 1e6, "µs")
     cold = report("in-process", "predict 1 NEW config, all targets + intervals",
-                  timeit(lambda i: pred.predict([record(i, 200_000 + i)]), fresh, 10), 1e6, "µs")  # fmt: skip
-    one = frame_of([rec])
-    plan = compile_plan(onnx.schema)
-    columns = {c: one[c].to_numpy() for c in one.columns}
-    plan.transform(columns)
-    t_plan = report("in-process", "  features of 1 row: compile_plan(...).transform", timeit(lambda i: plan.transform(columns), n, 10), 1e6, "µs")
+                  timeit(lambda i: pred.predict([record(i, 200_000 + i)]), 300 if quick else n, 10), 1e6, "µs")  # fmt: skip
+    one = records_to_frame([rec])
+    plan, plan_columns = compile_plan(onnx.schema), compile_plan(onnx.schema, one_row=False)
+    fresh = [{c: [v] for c, v in flatten_record(record(i, 700_000 + i)).items()} for i in range(n)]
+    plan.transform(fresh[0])
+    plan_columns.transform(fresh[0])
+    t_row, t_col = timeit_pair(lambda i: plan.transform(fresh[i]), lambda i: plan_columns.transform(fresh[i]), n, 10)
+    row_p50 = report("in-process", "  features of 1 NEW row: compile_plan(...).transform (row path)", t_row, 1e6, "µs")
+    col_p50 = report("in-process", "  features of 1 NEW row: column path (one_row=False)", t_col, 1e6, "µs")
     t_feat = report("in-process", "  features of 1 row: baseline featurize(frame, schema)", timeit(lambda i: featurize(one, onnx.schema), 100, 10), 1e6, "µs")
-    base = report("in-process", "baseline OnnxCostModel.predict_frame, 1 row", timeit(lambda i: onnx.predict_frame(one), 100, 10), 1e6, "µs")
-    print(f"  -> plan {t_feat / t_plan:.0f}x faster than featurize; new-config predict {base / new_rt:.0f}x (runtime) "
-          f"{base / cold:.0f}x (all) faster than the baseline; warm {base / warm:.0f}x")  # fmt: skip
+    t_base = report("in-process", "baseline predict_frame, 1 row (DataFrame path)", timeit(lambda i: pred.predict_frame(one), 100, 10), 1e6, "µs")
+    print(f"  -> new-config predict (runtime) {old_rt / new_rt:.1f}x faster than the column-path baseline, "
+          f"{t_base / new_rt:.0f}x than predict_frame; features {col_p50 / row_p50:.1f}x (row vs column path), "
+          f"{t_feat / row_p50:.0f}x vs featurize; all targets {t_base / cold:.0f}x; warm {t_base / warm:.0f}x")  # fmt: skip
 
     print("in-process: rank 1,000 candidates of one problem")
     cands = configs[:1000]
     pred.rank(A100, PROBLEM, cands, kernel=KERNEL)
     pred.rank(A100, PROBLEM, cands, kernel=KERNEL, top_k=10)
     k = 20 if quick else 60
-    full = report("in-process", "rank 1000, repeated, all with intervals", timeit(lambda i: pred.rank(A100, PROBLEM, cands, kernel=KERNEL), k, 15), 1e3, "ms", "(target p50 ≤ 5 ms)")
+    full = report("in-process", "rank 1000, repeated, all with intervals", timeit(lambda i: pred.rank(A100, PROBLEM, cands, kernel=KERNEL), k, 15), 1e3, "ms")
     top = report("in-process", "rank 1000, repeated, top_k=10", timeit(lambda i: pred.rank(A100, PROBLEM, cands, kernel=KERNEL, top_k=10), k, 15), 1e3, "ms", "(target p50 ≤ 5 ms)")
 
     def features_only(i: int, top_k: int | None) -> None:
-        pred._raw.clear()  # feature rows cached, graph outputs not: onnxruntime runs every call
+        engine.raw.clear()  # feature rows cached, graph outputs not: onnxruntime runs every call
         pred.rank(A100, PROBLEM, cands, kernel=KERNEL, top_k=top_k)
 
     report("in-process", "rank 1000, features cached, onnxruntime each call, all", timeit(lambda i: features_only(i, None), k, 15), 1e3, "ms")
     report("in-process", "rank 1000, features cached, onnxruntime each call, top_k=10", timeit(lambda i: features_only(i, 10), k, 15), 1e3, "ms")
     k_new = 15 if quick else 60
-    report("in-process", "rank 1000 NEW (new problem each call), runtime, top_k=10",
-           timeit(lambda i: pred.rank(A100, {**PROBLEM, "M": 300_000 + i}, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",)),
-                  k_new, 20), 1e3, "ms", "(target p50 ≤ 5 ms)")  # fmt: skip
+    pred2 = Predictor.load(directory, batch_threads=2)
+    pred2.rank(A100, PROBLEM, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",))
+    t1, t2 = timeit_pair(
+        lambda i: pred.rank(A100, {**PROBLEM, "M": 300_000 + i}, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",)),
+        lambda i: pred2.rank(A100, {**PROBLEM, "M": 300_000 + i}, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",)),
+        k_new, 30)  # fmt: skip
+    r1 = report("in-process", "rank 1000 NEW (new problem each call), runtime, top_k=10", t1, 1e3, "ms", "(target p50 ≤ 5 ms)")
+    r2 = report("in-process", "rank 1000 NEW, same, onnxruntime 2 threads (batch_threads=2)", t2, 1e3, "ms", "(target p50 ≤ 5 ms)")
     report("in-process", "rank 1000 NEW, runtime + q10/q90 for all 1000",
            timeit(lambda i: pred.rank(A100, {**PROBLEM, "M": 400_000 + i}, cands, kernel=KERNEL, targets=("runtime_ms",)), k_new, 20),
            1e3, "ms")  # fmt: skip
     report("in-process", "rank 1000 NEW, all targets, top_k=10",
            timeit(lambda i: pred.rank(A100, {**PROBLEM, "M": 500_000 + i}, cands, top_k=10, kernel=KERNEL), k_new, 20), 1e3, "ms")  # fmt: skip
-    pred2 = Predictor.load(directory, threads=2)
-    report("in-process", "rank 1000 NEW, runtime, top_k=10, onnxruntime 2 threads",
-           timeit(lambda i: pred2.rank(A100, {**PROBLEM, "M": 600_000 + i}, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",)),
-                  k_new, 20), 1e3, "ms")  # fmt: skip
-    frame = frame_of([{"kernel": "triton.matmul", "system": A100, "params": c, "problem": PROBLEM} for c in cands])
+    frame = records_to_frame([{"kernel": KERNEL, "system": A100, "params": c, "problem": PROBLEM} for c in cands])
     cols = {"kernel": KERNEL, "system": A100, **{f"problem.{k}": v for k, v in PROBLEM.items()},
             **{f"params.{k}": [c[k] for c in cands] for k in cands[0]}}  # fmt: skip
     report("in-process", "  features of 1000 rows: compile_plan(...).transform", timeit(lambda i: plan.transform(cols), 30, 10), 1e3, "ms")
     report("in-process", "  features of 1000 rows: baseline featurize(frame, schema)", timeit(lambda i: featurize(frame, onnx.schema), 30, 10), 1e3, "ms")
 
     def baseline_rank(i: int) -> None:
-        out = onnx.predict_frame(frame)
+        out = pred.predict_frame(frame)
         np.argsort(out["pred.runtime_ms"].to_numpy())
 
-    base = report("in-process", "baseline predict_frame 1000 rows + argsort", timeit(baseline_rank, 10 if quick else 30, 15), 1e3, "ms")
-    print(f"  -> repeated full rank {base / full:.1f}x, repeated top_k {base / top:.1f}x faster than the baseline")
-    x = np.stack(list(pred._features.values())[:1000]).astype(np.float32)
-    report("in-process", "  of which onnxruntime alone, 1000 rows, all outputs",
-           timeit(lambda i: onnx.session.run(None, {"X": x}), 20, 10), 1e3, "ms")  # fmt: skip
+    base_rank = report("in-process", "baseline predict_frame 1000 rows + argsort", timeit(baseline_rank, 10 if quick else 30, 15), 1e3, "ms")
+    print(f"  -> NEW rank {base_rank / r1:.1f}x (1 thread) {base_rank / r2:.1f}x (2 threads), repeated full rank "
+          f"{base_rank / full:.1f}x, repeated top_k {base_rank / top:.1f}x faster than the baseline")  # fmt: skip
+    x = plan.transform(cols)
+    point = engine.score_outputs("runtime", KERNEL, A100)
+    s1 = engine.session(point, 1)
+    s2 = pred2.engine(KERNEL).session(point, 1000)
+    a, b = timeit_pair(lambda i: s1.run(None, {"X": x}), lambda i: s2.run(None, {"X": x}), 30, 10)
+    report("in-process", "  of which onnxruntime alone, 1000 rows, runtime point booster, 1 thread", a, 1e3, "ms")
+    report("in-process", "  of which onnxruntime alone, 1000 rows, runtime point booster, 2 threads", b, 1e3, "ms")
+    report("in-process", "  onnxruntime alone, 1000 rows, all outputs", timeit(lambda i: onnx.session.run(None, {"X": x}), 20, 10), 1e3, "ms")
 
 
 def _free_port() -> int:
