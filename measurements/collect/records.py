@@ -90,8 +90,8 @@ def sample_stats(samples_ms: Sequence[float]) -> dict[str, float]:
 
 #: A record whose median repeat is over this many times its fastest repeat waited for the host
 #: (seen under CPU contention from compile workers: the first repeats ran ahead of the host, the rest
-#: timed launch latency). Of 4,514 points timed in two protocol-2 runs, this flags 49 of the 55 whose
-#: runs disagree by > 1.5x, and 4 that agree (see data/h100/DATACARD.md).
+#: timed launch latency). Of 4,569 records of points timed in two or more protocol-2 runs, this flags 54
+#: of the 55 over 1.5x their point's fastest run and 5 of the other 4,514 (see data/h100/DATACARD.md).
 HOST_BOUND_MEDIAN_OVER_MIN = 1.5
 
 
