@@ -122,10 +122,10 @@ def bench_in_process(directory: Path, quick: bool) -> None:
     from perfcast.serving.autotune import complete_problem, problem_fields
     from perfcast.serving.predictor import Predictor
 
-    pred = Predictor.load(directory)
+    pred = Predictor.load(directory, batch_threads=1)  # 1 thread everywhere; 2 threads are a row of their own
     # the baseline in the same run: the same Predictor, one-row features through the column path
     # (the path before the scalar row path), and the plain DataFrame path of the model
-    base = Predictor.load(directory)
+    base = Predictor.load(directory, batch_threads=1)
     for engine in {id(e): e for e in base._engines.values()}.values():
         engine.plan = compile_plan(engine.schema, one_row=False)
     engine = pred.engine(KERNEL)
