@@ -10,8 +10,9 @@ scaled per row to the full size (printed as such), and its values are checked ag
 ones on those rows.
 
 Then small batches (the serving path): `compile_plan(schema).transform(columns)` against
-`featurize(frame, schema)` on 1, 10, 100 and 1,000 rows (p50 over `--small-repeats` calls each,
-checked equal to featurize, NaN-aware).
+`featurize(frame, schema)` and against the plan's column path (`one_row=False`) on 1, 10, 100 and
+1,000 rows, and 1,000 rows sharing one system and problem passed as scalars (a rank's shape); p50
+over `--small-repeats` calls each, every result checked equal to featurize, NaN-aware.
 """
 
 from __future__ import annotations
@@ -162,20 +163,31 @@ def _p50(fn, repeats: int) -> float:
 
 
 def small_batches(frame: pd.DataFrame, schema, repeats: int) -> None:
-    """compile_plan(schema).transform vs featurize(frame, schema) on small batches (serving sizes)."""
+    """compile_plan(schema).transform vs featurize(frame, schema) on small batches (serving sizes),
+    with the plan's column path (`one_row=False`: no one-row path, shared values broadcast) beside it."""
     from perfcast.features import compile_plan, featurize  # noqa: PLC0415
 
-    plan = compile_plan(schema)
-    print("\n| rows | featurize p50 | compile_plan().transform p50 | ratio |\n|---:|---:|---:|---:|")
-    for rows in (1, 10, 100, 1000):
-        sub = frame.iloc[:rows].reset_index(drop=True)
-        columns = {c: sub[c].to_numpy() for c in sub.columns}
+    plan, columns_only = compile_plan(schema), compile_plan(schema, one_row=False)
+    print("\n| rows | featurize p50 | column path p50 | compile_plan().transform p50 | vs featurize | vs column path |\n"
+          "|---|---:|---:|---:|---:|---:|")  # fmt: skip
+    cases = [(f"{rows:,}", frame.iloc[:rows].reset_index(drop=True), None) for rows in (1, 10, 100, 1000)]
+    # a rank's shape: one system and problem for every row (scalars), the params per row
+    rank = frame.iloc[:1000].reset_index(drop=True)
+    shared = [c for c in rank.columns if c in ("kernel", "system") or c.startswith("problem.")]
+    rank = rank.assign(**{c: rank[c].iloc[0] for c in shared})
+    cases.append(("1,000, one kernel, system, problem (scalars)", rank, shared))
+    for label, sub, scalars in cases:
+        columns = {c: (sub[c].iloc[0].item() if hasattr(sub[c].iloc[0], "item") else sub[c].iloc[0]) if c in (scalars or ())
+                   else sub[c].to_numpy() for c in sub.columns}  # fmt: skip
         want = featurize(sub, schema)[0].to_numpy()
-        got = plan.transform(columns, dtype=np.float64)
-        assert ((got == want) | (np.isnan(got) & np.isnan(want))).all(), "plan differs from featurize"
+        for p in (plan, columns_only):
+            got = p.transform(columns, n=len(sub), dtype=np.float64)
+            assert ((got == want) | (np.isnan(got) & np.isnan(want))).all(), "plan differs from featurize"
+        n = len(sub)
         slow = _p50(lambda sub=sub: featurize(sub, schema), max(repeats // 10, 5))
-        fast = _p50(lambda columns=columns: plan.transform(columns), repeats)
-        print(f"| {rows:,} | {slow * 1e3:.2f} ms | {fast * 1e6:,.0f} µs | {slow / fast:.0f}x |")
+        cols_s = _p50(lambda columns=columns, n=n: columns_only.transform(columns, n=n), repeats)
+        fast = _p50(lambda columns=columns, n=n: plan.transform(columns, n=n), repeats)
+        print(f"| {label} | {slow * 1e3:.2f} ms | {cols_s * 1e6:,.0f} µs | {fast * 1e6:,.0f} µs | {slow / fast:.0f}x | {cols_s / fast:.1f}x |")
 
 
 if __name__ == "__main__":
