@@ -77,36 +77,6 @@ def ingest_new(sources: list[Path], store) -> dict[str, int]:
     return totals
 
 
-def sample_problems(frame, max_rows: int, seed: int = 0):
-    """At most `max_rows` rows per (kernel, system), keeping whole problems (every config of a chosen problem).
-
-    A single-problem group (e.g. SGEMM UCI) is sampled by row instead.
-    """
-    import numpy as np  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
-
-    from perfcast.training.splits import problem_keys  # noqa: PLC0415
-
-    if max_rows <= 0:
-        return frame
-    rng = np.random.default_rng(seed)
-    keys = problem_keys(frame)
-    keep = []
-    for _, idx in frame.groupby(["kernel", "system"], sort=False).indices.items():
-        if len(idx) <= max_rows:
-            keep.append(idx)
-            continue
-        codes, uniques = pd.factorize(keys[idx])
-        if len(uniques) < 2:
-            keep.append(rng.choice(idx, size=max_rows, replace=False))
-            continue
-        order = rng.permutation(len(uniques))
-        sizes = np.bincount(codes, minlength=len(uniques))[order]
-        chosen = order[: max(1, int(np.searchsorted(np.cumsum(sizes), max_rows)))]
-        keep.append(idx[np.isin(codes, chosen)])
-    return frame.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
-
-
 def main(args: argparse.Namespace) -> int:
     from perfcast.measurements.cli_data import format_summary  # noqa: PLC0415
     from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
@@ -133,6 +103,7 @@ def main(args: argparse.Namespace) -> int:
         DEFAULT_NAME,
         ensure_champion,
         load_training_frame,
+        sample_problems,
         summarize,
         train_models,
     )
@@ -142,7 +113,9 @@ def main(args: argparse.Namespace) -> int:
         frame = sample_problems(load_training_frame(store), args.max_rows_per_group)
         print(f"[3/4] train {name} on {len(frame):,} of {len(store):,} measurements "
               f"(≤ {args.max_rows_per_group:,} per kernel × system; MLflow: {config.tracking_uri()})")
-        results = train_models(frame=frame, name=name, by=DEFAULT_BY, hyperparameters={"num_boost_round": args.rounds})
+        # the sample is recorded with the model (`training_sample`): promote re-draws it from the store
+        results = train_models(frame=frame, name=name, by=DEFAULT_BY, hyperparameters={"num_boost_round": args.rounds},
+                               max_rows_per_group=args.max_rows_per_group)
         print(summarize(results).to_string(index=False))
     else:
         print(f"[3/4] champion already registered: models:/{name}@{CHAMPION} (--retrain to train a challenger)")

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from perfcast.training.train import sample_problems
 
 from perfcast.cli import main as cli
-from perfcast.quickstart import sample_problems
 
 TILED = "gpperf_cutlass/tiled_execution_times_all.csv"
 CONV_A100 = "kerneltuner_convolution/A100.json.gz"
@@ -28,6 +28,11 @@ def test_sample_problems_keeps_whole_problems_and_caps_each_group(datasets_dir: 
     kept = pd.Series(problem_keys(sample)).value_counts()
     assert (kept == full.loc[kept.index]).all()
     assert sample_problems(frame, 0) is frame
+    # the draw depends on the rows, not their order: promote re-draws it from another store read
+    from perfcast.training.splits import row_ids
+
+    shuffled = sample_problems(frame.sample(frac=1.0, random_state=4).reset_index(drop=True), 20_000)
+    assert np.array_equal(np.sort(row_ids(shuffled)), np.sort(row_ids(sample)))
 
 
 def test_quickstart_ingests_once_trains_and_registers(datasets_dir: Path, tmp_path: Path,

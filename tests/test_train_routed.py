@@ -126,18 +126,24 @@ def test_promote_routed_vs_routed_uses_the_stored_metrics(registry):
     assert decision["outcome"] == ("would-promote (dry run)" if wins else "kept")
 
 
-@pytest.mark.parametrize("order", [("all", "routed"), ("routed", "all")])
-def test_promote_across_routed_and_single_refits_the_champion(frame, tmp_path, order):
+@pytest.mark.parametrize(("order", "max_rows"), [(("all", "routed"), 0), (("routed", "all"), 1000)])
+def test_promote_across_routed_and_single_refits_the_champion(frame, tmp_path, order, max_rows):
     """A single champion re-fitted on a routed challenger's per-group split, and a routed champion
-    (one model per family, its routes) re-fitted on a single challenger's problem split."""
+    (one model per family, its routes) re-fitted on a single challenger's problem split; with
+    `max_rows`, both trained on a sample of the store (as quickstart does) that promote re-draws."""
     store = MeasurementStore(tmp_path / "store")
     # the convolution cache is one problem: on a single model's problem split it has no training row,
     # so the routed champion answers it with its fallback model fitted on all training rows
     store.append(frame[frame["kernel"].isin(["triton.matmul", "cublas.matmul", "kerneltuner.convolution"])])
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    kw = {"tracking_uri": uri, "progress": False, "name": "perfcast-mixed", "hyperparameters": {"num_boost_round": 10}}
+    kw = {"tracking_uri": uri, "progress": False, "name": "perfcast-mixed", "hyperparameters": {"num_boost_round": 10},
+          "max_rows_per_group": max_rows}
     train_models(store, by=order[0], **kw)
     second = train_models(store, by=order[1], **kw)[0]
+    if max_rows:
+        meta = json.loads((resolve_model_dir("models:/perfcast-mixed/2", tracking_uri=uri) / "model.json").read_text())
+        assert meta["training_sample"] == {"max_rows_per_group": max_rows, "seed": 0}
+        assert second.n_rows < len(store)
     decision = promote("perfcast-mixed", store=store, tracking_uri=uri, progress=False)
     assert decision["champion_scored"] == "re-fitted on the challenger's split"
     assert decision["split_id"] == second.split["split_id"]

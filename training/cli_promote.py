@@ -7,8 +7,9 @@ The rule (also logged with every decision to the MLflow experiment `perfcast-pro
    `perfcast.training.train.RoutedSplit`: one split per sub-model). If the champion's stored metrics
    come from the same split id, they are compared as stored; otherwise the champion's
    hyperparameters (and routes, when routed) are re-fitted on that split's training rows of the current store and scored on
-   its test rows (`perfcast.training.evaluate.evaluate`); the split refuses to apply if the stored rows
-   changed (`SplitMismatchError`).
+   its test rows (`perfcast.training.evaluate.evaluate`), on the same sample of the store when the
+   challenger was trained on one (`training_sample`, e.g. quickstart's); the split refuses to apply if
+   the stored rows changed (`SplitMismatchError`).
 2. The challenger wins when it is better on at least one headline metric and worse on none beyond
    tolerance: `test.top1_slowdown_geomean` (the autotuner's cost of trusting the model; lower is
    better; "worse" = more than +0.005) and `test.runtime_ms.median_ape` (lower is better; "worse" =
@@ -104,11 +105,19 @@ def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, pro
     else:
         from perfcast.measurements.store import MeasurementStore
         from perfcast.training.evaluate import evaluate
-        from perfcast.training.train import load_training_frame, meta_factory, split_from_dict
+        from perfcast.training.train import (
+            load_training_frame,
+            meta_factory,
+            sample_problems,
+            split_from_dict,
+        )
 
         kernels = sorted(ch_meta["data"]["kernels"])
         systems = sorted(ch_meta["data"]["systems"])
         frame = load_training_frame(store if store is not None else MeasurementStore(), kernels, systems)
+        sample = ch_meta.get("training_sample")
+        if sample:  # trained on a sample (quickstart): re-draw it, so the frozen split applies
+            frame = sample_problems(frame, int(sample["max_rows_per_group"]), int(sample.get("seed", 0)))
         # a routed challenger's split is one frozen split per sub-model; a routed champion re-fits one
         # model per family with its routes (either side may be routed or single)
         frozen = split_from_dict(split)
@@ -165,7 +174,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         decision = promote(args.model, store=MeasurementStore(args.store), tracking_uri=args.tracking_uri,
                            dry_run=args.dry_run, force=args.force, progress=not args.json)
-    except ModelNotFoundError as exc:
+    except (ModelNotFoundError, ValueError) as exc:  # ValueError: e.g. SplitMismatchError (the store changed)
         print(f"perfcast promote: {exc}", file=sys.stderr)
         return 1
     if args.json:

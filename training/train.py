@@ -229,7 +229,8 @@ class RoutedGBCostModel:
     def save(self, model_dir: str | Path, *, metrics: Mapping[str, Any] | None = None,
              eval_split: Mapping[str, Any] | None = None,
              group_metrics: Mapping[str, Mapping[str, Any]] | None = None,
-             group_splits: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+             group_splits: Mapping[str, Mapping[str, Any]] | None = None,
+             training_sample: Mapping[str, Any] | None = None) -> Path:
         """Save each sub-model to `model_dir/<sub>` (with its own held-out metrics and split), then the
         routed `routes.json` + top-level `model.json` (`perfcast.models.routed.write_routed_dir`)."""
         from perfcast.models.routed import write_routed_dir  # noqa: PLC0415
@@ -242,6 +243,8 @@ class RoutedGBCostModel:
         extra = {"hyperparameters": {**first.get_params(), "keep_data": False},
                  "routing": {"min_family_rows": self.min_family_rows, "fallback": self.fallback_},
                  "fit_seconds": round(sum(m.meta_["fit_seconds"] for m in {id(m): m for m in self.models_.values()}.values()), 3)}
+        if training_sample:
+            extra["training_sample"] = dict(training_sample)
         return write_routed_dir(model_dir, self.routes_, metrics=metrics, eval_split=eval_split, extra=extra)
 
 
@@ -255,6 +258,38 @@ def load_training_frame(
         where += f" systems={list(systems)}" if systems else ""
         raise ValueError(f"the measurement store at {getattr(store, 'root', store)} has no rows{where}: run perfcast ingest")
     return frame.reset_index(drop=True)
+
+
+def sample_problems(frame: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
+    """At most `max_rows` rows per (kernel, system), keeping whole problems (every config of a chosen
+    problem); a single-problem group (e.g. SGEMM UCI) is sampled by row instead. `max_rows <= 0`: all.
+
+    Each group's draw depends only on its own rows and `seed` (problems in key order, rows of a
+    single-problem group in content-hash order, one generator per group), not on the row order or on
+    the other groups: `perfcast promote` re-draws the sample a model was trained on (`model.json`
+    `training_sample`) from a filtered store read, and the model's frozen split applies to it."""
+    from perfcast.training.splits import problem_keys, row_ids  # noqa: PLC0415
+
+    if max_rows <= 0:
+        return frame
+    keys = problem_keys(frame)
+    keep = []
+    for (kernel, system), idx in frame.groupby(["kernel", "system"], sort=True, dropna=False).indices.items():
+        if len(idx) <= max_rows:
+            keep.append(idx)
+            continue
+        tag = int.from_bytes(hashlib.sha256(f"{kernel}|{system}".encode()).digest()[:8], "little")
+        rng = np.random.default_rng([seed, tag])
+        codes, uniques = pd.factorize(keys[idx], sort=True)
+        if len(uniques) < 2:
+            ordered = idx[np.argsort(row_ids(frame.iloc[idx]), kind="stable")]
+            keep.append(rng.choice(ordered, size=max_rows, replace=False))
+            continue
+        order = rng.permutation(len(uniques))
+        sizes = np.bincount(codes, minlength=len(uniques))[order]
+        chosen = order[: max(1, int(np.searchsorted(np.cumsum(sizes), max_rows)))]
+        keep.append(idx[np.isin(codes, chosen)])
+    return frame.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
 
 
 def freeze_split(frame: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0) -> Any:
@@ -318,8 +353,10 @@ def train_one(
     register: bool = True,
     tracking_uri: str | None = None,
     progress: bool = True,
+    training_sample: Mapping[str, Any] | None = None,
 ) -> TrainResult:
-    """Train, save, log and register one model from a canonical frame."""
+    """Train, save, log and register one model from a canonical frame (`training_sample`: how the frame
+    was sampled from the store, kept in `model.json` so promote can re-draw it)."""
     from perfcast.training import tracking  # noqa: PLC0415
     from perfcast.training.splits import ranking_groups  # noqa: PLC0415
 
@@ -340,6 +377,8 @@ def train_one(
         print(f"[{name}] final fit on {len(frame):,} rows", flush=True)
     model = GBCostModel(**{**hp, "keep_data": False}).fit(frame, progress=progress)
     model.meta_["eval_split"] = split_dict
+    if training_sample:
+        model.meta_["training_sample"] = dict(training_sample)
     model_dir = Path(out_dir) if out_dir is not None else work / "model"
     model.save(model_dir, metrics=metrics)
     snapshot = model.meta_["data"]
@@ -384,6 +423,7 @@ def train_routed(
     register: bool = True,
     tracking_uri: str | None = None,
     progress: bool = True,
+    training_sample: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train one routed model (a sub-model per kernel family, `plan_routes`), save ONE directory, log ONE
     run and register ONE version of `name`.
@@ -431,7 +471,8 @@ def train_routed(
         print(f"[{name}] final fit on {len(frame):,} rows, {len(groups)} sub-models", flush=True)
     model = RoutedGBCostModel(hp, routes=routes).fit(frame, progress=progress)
     model_dir = Path(out_dir) if out_dir is not None else work / "model"
-    model.save(model_dir, metrics=metrics, eval_split=split_dict, group_metrics=group_metrics, group_splits=group_splits)
+    model.save(model_dir, metrics=metrics, eval_split=split_dict, group_metrics=group_metrics, group_splits=group_splits,
+               training_sample=training_sample)
     meta = json.loads((model_dir / "model.json").read_text())
     result = TrainResult(name=name, model_dir=model_dir, n_rows=len(frame), kernels=sorted(meta["kernels"]),
                          metrics=metrics, split=split_dict)
@@ -478,6 +519,7 @@ def train_models(
     register: bool = True,
     tracking_uri: str | None = None,
     progress: bool = True,
+    max_rows_per_group: int = 0,
 ) -> list[TrainResult]:
     """Train cost models from the measurement store (or a given canonical `frame`), log and register them.
 
@@ -486,6 +528,8 @@ def train_models(
     `by="all"`: one model across every kernel family (name `perfcast-default` unless `name`);
     `by="family"`: one registered model per kernel family (`perfcast-<family>`). `out_dir` keeps the
     saved model directories there (one sub-folder per registered model) besides logging them to MLflow.
+    `max_rows_per_group > 0` trains on whole problems sampled to that many rows per (kernel, system)
+    (`sample_problems`, seeded by `seed`; recorded in `model.json` as `training_sample`).
     """
     if by not in GRANULARITIES:
         raise ValueError(f"by must be one of {', '.join(GRANULARITIES)}, got {by!r}")
@@ -500,11 +544,15 @@ def train_models(
             frame = frame[frame["kernel"].isin(list(kernels))].reset_index(drop=True)
         if systems:
             frame = frame[frame["system"].isin(list(systems))].reset_index(drop=True)
+    sample = None
+    if max_rows_per_group > 0:
+        frame = sample_problems(frame, max_rows_per_group, seed)
+        sample = {"max_rows_per_group": int(max_rows_per_group), "seed": int(seed)}
     if by == "routed":
         model_id = name or DEFAULT_NAME
         return [train_routed(frame, model_id, hyperparameters=hyperparameters, holdout=holdout, seed=seed,
                              out_dir=Path(out_dir) / model_id if out_dir is not None else None, register=register,
-                             tracking_uri=tracking_uri, progress=progress)]
+                             tracking_uri=tracking_uri, progress=progress, training_sample=sample)]
     groups: list[tuple[str, pd.DataFrame]]
     if by == "all":
         groups = [(name or DEFAULT_NAME, frame)]
@@ -526,6 +574,7 @@ def train_models(
                 register=register,
                 tracking_uri=tracking_uri,
                 progress=progress,
+                training_sample=sample,
             )
         )
     return results
@@ -622,8 +671,6 @@ if __name__ == "__main__":
     ap.add_argument("--params", default="{}", help='LightGBM params as JSON, e.g. \'{"num_leaves": 255}\'')
     a = ap.parse_args()
     from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
-
-    from perfcast.quickstart import sample_problems  # noqa: PLC0415
 
     data = sample_problems(load_training_frame(MeasurementStore(a.store)), a.max_rows_per_group)
     table = compare_granularity(data, hyperparameters={"num_boost_round": a.rounds, "params": json.loads(a.params)},
