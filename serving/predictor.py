@@ -31,11 +31,11 @@ OBJECTIVES: tuple[str, ...] = ("runtime", "energy", "edp")
 DEFAULT_CACHE_ROWS = 100_000
 #: From this many rows onnxruntime runs with `batch_threads` intra-op threads (a big rank); below, `threads`.
 BATCH_ROWS = 256
-#: Default `batch_threads` in-process: the machine's cores, at most this many. Measured on the 2-core
-#: machine (routed triton.matmul point booster, 1,000 rows, load ~2): 2.8 ms on 1 thread, 1.7 ms on 2
-#: (onnxruntime's pool spinning between calls; 3.0 ms with spinning off). `perfcast serve` pins 1: its
-#: workers are one per core.
-MAX_BATCH_THREADS = 4
+#: `batch_threads` is opt-in (default: `threads`). Measured on the 2-core machine, 1,000 rows of the
+#: routed triton.matmul point booster: at load ~2, 2.8 ms on 1 thread and 1.7 ms on 2 (3.0 ms with
+#: onnxruntime's pool spinning off); at load 3.6-5 (the other engineers' jobs) a 1,000-candidate rank
+#: of the champion took 10.0 ms on 1 thread and 18.4 ms on 2. An autotuner that owns its cores passes
+#: `batch_threads=2` (or sets PERFCAST_ORT_BATCH_THREADS); `perfcast serve` pins 1 per worker.
 
 
 class PredictorInputError(ValueError):
@@ -446,8 +446,8 @@ class Predictor:
 
         `threads`: onnxruntime intra-op threads (default `PERFCAST_ORT_THREADS`, else 1: the service runs
         one worker per core). `batch_threads`: threads for batches of `BATCH_ROWS` rows or more (a big
-        rank; default `PERFCAST_ORT_BATCH_THREADS`, else the machine's cores up to `MAX_BATCH_THREADS`:
-        an in-process autotuner uses the machine for its ranks; `perfcast serve` sets 1 per worker).
+        rank; default `PERFCAST_ORT_BATCH_THREADS`, else `threads`): an autotuner that owns its cores
+        gives its ranks more (faster on an idle machine, slower on a busy one; see `BATCH_ROWS`).
         """
         from perfcast.models.routed import load_cost_model  # noqa: PLC0415
 
@@ -457,7 +457,7 @@ class Predictor:
         for sub in _submodels(model):
             _check_outputs(sub, Path(getattr(sub, "model_dir", None) or directory))
         if batch_threads is None:
-            batch_threads = _env_threads("PERFCAST_ORT_BATCH_THREADS") or min(MAX_BATCH_THREADS, os.cpu_count() or 1)
+            batch_threads = _env_threads("PERFCAST_ORT_BATCH_THREADS")
         meta = read_meta(directory, str(uri), model, version=version)
         return cls(model, meta, cache_rows=cache_rows, batch_threads=batch_threads)
 
