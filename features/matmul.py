@@ -94,8 +94,8 @@ def text_col(frame: Table, *names: str) -> pd.Series | np.ndarray:
                 return value
         return None
     if isinstance(frame, ColumnTable):
-        if not present:
-            return np.full(len(frame), None, dtype=object)
+        if not present:  # missing on every row: one missing value where the table shares scalars
+            return None if _shares_scalars(frame) else np.full(len(frame), None, dtype=object)
 
         def column(name: str) -> np.ndarray:
             values = frame[name]
@@ -117,6 +117,12 @@ def text_col(frame: Table, *names: str) -> pd.Series | np.ndarray:
     for name in present[1:]:
         out = out.astype(object).where(out.notna(), frame[name].astype(object))
     return out
+
+
+def _shares_scalars(frame: ColumnTable) -> bool:
+    """Whether some column of the plan's table is one scalar shared by every row (`FeaturePlan`
+    keeps them scalars only for extractors that take them, `one_row = True`)."""
+    return any(type(frame[c]) is not np.ndarray for c in frame.columns)
 
 
 def _series(values: pd.Series | np.ndarray, index: pd.Index | None = None) -> pd.Series:
@@ -382,7 +388,7 @@ def _frame(frame: Table, physics: dict[str, np.ndarray], extra: dict[str, np.nda
     params/problem values itself (`FeaturePlan._transform_row`, the rule `generic_columns` applies)."""
     if isinstance(frame, ph.Row):
         return {**physics, **extra}
-    if isinstance(frame, ColumnTable) and any(type(frame[c]) is not np.ndarray for c in frame.columns):
+    if isinstance(frame, ColumnTable) and _shares_scalars(frame):
         # values shared by every row stay scalars: the plan encodes those generic columns itself
         frame = ColumnTable({c: frame[c] for c in frame.columns if type(frame[c]) is np.ndarray}, len(frame))
     return {**generic_columns(frame), **physics, **extra}

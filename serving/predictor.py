@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -674,7 +675,11 @@ class Predictor:
                 columns[f"problem.{key}"] = value
             for key, value in (ir or {}).items():
                 columns[f"ir.{key}"] = value
-            chosen = [candidates[i] for i in rows]
+            chosen = candidates if len(rows) == n else [candidates[i] for i in rows]
+            if len(by_keys) == 1:  # every candidate has these keys: C-level gets
+                for key in next(iter(by_keys)):
+                    columns[f"params.{key}"] = list(map(itemgetter(key), chosen))
+                return columns
             param_keys: dict[str, None] = {}
             for cand in by_keys.values():
                 param_keys.update(dict.fromkeys(cand))
