@@ -402,13 +402,11 @@ class _Engine:
                 continue
             transform = spec["transform"]
             point = np.asarray(raw[spec["point"]], dtype=np.float64)
+            out[f"pred.{target}"] = to_units(point, transform, offset)
             if spec.get("lower") in raw and spec.get("upper") in raw:
                 lo, hi = apply_correction(raw[spec["lower"]], raw[spec["upper"]], float(spec.get("correction", 0.0)), point)
-                # point, q10, q90 to units in one call (elementwise: the same values as one call each)
-                units = to_units(np.stack([point, lo, hi]), transform, offset)
-                out[f"pred.{target}"], out[f"pred.{spec['lower']}"], out[f"pred.{spec['upper']}"] = units
-            else:
-                out[f"pred.{target}"] = to_units(point, transform, offset)
+                out[f"pred.{spec['lower']}"] = to_units(lo, transform, offset)
+                out[f"pred.{spec['upper']}"] = to_units(hi, transform, offset)
         return out
 
 
