@@ -63,8 +63,9 @@ def render(results: pd.DataFrame, seconds: float, command: str) -> str:
         "`GBCostModel` of the other GPUs; its predictions as if on each of them, mapped to the new GPU by a ridge "
         "weighted to the fastest of the 500 measured target configs, then a small residual booster); "
         "`perfcast_upweight` is the earlier model (other GPUs + the 500 target configs counted 20×). Extrapolation "
-        "trains `GBCostModel(scale_free=True)` (the absolute-size features never split; "
-        "`perfcast_all_features` is the same model with them on). `roofline` is the physics bound × one "
+        "trains `GBCostModel(scale_free=True, large_problem_weight=8)` (the absolute-size features never split; "
+        "the larger half of the training sizes counts 8×; `perfcast_unweighted` is without the weights, "
+        "`perfcast_all_features` is without the weights and with the size features on). `roofline` is the physics bound × one "
         "efficiency constant fitted on the training rows; `other_gpus` predicts a config's geometric-mean "
         "runtime on the other GPUs. Coverage is of the conformalised 80% interval. One suite: "
         "`perfcast evaluate --suite NAME [--quick] [--mlflow] [--output FILE]`.",

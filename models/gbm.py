@@ -166,6 +166,10 @@ class GBCostModel:
             predictions for problems larger than any in training rest on scale-free features and the
             roofline offset (measured: README "Accuracy numbers", extrapolation). The feature schema is
             unchanged: serving sends the same vector.
+        large_problem_weight: rows whose problem is at least the median training problem size (by
+            `phys.flops`) count this many times in the runtime/power/energy boosters (1.0 = off). For a
+            model that will be asked about problems larger than it saw, it spends its capacity on the
+            sizes nearest to them (covariate-shift weighting; measured in README "Accuracy numbers").
     """
 
     def __init__(
@@ -184,6 +188,7 @@ class GBCostModel:
         seed: int = 0,
         keep_data: bool = True,
         scale_free: bool = False,
+        large_problem_weight: float = 1.0,
     ):
         self.targets = tuple(targets) if targets is not None else None
         self.quantiles = tuple(quantiles)
@@ -199,6 +204,7 @@ class GBCostModel:
         self.seed = seed
         self.keep_data = keep_data
         self.scale_free = scale_free
+        self.large_problem_weight = large_problem_weight
         # fitted state
         self.boosters_: dict[str, Any] = {}
         self.classifiers_: tuple[str, ...] = ()
@@ -226,6 +232,7 @@ class GBCostModel:
             "seed": self.seed,
             "keep_data": self.keep_data,
             "scale_free": self.scale_free,
+            "large_problem_weight": self.large_problem_weight,
         }
 
     def _lgb_params(self, **overrides: Any) -> dict[str, Any]:
@@ -233,6 +240,17 @@ class GBCostModel:
         if self.scale_free and self.schema_ is not None:
             p["feature_contri"] = [0.0 if c in SIZE_FEATURES else 1.0 for c in self.schema_.names]
         return p
+
+    def _size_weights(self, X_df: pd.DataFrame) -> np.ndarray | None:
+        """Per-row weights of `large_problem_weight` (None when off or no `phys.flops`)."""
+        if self.large_problem_weight == 1.0 or "phys.flops" not in X_df.columns:
+            return None
+        flops = X_df["phys.flops"].to_numpy(dtype=np.float64)
+        known = np.isfinite(flops) & (flops > 0)
+        if not known.any():
+            return None
+        large = known & (flops >= np.median(flops[known]))
+        return np.where(large, float(self.large_problem_weight), 1.0)
 
     @property
     def is_fitted(self) -> bool:
@@ -286,6 +304,7 @@ class GBCostModel:
         ok = _ok_mask(frame)
         targets = self._targets_present(frame, ok)
         keys = problem_keys(frame).to_numpy()
+        weight = self._size_weights(X_df)
         q_lo, q_hi = min(self.quantiles), max(self.quantiles)
         q_boost = self.quantile_boost_round or max(1, self.num_boost_round // 2)
         jobs = len(targets) * 3 + int(self.feasibility) + int(self.ranking)
@@ -310,12 +329,14 @@ class GBCostModel:
             if len(fit_rows) > self.quantile_max_rows:
                 pick = np.random.default_rng(self.seed).choice(len(fit_rows), self.quantile_max_rows, replace=False)
                 fit_rows = fit_rows[np.sort(pick)]
-            ds_all = lgb.Dataset(X[rows], label=z[rows], free_raw_data=False, params={"verbose": -1})
+            ds_all = lgb.Dataset(X[rows], label=z[rows], weight=None if weight is None else weight[rows],
+                                 free_raw_data=False, params={"verbose": -1})
             boosters[target] = train(target, self._lgb_params(objective="regression"), ds_all, self.num_boost_round)
             lo_name, hi_name = f"{target}.q{round(q_lo * 100):02d}", f"{target}.q{round(q_hi * 100):02d}"
             for name, alpha in ((lo_name, q_lo), (hi_name, q_hi)):
                 # one Dataset per booster: continuing from `init` sets a booster-specific init score
-                ds_fit = lgb.Dataset(X[fit_rows], label=z[fit_rows], free_raw_data=False, params={"verbose": -1})
+                ds_fit = lgb.Dataset(X[fit_rows], label=z[fit_rows], free_raw_data=False, params={"verbose": -1},
+                                     weight=None if weight is None else weight[fit_rows])
                 boosters[name] = train(name, self._lgb_params(objective="quantile", alpha=alpha), ds_fit, q_boost)
             calib: dict[str, Any] = {"rule": rule, "n_fit": len(fit_rows), "n_cal": len(cal_rows)}
             correction = 0.0

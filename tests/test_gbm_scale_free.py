@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from perfcast.features import featurize
 from perfcast.models import GBCostModel
 from perfcast.models.gbm import SIZE_FEATURES
 from perfcast.training import evaluate as E
@@ -70,3 +71,28 @@ def test_scale_free_extrapolates_better_than_all_features(ah, split):
         score = E.score(large, model.predict(large))
         err[name] = score["runtime_ms.median_ape"]
     assert err["scale_free"] < err["all"]
+
+
+def test_large_problem_weight_fits_the_larger_half_closer(ah, split, tmp_path):
+    _, parts = split
+    train = ah.iloc[parts["train"]].reset_index(drop=True)
+    plain = GBCostModel(scale_free=True, **PARAMS).fit(train)
+    weighted = GBCostModel(scale_free=True, large_problem_weight=4.0, **PARAMS).fit(train)
+    X, _ = featurize(train, weighted.schema_)
+    flops = X["phys.flops"].to_numpy()
+    large = flops >= np.median(flops)
+    y = train["runtime_ms"].to_numpy(dtype=float)
+    ok = np.isfinite(y) & (y > 0) & (train["status"].astype(str) == "ok").to_numpy()
+
+    def fit_error(model, rows):
+        p = model.predict(train)["pred.runtime_ms"].to_numpy()
+        return float(np.mean(np.abs(np.log(p[rows & ok] / y[rows & ok]))))
+
+    # the larger half is fitted closer, the smaller half less close, than without the weights
+    assert fit_error(weighted, large) < fit_error(plain, large)
+    assert fit_error(weighted, ~large) > fit_error(plain, ~large)
+    weighted.save(tmp_path / "w")
+    assert GBCostModel.load(tmp_path / "w").large_problem_weight == 4.0
+    # off (1.0) gives exactly the unweighted model
+    again = GBCostModel(scale_free=True, large_problem_weight=1.0, **PARAMS).fit(train)
+    np.testing.assert_array_equal(again.predict(train)["pred.runtime_ms"], plain.predict(train)["pred.runtime_ms"])
