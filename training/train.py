@@ -31,7 +31,7 @@ from perfcast.models.gbm import GBCostModel
 
 DEFAULT_NAME = "perfcast-default"
 #: Chosen by measurement (README `models`): one sub-model per kernel family behind one routed directory
-#: (median APE lower on 9 of 11 families than one model across families, on the same frozen split).
+#: (median APE 14-64% lower on 10 of 11 families than one model across families, same frozen split).
 DEFAULT_BY = "routed"
 GRANULARITIES = ("routed", "all", "family")
 #: A family with fewer rows shares the sub-model of the largest family measured on its main GPU
