@@ -398,7 +398,7 @@ def _dict_labels(values: np.ndarray) -> tuple[np.ndarray, list]:
 
 
 def _rows(columns: Mapping[str, Any], n: int | None) -> int:
-    lengths = {len(v) for v in columns.values() if _is_column(v)}
+    lengths = {len(v) for v in columns.values() if type(v) is list or _is_column(v)}
     if len(lengths) > 1:
         raise ValueError(f"columns have different lengths {sorted(lengths)}")
     if lengths:

@@ -167,6 +167,7 @@ class _Engine:
         self.sessions: dict[tuple[str, ...], Any] = {}
         self.needed: dict[tuple[str, str], tuple[str, ...]] = {}
         self._outputs_of: dict[tuple[str, ...], tuple[str, ...]] = {}  # targets -> their graph outputs
+        self._runs: dict[tuple[Any, bool], tuple[Any, list[str]]] = {}  # (outputs, big) -> session, names
         self.plan: Any = None  # compiled feature plan (featurize's values without DataFrames)
         #: per target, the (kernel, system) pairs it was measured on; a target absent here (or a model
         #: saved before this record existed) is answered everywhere
@@ -357,8 +358,13 @@ class _Engine:
         """Feature matrix -> `pred.*` arrays in units; the same mapping as `OnnxCostModel.predict_features`,
         without building a DataFrame (tests check both agree). `outputs` limits the graph outputs run;
         with `keys` ((context, params) per row) the raw outputs of the whole graph are cached for them."""
-        session = self.session(outputs, len(X))
-        names = [o.name for o in session.get_outputs()] if outputs is not None else self.model.output_names
+        big = len(X) >= BATCH_ROWS
+        hit = self._runs.get((outputs, big))
+        if hit is None:  # the session and its output names, once per (outputs, batch size class)
+            session = self.session(outputs, len(X))
+            names = [o.name for o in session.get_outputs()] if outputs is not None else self.model.output_names
+            hit = self._runs[(outputs, big)] = (session, names)
+        session, names = hit
         arrays = [np.asarray(a, dtype=np.float64) for a in
                   session.run(names, {self.model.input_name: np.ascontiguousarray(X, dtype=np.float32)})]  # fmt: skip
         # float64 from here on, exactly as the cached path below sees them
@@ -543,7 +549,7 @@ class Predictor:
         """Per record its cache key (context, params) and engine, after checking kernel, system and fields."""
         keys, engines = [], []
         for i, record in enumerate(records):
-            if not isinstance(record, Mapping):
+            if type(record) is not dict and not isinstance(record, Mapping):
                 raise PredictorInputError(f"record {i} is not a mapping", field=f"records.{i}")
             try:
                 kernel = self.check_kernel(record.get("kernel"))
@@ -577,7 +583,7 @@ class Predictor:
         (or only `targets`: onnxruntime then evaluates only their outputs). Records of several kernel
         families may be mixed (a routed model answers each with its family's sub-model); answers come
         back in the records' order."""
-        records = [with_problem_defaults(r) if isinstance(r, Mapping) else r for r in records]
+        records = [with_problem_defaults(r) if type(r) is dict or isinstance(r, Mapping) else r for r in records]
         keys, engines = self._record_keys(records)
         if not records:
             return []
