@@ -168,6 +168,12 @@ class _Engine:
         self.needed: dict[tuple[str, str], tuple[str, ...]] = {}
         self._outputs_of: dict[tuple[str, ...], tuple[str, ...]] = {}  # targets -> their graph outputs
         self._runs: dict[tuple[Any, bool], tuple[Any, list[str]]] = {}  # (outputs, big) -> session, names
+        #: per target: its output names, transform, CQR correction and `pred.*` names (read once)
+        self._mapping = [
+            (spec["point"], spec.get("lower"), spec.get("upper"), spec["transform"], float(spec.get("correction", 0.0)),
+             (f"pred.{t}", f"pred.{spec.get('lower')}", f"pred.{spec.get('upper')}"))
+            for t, spec in self.specs.items()
+        ]  # fmt: skip
         self.plan: Any = None  # compiled feature plan (featurize's values without DataFrames)
         #: per target, the (kernel, system) pairs it was measured on; a target absent here (or a model
         #: saved before this record existed) is answered everywhere
@@ -403,16 +409,15 @@ class _Engine:
         """Raw graph outputs (transformed space) -> `pred.*` arrays in units, CQR-corrected intervals."""
         offset = log_offset(roofline if self.roofline_col is not None else None, len(roofline))
         out: dict[str, np.ndarray] = {}
-        for target, spec in self.specs.items():
-            if spec["point"] not in raw:
+        for point_name, lower, upper, transform, correction, names in self._mapping:
+            if point_name not in raw:
                 continue
-            transform = spec["transform"]
-            point = np.asarray(raw[spec["point"]], dtype=np.float64)
-            out[f"pred.{target}"] = to_units(point, transform, offset)
-            if spec.get("lower") in raw and spec.get("upper") in raw:
-                lo, hi = apply_correction(raw[spec["lower"]], raw[spec["upper"]], float(spec.get("correction", 0.0)), point)
-                out[f"pred.{spec['lower']}"] = to_units(lo, transform, offset)
-                out[f"pred.{spec['upper']}"] = to_units(hi, transform, offset)
+            point = np.asarray(raw[point_name], dtype=np.float64)
+            out[names[0]] = to_units(point, transform, offset)
+            if lower in raw and upper in raw:
+                lo, hi = apply_correction(raw[lower], raw[upper], correction, point)
+                out[names[1]] = to_units(lo, transform, offset)
+                out[names[2]] = to_units(hi, transform, offset)
         return out
 
 
@@ -767,8 +772,12 @@ class Predictor:
             )
 
 
+#: per target, its `pred.*` point, q10 and q90 column names
+_PRED_NAMES = {t: (f"pred.{t}", f"pred.{t}.q10", f"pred.{t}.q90") for t in TARGETS}
+
+
 def _present(values: Mapping[str, np.ndarray]) -> list[str]:
-    return [t for t in TARGETS if f"pred.{t}" in values]
+    return [t for t in TARGETS if _PRED_NAMES[t][0] in values]
 
 
 def _derived_energy(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -797,9 +806,10 @@ def _objective(values: dict[str, np.ndarray], objective: str) -> np.ndarray:
 
 
 def _estimate(values: dict[str, np.ndarray], target: str, i: int) -> dict[str, float]:
-    v = float(values[f"pred.{target}"][i])
-    q10 = values.get(f"pred.{target}.q10")
-    q90 = values.get(f"pred.{target}.q90")
+    name, lower, upper = _PRED_NAMES[target]
+    v = float(values[name][i])
+    q10 = values.get(lower)
+    q90 = values.get(upper)
     return {"value": v, "q10": float(q10[i]) if q10 is not None else v, "q90": float(q90[i]) if q90 is not None else v}
 
 
