@@ -65,6 +65,8 @@ CANDIDATES["triton_rank"] = {
 CANDIDATES["triton_extrapolation"] = {
     "all features": perfcast_factory("triton"),
     "absolute-size features off (scale_free=True)": perfcast_factory("triton", scale_free=True),
+    "scale_free, large_problem_weight 4": perfcast_factory("triton", scale_free=True, large_problem_weight=4.0),
+    "scale_free, large_problem_weight 8": perfcast_factory("triton", scale_free=True, large_problem_weight=8.0),
 }
 
 #: Validation metric per suite: (column, higher is better).
