@@ -70,6 +70,28 @@ def test_aggregate_repeats_takes_the_median(kt):
     np.testing.assert_allclose(np.sort(agg["runtime_ms"]), np.sort(one["runtime_ms"] * 1.2))
 
 
+def test_ranking_compares_distinct_configs(kt, datasets_dir):
+    """Repeats of a config are one candidate; a problem measured with one config is not a ranking."""
+    one = kt[kt["system"] == kt["system"].iloc[0]].iloc[:400].reset_index(drop=True)
+    wobble = 1.0 + 0.05 * np.sin(np.arange(len(one)))  # an imperfect but deterministic prediction
+    pred = pd.DataFrame({"pred.runtime_ms": one["runtime_ms"].to_numpy() * wobble})
+    base = E.score(one, pred)
+    rep = pd.concat([one, one.assign(runtime_ms=one["runtime_ms"] * 0.97),
+                     one.assign(runtime_ms=one["runtime_ms"] * 1.03)], ignore_index=True)
+    rep_pred = pd.concat([pred] * 3, ignore_index=True)
+    again = E.score(rep, rep_pred)
+    for key in ("n_groups", "spearman_median", "top1_slowdown_geomean", "top5_recall"):
+        assert again[key] == pytest.approx(base[key]), key
+    # GPPerf: 28 timings of ONE CUTLASS kernel per problem -> nothing to rank (not a Spearman of 0)
+    gp = pd.concat([c.frame for c in read_path(datasets_dir / "gpperf_cutlass" / "cutlass_profiling_20241111_195357.tar.gz")],
+                   ignore_index=True)
+    gp = gp[gp["status"] == "ok"].reset_index(drop=True)
+    assert config_keys(gp).size > np.unique(config_keys(gp)).size  # the data does hold repeats
+    scored = E.score(gp, pd.DataFrame({"pred.runtime_ms": np.full(len(gp), 1.0)}))
+    assert scored["n_groups"] == 0 and np.isnan(scored["spearman_median"])
+    assert scored["runtime_ms.median_ape"] > 0  # regression metrics still use every row
+
+
 def test_cli_quick_suite_writes_every_model(tmp_path, capsys, datasets_dir):
     import argparse
 

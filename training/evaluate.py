@@ -100,9 +100,30 @@ def score(frame: pd.DataFrame, pred: pd.DataFrame, rank_by: str = "runtime_ms") 
             rank = pred["pred.rank_score"].to_numpy(dtype=np.float64)[ok]
             weight = float(rank_by.split(":", 1)[1]) if rank_by.startswith("blend:") else None
             cost = np.exp(-rank) if weight is None else np.exp(np.log(cost) - weight * rank)
-        groups = ranking_groups(frame)[ok]
+        groups, y, cost = distinct_configs(ranking_groups(frame)[ok], config_keys(frame)[ok], y, cost)
         out.update(M.ranking_metrics(groups, y, cost))
     return out
+
+
+def distinct_configs(groups: np.ndarray, configs: np.ndarray, y: np.ndarray, cost: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """One entry per distinct config (median of its repeats), in groups of >= 2 distinct configs.
+
+    Ranking compares configs: repeated measurements of one config are one candidate (their spread is
+    noise, which no model can rank), and a problem measured with a single config (GPPerf's 28 repeats
+    of one CUTLASS kernel per problem, a cuBLAS call re-timed across runs) has nothing to rank, so it
+    is left out rather than scored as a Spearman of 0 and a top-1 of 1.
+    """
+    if len(configs) == 0:
+        return groups, y, cost
+    df = pd.DataFrame({"g": groups, "c": configs, "y": y, "p": cost})
+    if not df["c"].duplicated().any():
+        per = df
+    else:
+        per = df.groupby("c", sort=False).agg(g=("g", "first"), y=("y", "median"), p=("p", "median"))
+    sizes = per.groupby("g", sort=False)["g"].transform("size").to_numpy()
+    keep = sizes >= 2
+    return per["g"].to_numpy()[keep], per["y"].to_numpy()[keep], per["p"].to_numpy()[keep]
 
 
 def evaluate(model_factory: ModelFactory, frame: pd.DataFrame, split: Split, *,
