@@ -186,7 +186,8 @@ def test_registry_alias_is_served_and_followed(runtime_model_dir: Path, tmp_path
 
 def test_multi_kernel_model_needs_the_kernel_and_the_example_request_works(ah_frames: tuple, datasets_dir: Path,
                                                                            tmp_path: Path) -> None:  # fmt: skip
-    """A model across families (what the quickstart trains): rank asks for `kernel`; the printed example runs."""
+    """A model of several kernel families (the quickstart trains a routed one): rank asks for `kernel`; the printed
+    example runs."""
     from perfcast.measurements.ingest import read_path
     from perfcast.serving.cli import example_rank_body
     from test_serving_helpers import TILED_CSV, _train
