@@ -7,7 +7,10 @@ Timed: featurize + fit of every booster (runtime point + q10 + q90, feasibility 
 Baseline in the same run: one plain LightGBM L2 booster on the raw numeric params/problem columns
 (the "plain LightGBM" of the issue) with the same rounds on the same rows.
 
-    python benchmarks/bench_retrain.py [--rows 1000000] [--repeats 1] [--rounds 500]
+    python benchmarks/bench_retrain.py [--rows 1000000] [--repeats 1] [--rounds 500] [--routed]
+
+`--routed` times what `perfcast train` serves by default: `RoutedGBCostModel` (one GBCostModel per kernel
+family, `perfcast.training.train`) on the same rows.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--goal-s", type=float, default=120.0)
     parser.add_argument("--datasets", type=Path, default=None)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--routed", action="store_true", help="time the routed default (one model per kernel family)")
     args = parser.parse_args(argv)
 
     from perfcast.models import GBCostModel
@@ -80,22 +84,29 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.repeats):
         load0 = os.getloadavg()[0]
         t0, c0 = time.perf_counter(), time.process_time()
-        model = GBCostModel(**hp, keep_data=False).fit(frame, progress=True)
+        if args.routed:
+            from perfcast.training.train import RoutedGBCostModel
+
+            model = RoutedGBCostModel({**hp, "keep_data": False}).fit(frame, progress=True)
+        else:
+            model = GBCostModel(**hp, keep_data=False).fit(frame, progress=True)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         # the 2 cores are shared: CPU seconds / cores is what the fit costs on an otherwise idle machine
         print(f"repeat {i + 1}: wall {times[-1]:.1f} s, CPU {cpu[-1]:.1f} s over all threads "
               f"(load average {load0:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)", flush=True)
-        cal = model.meta_["targets"]["runtime_ms"]["calibration"]
-        print(f"repeat {i + 1}: fit {times[-1]:.1f} s  (boosters: {list(model.boosters_)}; "
-              f"cal rows {cal['n_cal']:,}, raw coverage {cal.get('raw_coverage', float('nan')):.3f})", flush=True)
+        for sub, m in (model.models_ if args.routed else {"model": model}).items():
+            cal = m.meta_["targets"]["runtime_ms"]["calibration"]
+            print(f"repeat {i + 1}: {sub}: boosters {list(m.boosters_)}; "
+                  f"cal rows {cal['n_cal']:,}, raw coverage {cal.get('raw_coverage', float('nan')):.3f}", flush=True)
         if not args.skip_baseline:
             base.append(plain_lgbm_seconds(frame, rounds))
             print(f"repeat {i + 1}: plain LightGBM ({rounds} rounds, raw params, 1 booster) {base[-1]:.1f} s", flush=True)
     med = statistics.median(times)
     med_cpu = statistics.median(cpu)
     idle_est = med_cpu / (os.cpu_count() or 1)
-    print(f"\nGBCostModel.fit on {len(frame):,} rows, {os.cpu_count()} cores: median wall {med:.1f} s, "
+    what = "RoutedGBCostModel.fit" if args.routed else "GBCostModel.fit"
+    print(f"\n{what} on {len(frame):,} rows, {os.cpu_count()} cores: median wall {med:.1f} s, "
           f"median CPU {med_cpu:.1f} s (idle-machine estimate CPU/cores = {idle_est:.1f} s); "
           f"goal <= {args.goal_s:.0f} s wall: {'PASS' if med <= args.goal_s else 'FAIL'}")
     if base:
