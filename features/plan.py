@@ -235,7 +235,9 @@ class FeaturePlan:
         if not scalars:
             return None
         specs, base = self._row_system(None if ph._is_missing(system) else system)
-        X = np.empty((rows, len(self.names)))
+        # column-major: `_put` writes whole columns, contiguous here (a C-order X takes strided
+        # writes: 1,000 rows × ~90 columns 96 -> 41 µs, for ~27 µs more in the float32 copy for onnxruntime)
+        X = np.empty((rows, len(self.names)), order="F")
         X[:] = base  # the system's spec features and code in every row
         with ph.quiet():
             result = extractor.extract(ColumnTable(data, rows), specs)

@@ -670,12 +670,9 @@ class Predictor:
             return []
         engine.check_fields(kernel, "problem", problem, "")
         engine.check_fields(kernel, "ir", ir, "")
-        by_keys: dict[tuple, Mapping[str, Any]] = {}
-        for cand in candidates:  # check each distinct set of param names once: cheap for 1,000
-            by_keys.setdefault(tuple(cand), cand)
-        for cand in by_keys.values():
+        context, params, by_keys = _candidate_keys((kernel, system, _freeze(problem), _ir_key(ir)), candidates)
+        for cand in by_keys.values():  # each distinct set of param names checked once: cheap for 1,000
             engine.check_fields(kernel, "params", cand, "candidates.")
-        context, params = _candidate_keys((kernel, system, _freeze(problem), _ir_key(ir)), candidates, by_keys)
 
         def build(rows: list[int]) -> dict[str, Any]:
             # the problem, system and IR are one value for every candidate: scalars, broadcast by the plan
@@ -684,6 +681,11 @@ class Predictor:
                 columns[f"problem.{key}"] = value
             for key, value in (ir or {}).items():
                 columns[f"ir.{key}"] = value
+            if len(rows) == n and context[-1] is not None and len(context[-1]) > 1:
+                # every candidate keyed by its values in `names` order: the columns are their transpose
+                for key, column in zip(context[-1], zip(*params, strict=True), strict=True):
+                    columns[f"params.{key}"] = list(column)
+                return columns
             chosen = candidates if len(rows) == n else [candidates[i] for i in rows]
             if len(by_keys) == 1:  # every candidate has these keys: C-level gets
                 for key in next(iter(by_keys)):
@@ -852,19 +854,34 @@ def _params_key(params: Any) -> tuple[tuple, Any]:
     return (), _freeze(params)
 
 
-def _candidate_keys(context: tuple, candidates: Sequence[Mapping[str, Any]],
-                    by_names: Mapping[tuple, Any]) -> tuple[tuple, list[Any]]:  # fmt: skip
-    """(context, per-candidate params keys) of a rank: every candidate has the same param names in
-    the same order (the usual case) -> their value tuples, one context; else one `_params_key` each."""
+def _candidate_keys(context: tuple, candidates: Sequence[Mapping[str, Any]]) -> tuple[tuple, list[Any], dict[tuple, Any]]:
+    """(context, per-candidate params keys, candidates by their tuple of param names) of a rank.
+
+    Every candidate has the param names of the first (the usual case: checked at C level, as equal
+    lengths and an itemgetter of the first's names that finds them all) -> their value tuples in the
+    order of those names, one context; else one `_params_key` each. The third item holds one
+    candidate per distinct tuple of names (each set is checked for the model's fields once)."""
+    first = candidates[0]
+    names = tuple(first) if isinstance(first, Mapping) else ()
+    if len(names) > 1:
+        try:
+            if len(set(map(len, candidates))) == 1:
+                values = list(map(itemgetter(*names), candidates))
+                hash(tuple(values))
+                return (*context, names), values, {names: first}
+        except (KeyError, TypeError):  # another name, not a mapping, or an unhashable value
+            pass
+    by_names: dict[tuple, Mapping[str, Any]] = {}
+    for cand in candidates:
+        by_names.setdefault(tuple(cand), cand)
     if len(by_names) == 1:
-        names = next(iter(by_names))
         values = [tuple(c.values()) for c in candidates]
         try:
             hash(tuple(values))
-            return (*context, names), values
+            return (*context, next(iter(by_names))), values, by_names
         except TypeError:
             pass
-    return (*context, None), [_params_key(c) for c in candidates]
+    return (*context, None), [_params_key(c) for c in candidates], by_names
 
 
 def _ir_key(ir: Any) -> Any:

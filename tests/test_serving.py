@@ -85,6 +85,25 @@ def test_rank_sorts_by_runtime_and_agrees_with_predict(predictor: Predictor, hel
     assert top5.min() <= np.median(measured)
 
 
+def test_rank_keys_candidates_by_their_names_whatever_their_order(predictor: Predictor, heldout: pd.DataFrame) -> None:
+    """Candidates whose params come in another key order, or with one more name, are keyed and
+    featurized by name: their answers equal `predict` of each as a record."""
+    problem_rows = heldout[heldout["_problem"] == heldout["_problem"].iloc[1]].head(40)
+    first = query_record(problem_rows.iloc[0])
+    candidates = [query_record(r)["params"] for _, r in problem_rows.iterrows()]
+    shuffled = [dict(reversed(c.items())) if i % 2 else c for i, c in enumerate(candidates)]
+    extra = [{**c, "unused_knob": i} if i == 3 else c for i, c in enumerate(candidates)]
+    for cands in (shuffled, extra):
+        ranked = Predictor.load(predictor.meta.directory).rank(A100, first["problem"], cands)
+        singles = Predictor.load(predictor.meta.directory).predict([{**first, "params": c} for c in cands])
+        for item in ranked:
+            assert item["params"] == cands[item["index"]]
+            want = singles[item["index"]]
+            assert set(item["prediction"]) == set(want)
+            for t, got in item["prediction"].items():
+                assert got == pytest.approx(want[t], rel=1e-6)
+
+
 def test_unknown_system_and_kernel_list_what_is_known(predictor: Predictor) -> None:
     record = {"kernel": "triton.matmul", "system": "GeForce 256", "params": {}, "problem": {}}
     with pytest.raises(UnknownNameError) as err:
