@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,9 @@ class RoutedGBCostModel:
         routes: kernel -> sub-directory; kernels of the training frame it does not name are routed
             by `plan_routes` (None: all of them).
         min_family_rows: `plan_routes`' threshold for a family of its own.
+        n_jobs: sub-models fitted at once (default: the CPU cores), each LightGBM on one thread, largest
+            first: per-family boosters are small, and on 2 cores two 1-thread fits finish sooner than
+            one 2-thread fit after another (`python benchmarks/bench_retrain.py --routed`).
 
     A group that cannot be fitted on its rows alone (e.g. a family with no usable row on the training
     side of another model's frozen split, when `perfcast promote` re-scores a routed champion there)
@@ -179,16 +184,18 @@ class RoutedGBCostModel:
     """
 
     def __init__(self, hyperparameters: Mapping[str, Any] | None = None, routes: Mapping[str, str] | None = None,
-                 min_family_rows: int = MIN_FAMILY_ROWS):
+                 min_family_rows: int = MIN_FAMILY_ROWS, n_jobs: int | None = None):
         self.hyperparameters = dict(hyperparameters or {})
         self.routes = dict(routes) if routes is not None else None
         self.min_family_rows = min_family_rows
+        self.n_jobs = n_jobs
         self.routes_: dict[str, str] = {}
         self.models_: dict[str, GBCostModel] = {}
         self.fallback_: list[str] = []
 
     def get_params(self) -> dict[str, Any]:
-        return {"hyperparameters": self.hyperparameters, "routes": self.routes, "min_family_rows": self.min_family_rows}
+        return {"hyperparameters": self.hyperparameters, "routes": self.routes, "min_family_rows": self.min_family_rows,
+                "n_jobs": self.n_jobs}
 
     def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> RoutedGBCostModel:
         """Fit each group's `GBCostModel` on its kernels' rows."""
@@ -199,16 +206,43 @@ class RoutedGBCostModel:
         self.routes_ = dict(sorted({**planned, **(self.routes or {})}.items()))
         kernels = frame["kernel"].astype(str)
         hp = model_factory(self.hyperparameters)
-        self.models_, self.fallback_ = {}, []
-        for sub, ks in route_groups(self.routes_).items():
-            rows = frame[kernels.isin(ks).to_numpy()].reset_index(drop=True)
+        names = route_groups(self.routes_)
+        groups = {sub: frame[kernels.isin(ks).to_numpy()].reset_index(drop=True)
+                  for sub, ks in names.items() if present & set(ks)}
+        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, len(groups)))
+        self.models_ = {}
+        self.fallback_ = [sub for sub in names if sub not in groups]  # no training rows
+
+        def fit_one(sub: str) -> GBCostModel | None:
+            rows = groups[sub]
             if progress:
-                print(f"  [{sub}] fit on {len(rows):,} rows ({', '.join(ks)})", flush=True)
+                print(f"  [{sub}] fit on {len(rows):,} rows ({', '.join(names[sub])})", flush=True)
+            model = hp()
+            params = model.params
+            if jobs > 1:
+                model.params = {**params, "num_threads": 1}
             try:
-                if not present & set(ks):
-                    raise ValueError(f"no training rows of {ks}")
-                self.models_[sub] = hp().fit(rows, progress=progress)
-            except ValueError:  # no row, or no target with enough usable rows, in this group
+                # several fits at once share the terminal: one progress bar each would interleave
+                model.fit(rows, progress=progress and jobs == 1)
+            except ValueError:  # no target with enough usable rows in this group
+                return None
+            # the thread count is how this fit ran (kept in `lightgbm_params`), not a hyperparameter to refit with
+            model.params = params
+            model.meta_["hyperparameters"] = model.get_params()
+            return model
+
+        order = sorted(groups, key=lambda sub: -len(groups[sub]))  # largest first: the longest fit starts at once
+        if jobs == 1:
+            fitted = {sub: fit_one(sub) for sub in order}
+        else:
+            # LightGBM releases the GIL while it trains, so threads run the fits on separate cores
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                fitted = dict(zip(order, pool.map(fit_one, order), strict=True))
+        for sub in names:
+            model = fitted.get(sub)
+            if model is not None:
+                self.models_[sub] = model
+            elif sub not in self.fallback_:
                 self.fallback_.append(sub)
         if self.fallback_:
             shared = hp().fit(frame, progress=progress)
