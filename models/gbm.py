@@ -38,6 +38,7 @@ from .onnx_model import (
     MODEL_FILE,
     SCHEMA_FILE,
     OnnxCostModel,
+    json_default,
     log_offset,
     mask_uncovered,
     measured_pairs,
@@ -83,16 +84,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def data_snapshot(frame: pd.DataFrame) -> dict[str, Any]:
@@ -496,7 +487,7 @@ class GBCostModel:
         for name, booster in self.boosters_.items():
             booster.save_model(str(lgb_dir / f"{name}.txt"))
         meta["classifiers"] = list(self.classifiers_)
-        (model_dir / META_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
+        (model_dir / META_FILE).write_text(json.dumps(meta, indent=2, default=json_default))
         self.meta_ = meta
         return model_dir
 

@@ -37,6 +37,19 @@ TRANSFORMS = {
 }
 
 
+def json_default(o: Any) -> Any:
+    """`json.dumps(default=...)` for model.json: numpy scalars/arrays and paths as plain JSON."""
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
 def log_offset(roofline_ms: np.ndarray | pd.Series | None, n: int) -> np.ndarray:
     """log(roofline_ms) where usable, else 0: the offset between log(value) and the learned log-ratio."""
     if roofline_ms is None:

@@ -30,7 +30,15 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from .onnx_model import FORMAT_VERSION, MEASURED_PAIRS, META_FILE, MODEL_FILE, SCHEMA_FILE, OnnxCostModel
+from .onnx_model import (
+    FORMAT_VERSION,
+    MEASURED_PAIRS,
+    META_FILE,
+    MODEL_FILE,
+    SCHEMA_FILE,
+    OnnxCostModel,
+    json_default,
+)
 
 M = TypeVar("M")
 ROUTES_FILE = "routes.json"
@@ -282,18 +290,10 @@ def write_routed_dir(
     }
     if pairs is not None:
         top[MEASURED_PAIRS] = pairs
-    (model_dir / META_FILE).write_text(json.dumps(top, indent=2, default=_json_default))
+    (model_dir / META_FILE).write_text(json.dumps(top, indent=2, default=json_default))
     (model_dir / ROUTES_FILE).write_text(
         json.dumps({"format_version": FORMAT_VERSION, "routes": dict(sorted(routes.items()))}, indent=2)
     )
     return model_dir
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
