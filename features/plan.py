@@ -205,6 +205,19 @@ class FeaturePlan:
             X[:, j] = system_codes
         return X.astype(dtype, copy=False)
 
+    def _scalar_extractor(self, kernel: str, columns: Mapping[str, Any]) -> Any:
+        """The family's extractor if it runs on scalars (`one_row`), else None; the schema's input
+        columns of `kernel` must all be present (the column path's rule)."""
+        extractor = get_extractor(kernel)
+        if not getattr(extractor, "one_row", False):
+            return None
+        missing = [c for c in self.schema.inputs.get(kernel) or () if c not in columns]
+        if missing:
+            raise FeatureSchemaError(
+                f"input does not match feature schema {self.schema.version}: kernel {kernel!r} lacks input columns {missing}"
+            )
+        return extractor
+
     def _transform_shared(self, columns: Mapping[str, Any], rows: int) -> np.ndarray | None:
         """Rows of one family whose kernel, system and some fields are one value for every row (a
         rank's problem): those stay scalars through the extractor, so what depends only on them
@@ -212,15 +225,9 @@ class FeaturePlan:
         kernel, system = columns.get("kernel"), columns.get("system")
         if type(kernel) is not str or _is_column(system) or isinstance(system, dict):
             return None
-        extractor = get_extractor(kernel)
-        if not getattr(extractor, "one_row", False):
+        extractor = self._scalar_extractor(kernel, columns)
+        if extractor is None:
             return None
-        needed = self.schema.inputs.get(kernel)
-        missing = [c for c in needed or () if c not in columns]
-        if missing:
-            raise FeatureSchemaError(
-                f"input does not match feature schema {self.schema.version}: kernel {kernel!r} lacks input columns {missing}"
-            )
         data: dict[str, Any] = {}
         scalars: dict[str, Any] = {}
         for name, values in columns.items():
@@ -258,15 +265,9 @@ class FeaturePlan:
         kernel = _one_value(columns["kernel"]) if "kernel" in columns else None
         if type(kernel) is not str:
             return None
-        extractor = get_extractor(kernel)
-        if not getattr(extractor, "one_row", False):
+        extractor = self._scalar_extractor(kernel, columns)
+        if extractor is None:
             return None
-        needed = self.schema.inputs.get(kernel)
-        missing = [c for c in needed or () if c not in columns]
-        if missing:
-            raise FeatureSchemaError(
-                f"input does not match feature schema {self.schema.version}: kernel {kernel!r} lacks input columns {missing}"
-            )
         data: dict[str, Any] = {}
         for name, values in columns.items():
             if name == "kernel" or name == "system":
