@@ -212,22 +212,22 @@ def test_cli_train_defaults_to_routed(frame, tmp_path, capsys):
     assert isinstance(model, RoutedCostModel) and model.kernels == ["cuda.tiled_matmul", "cutlass.gemm"]
 
 
-def test_parallel_fit_matches_sequential_and_keeps_the_hyperparameters(frame):
-    """Sub-models fitted two at a time (1 LightGBM thread each) answer like one at a time, and the saved
+def test_single_thread_fits_match_and_keep_the_hyperparameters(frame):
+    """Small sub-models fit LightGBM on one thread: they answer like multi-thread fits, and the saved
     hyperparameters are the given ones (the per-fit thread count is not one of them)."""
     from perfcast.training.train import RoutedGBCostModel
 
     hp = {"num_boost_round": 40, "quantile_boost_round": 20}
-    one = RoutedGBCostModel(hp, routes=ROUTES, n_jobs=1).fit(frame)
-    two = RoutedGBCostModel(hp, routes=ROUTES, n_jobs=2).fit(frame)
-    assert one.routes_ == two.routes_ and set(one.models_) == set(two.models_)
+    many = RoutedGBCostModel(hp, routes=ROUTES, single_thread_rows=0).fit(frame)
+    one = RoutedGBCostModel(hp, routes=ROUTES).fit(frame)  # every sub-model here is below 200,000 rows
+    assert many.routes_ == one.routes_ and set(many.models_) == set(one.models_)
     sample = frame.sample(400, random_state=1).reset_index(drop=True)
-    a = one.predict(sample)["pred.runtime_ms"].to_numpy()
-    b = two.predict(sample)["pred.runtime_ms"].to_numpy()
+    a = many.predict(sample)["pred.runtime_ms"].to_numpy()
+    b = one.predict(sample)["pred.runtime_ms"].to_numpy()
     ok = np.isfinite(a)
     assert ok.mean() > 0.9 and np.array_equal(ok, np.isfinite(b))
     # LightGBM's histograms sum in another order on 1 thread: equal up to tiny split differences
     assert np.median(np.abs(a[ok] / b[ok] - 1)) < 1e-3
-    for model in two.models_.values():
+    for model in one.models_.values():
         assert "num_threads" not in model.meta_["hyperparameters"]["params"]
         assert model.meta_["lightgbm_params"]["num_threads"] == 1  # how the fit really ran

@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,9 +172,10 @@ class RoutedGBCostModel:
         routes: kernel -> sub-directory; kernels of the training frame it does not name are routed
             by `plan_routes` (None: all of them).
         min_family_rows: `plan_routes`' threshold for a family of its own.
-        n_jobs: sub-models fitted at once (default: the CPU cores), each LightGBM on one thread, largest
-            first: per-family boosters are small, and on 2 cores two 1-thread fits finish sooner than
-            one 2-thread fit after another (`python benchmarks/bench_retrain.py --routed`).
+        single_thread_rows: sub-models with fewer rows fit LightGBM on one thread: small per-family
+            boosters gain nothing from more (measured: 1M rows 194.6 s with 2 threads each; see
+            `python benchmarks/bench_retrain.py --routed`). Sub-models are fitted one after another:
+            two LightGBM fits in threads of one process crashed (a segfault in CI).
 
     A group that cannot be fitted on its rows alone (e.g. a family with no usable row on the training
     side of another model's frozen split, when `perfcast promote` re-scores a routed champion there)
@@ -184,18 +183,18 @@ class RoutedGBCostModel:
     """
 
     def __init__(self, hyperparameters: Mapping[str, Any] | None = None, routes: Mapping[str, str] | None = None,
-                 min_family_rows: int = MIN_FAMILY_ROWS, n_jobs: int | None = None):
+                 min_family_rows: int = MIN_FAMILY_ROWS, single_thread_rows: int = 200_000):
         self.hyperparameters = dict(hyperparameters or {})
         self.routes = dict(routes) if routes is not None else None
         self.min_family_rows = min_family_rows
-        self.n_jobs = n_jobs
+        self.single_thread_rows = single_thread_rows
         self.routes_: dict[str, str] = {}
         self.models_: dict[str, GBCostModel] = {}
         self.fallback_: list[str] = []
 
     def get_params(self) -> dict[str, Any]:
         return {"hyperparameters": self.hyperparameters, "routes": self.routes, "min_family_rows": self.min_family_rows,
-                "n_jobs": self.n_jobs}
+                "single_thread_rows": self.single_thread_rows}
 
     def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> RoutedGBCostModel:
         """Fit each group's `GBCostModel` on its kernels' rows."""
@@ -209,7 +208,6 @@ class RoutedGBCostModel:
         names = route_groups(self.routes_)
         groups = {sub: frame[kernels.isin(ks).to_numpy()].reset_index(drop=True)
                   for sub, ks in names.items() if present & set(ks)}
-        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, len(groups)))
         self.models_ = {}
         self.fallback_ = [sub for sub in names if sub not in groups]  # no training rows
 
@@ -219,11 +217,10 @@ class RoutedGBCostModel:
                 print(f"  [{sub}] fit on {len(rows):,} rows ({', '.join(names[sub])})", flush=True)
             model = hp()
             params = model.params
-            if jobs > 1:
+            if len(rows) < self.single_thread_rows:
                 model.params = {**params, "num_threads": 1}
             try:
-                # several fits at once share the terminal: one progress bar each would interleave
-                model.fit(rows, progress=progress and jobs == 1)
+                model.fit(rows, progress=progress)
             except ValueError:  # no target with enough usable rows in this group
                 return None
             # the thread count is how this fit ran (kept in `lightgbm_params`), not a hyperparameter to refit with
@@ -231,13 +228,7 @@ class RoutedGBCostModel:
             model.meta_["hyperparameters"] = model.get_params()
             return model
 
-        order = sorted(groups, key=lambda sub: -len(groups[sub]))  # largest first: the longest fit starts at once
-        if jobs == 1:
-            fitted = {sub: fit_one(sub) for sub in order}
-        else:
-            # LightGBM releases the GIL while it trains, so threads run the fits on separate cores
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                fitted = dict(zip(order, pool.map(fit_one, order), strict=True))
+        fitted = {sub: fit_one(sub) for sub in groups}
         for sub in names:
             model = fitted.get(sub)
             if model is not None:
