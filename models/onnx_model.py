@@ -177,6 +177,15 @@ def mask_uncovered(pred: pd.DataFrame, frame: pd.DataFrame, meta: Mapping[str, A
     return pred
 
 
+def read_meta(model_dir: Path) -> dict[str, Any]:
+    """`model_dir/model.json`, refusing a format version this perfcast does not read."""
+    meta = json.loads((model_dir / META_FILE).read_text())
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{model_dir / META_FILE}: format_version {version!r}, this perfcast reads {FORMAT_VERSION}")
+    return meta
+
+
 def default_threads() -> int:
     """onnxruntime intra-op threads: `PERFCAST_ORT_THREADS`, default 1 (one worker process per core)."""
     try:
@@ -206,10 +215,7 @@ class OnnxCostModel:
         missing = [f for f in (MODEL_FILE, SCHEMA_FILE, META_FILE) if not (model_dir / f).is_file()]
         if missing:
             raise FileNotFoundError(f"{model_dir} is not a perfcast model directory: missing {', '.join(missing)}")
-        meta = json.loads((model_dir / META_FILE).read_text())
-        version = meta.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{model_dir / META_FILE}: format_version {version!r}, this perfcast reads {FORMAT_VERSION}")
+        meta = read_meta(model_dir)
         schema = FeatureSchema.from_json((model_dir / SCHEMA_FILE).read_text())
         opts = ort.SessionOptions()
         n = threads or default_threads()

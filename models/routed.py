@@ -38,6 +38,7 @@ from .onnx_model import (
     SCHEMA_FILE,
     OnnxCostModel,
     json_default,
+    read_meta,
 )
 
 M = TypeVar("M")
@@ -111,10 +112,7 @@ class RoutedCostModel:
         missing = missing_files(model_dir)
         if missing:
             raise FileNotFoundError(f"{model_dir} is not a complete routed model directory: missing {', '.join(missing)}")
-        meta = json.loads((model_dir / META_FILE).read_text())
-        version = meta.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{model_dir / META_FILE}: format_version {version!r}, this perfcast reads {FORMAT_VERSION}")
+        meta = read_meta(model_dir)
         loaded: dict[str, OnnxCostModel] = {}
         for sub in dict.fromkeys(routes.values()):
             loaded[sub] = OnnxCostModel.load(model_dir / sub, threads=threads)

@@ -89,12 +89,8 @@ def invalidate_host_bound(records: Iterable[dict[str, Any]], min_ms: float = PRO
         meta["timing_protocol"] = 1
         rt = rec.get("runtime_ms")
         if rec.get("status") == "ok" and rt is not None and rt < min_ms:
-            for key in ("runtime_ms", "runtime_ms_samples", "power_w", "energy_j"):
-                if key in rec:
-                    meta[f"protocol1_{key}"] = rec.pop(key)
-            rec["status"] = "invalid"
-            meta["invalid_reason"] = (f"timing protocol 1 with runtime under {min_ms} ms: repeats may have "
-                                      "waited for the host, median biased (re-measured under protocol 2)")
+            _invalidate(rec, "protocol1", f"timing protocol 1 with runtime under {min_ms} ms: repeats may have "
+                                          "waited for the host, median biased (re-measured under protocol 2)")
             n += 1
     return n
 
@@ -113,14 +109,20 @@ def invalidate_host_bound_repeats(records: Iterable[dict[str, Any]],
             meta = rec.setdefault("meta", {})
             meta.setdefault("timing_protocol", 1)
             st = sample_stats(samples)
-            for key in ("runtime_ms", "runtime_ms_samples", "power_w", "energy_j"):
-                if key in rec:
-                    meta[f"hostbound_{key}"] = rec.pop(key)
-            rec["status"] = "invalid"
-            meta["invalid_reason"] = (f"median repeat {st['median'] / st['min']:.2f}x the fastest (> {ratio}): "
-                                      "repeats waited for the host")
+            _invalidate(rec, "hostbound", f"median repeat {st['median'] / st['min']:.2f}x the fastest (> {ratio}): "
+                                          "repeats waited for the host")
             n += 1
     return n
+
+
+def _invalidate(rec: dict[str, Any], prefix: str, reason: str) -> None:
+    """Mark a record `invalid`: its measured targets move to `meta.<prefix>_*` (kept, never trained on)."""
+    meta = rec.setdefault("meta", {})
+    for key in ("runtime_ms", "runtime_ms_samples", "power_w", "energy_j"):
+        if key in rec:
+            meta[f"{prefix}_{key}"] = rec.pop(key)
+    rec["status"] = "invalid"
+    meta["invalid_reason"] = reason
 
 
 def _point(rec: Mapping[str, Any]) -> str:
