@@ -41,7 +41,8 @@ DETAIL = {
     "gpperf_problem": ["runtime_ms.r2", "runtime_ms.r2_log", "runtime_ms.median_ape", "power_w.median_ape",
                        "power_w.coverage_80"],
     "sgemm_config": ["runtime_ms.median_ape", "runtime_ms.mape", "spearman_median", "top1_slowdown_geomean"],
-    "extrapolation": ["runtime_ms.median_ape", "in_range.runtime_ms.median_ape", "runtime_ms.r2_log",
+    "extrapolation": ["runtime_ms.median_ape", "in_range.runtime_ms.median_ape", "far.runtime_ms.median_ape",
+                      "runtime_ms.r2_log",
                       "spearman_median", "top1_slowdown_geomean"],
 }
 
@@ -75,7 +76,7 @@ def render(results: pd.DataFrame, seconds: float, command: str) -> str:
         sub = results[results["suite"] == suite]
         if sub.empty:
             continue
-        show = ["case", "model"] + [c if c.startswith("in_range.") else f"test.{c}" for c in cols]
+        show = ["case", "model"] + [c if c.startswith(("in_range.", "far.")) else f"test.{c}" for c in cols]
         show = [c for c in show if c in sub.columns]
         lines += [f"**{suite}** — {SUITES[suite].description}", "",
                   markdown_table(sub[show].rename(columns=lambda c: c.removeprefix("test."))), ""]

@@ -101,6 +101,24 @@ def test_size_split(gpperf):
     assert not set(keys[parts["train"]]) & set(keys[parts["in_range"]])
 
 
+def test_size_split_band_and_far_part(gpperf):
+    size = S.problem_size(gpperf)
+    threshold = float(np.quantile(np.unique(size), 0.3))
+    split = S.split_by_size(gpperf, max_train_size=threshold, factor=4.0, max_factor=16.0, seed=0)
+    parts = split.parts(gpperf)
+    _disjoint(parts, len(gpperf))
+    ratio = size / threshold
+    assert len(parts["test"]) and len(parts["far"])
+    assert ((ratio[parts["test"]] >= 4) & (ratio[parts["test"]] < 16)).all()
+    assert (ratio[parts["far"]] >= 16).all()
+    # Nothing ≥ 4× is lost: the band and the far part together are the unbounded split's test part.
+    unbounded = S.split_by_size(gpperf, max_train_size=threshold, factor=4.0, seed=0).parts(gpperf)
+    assert sorted([*parts["test"], *parts["far"]]) == sorted(unbounded["test"])
+    assert split.split_id != S.split_by_size(gpperf, max_train_size=threshold, seed=0).split_id
+    with pytest.raises(ValueError, match="max_factor"):
+        S.split_by_size(gpperf, max_train_size=threshold, factor=4.0, max_factor=2.0)
+
+
 def test_empty_part_is_an_error(gpperf):
     with pytest.raises(ValueError):
         S.split_by_size(gpperf, max_train_size=1e30)

@@ -24,7 +24,7 @@ SHOW = [
     "suite", "case", "model", "test.runtime_ms.median_ape", "test.runtime_ms.mape", "test.runtime_ms.r2_log",
     "test.spearman_median", "test.kendall_median", "test.pairwise_accuracy", "test.top1_slowdown_geomean",
     "test.top1_slowdown_p90", "test.top10_slowdown_geomean", "test.top5_recall", "test.runtime_ms.coverage_80",
-    "test.power_w.median_ape", "in_range.runtime_ms.median_ape", "fit_seconds",
+    "test.power_w.median_ape", "in_range.runtime_ms.median_ape", "far.runtime_ms.median_ape", "fit_seconds",
 ]
 
 
@@ -70,7 +70,7 @@ def log_to_mlflow(suite: str, results: pd.DataFrame, *, quick: bool) -> str:
         for _, row in results.iterrows():
             tag = f"{row['case']}.{row['model']}".replace(" ", "_")
             for col, value in row.items():
-                if col.startswith(("test.", "in_range.")) and isinstance(value, int | float):
+                if col.startswith(("test.", "in_range.", "far.")) and isinstance(value, int | float):
                     metrics[f"{tag}.{col}"] = value
         mlflow.log_metrics(tracking._finite_metrics({k[:250]: v for k, v in metrics.items()}))
         mlflow.log_dict({str(r["case"]): r["split_id"] for _, r in results.iterrows()}, "splits.json")

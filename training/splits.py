@@ -228,16 +228,22 @@ def _assign_system(frame: pd.DataFrame, seed: int, target: str, k_target: int = 
 
 
 def _assign_size(frame: pd.DataFrame, seed: int, max_train_size: float, factor: float = 4.0,
-                 in_range_fraction: float = 0.2) -> dict[str, np.ndarray]:
+                 in_range_fraction: float = 0.2, max_factor: float | None = None) -> dict[str, np.ndarray]:
     size = problem_size(frame)
     small = size <= max_train_size
     large = size >= factor * max_train_size
+    far = np.zeros(len(frame), dtype=bool)
+    if max_factor is not None:
+        far = size >= max_factor * max_train_size
+        large &= ~far
     keys = problem_keys(frame)
     # Hold out some small problems too: the in-range error the extrapolation error is compared with.
     in_range = np.zeros(len(frame), dtype=bool)
     in_range[small] = _pick_groups(keys[small], in_range_fraction, seed)
     parts = _parts(large, small & ~in_range)
     parts["in_range"] = np.flatnonzero(in_range)
+    if max_factor is not None:
+        parts["far"] = np.flatnonzero(far)
     return parts
 
 
@@ -275,10 +281,18 @@ def split_by_system(frame: pd.DataFrame, target: str, k_target: int = 500, seed:
 
 
 def split_by_size(frame: pd.DataFrame, max_train_size: float, factor: float = 4.0,
-                  in_range_fraction: float = 0.2, seed: int = 0) -> Split:
+                  in_range_fraction: float = 0.2, seed: int = 0, max_factor: float | None = None) -> Split:
     """Extrapolation: train on problems with M·N·K ≤ `max_train_size`, test on ≥ `factor`× that.
 
     The `in_range` part holds out `in_range_fraction` of the small problems for the in-range error.
+    With `max_factor`, `test` holds the problems from `factor`× up to (not including) `max_factor`×
+    the largest training size, and a `far` part holds every larger one, so "4× larger" is measured
+    apart from problems a hundred times larger.
     """
-    return _freeze("size", seed, {"max_train_size": float(max_train_size), "factor": float(factor),
-                                  "in_range_fraction": float(in_range_fraction)}, frame)
+    params: dict[str, Any] = {"max_train_size": float(max_train_size), "factor": float(factor),
+                              "in_range_fraction": float(in_range_fraction)}
+    if max_factor is not None:
+        if not max_factor > factor:
+            raise ValueError(f"max_factor ({max_factor}) must be larger than factor ({factor})")
+        params["max_factor"] = float(max_factor)
+    return _freeze("size", seed, params, frame)
