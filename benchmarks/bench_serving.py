@@ -146,11 +146,16 @@ def bench_in_process(directory: Path, quick: bool) -> None:
     rec = record(0)
     pred.predict([rec])
     warm = report("in-process", "predict 1 config, warm (repeated)", timeit(lambda i: pred.predict([rec]), n, 10), 1e6, "µs", "(target p50 ≤ 150 µs)")
-    # never-seen configs: a new problem (M) and the next grid config per call; new and baseline alternate
-    t_new, t_old = timeit_pair(lambda i: pred.predict([record(i, 100_000 + i)], targets=("runtime_ms",)),
-                               lambda i: base.predict([record(i, 100_000 + i)], targets=("runtime_ms",)), n, 20)  # fmt: skip
-    new_rt = report("in-process", "predict 1 NEW config, runtime + q10/q90 (targets=)", t_new, 1e6, "µs", "(target p50 ≤ 150 µs)")
-    old_rt = report("in-process", "  baseline: same, one-row features by the column path", t_old, 1e6, "µs")
+    # never-seen configs: a new problem (M) and the next grid config per call. The headline is timed
+    # back to back, as an autotuner calls it; the comparison with the baseline alternates blocks of
+    # calls (both see the same load, each pays for the other's cache evictions, so it runs slower)
+    new_rt = report("in-process", "predict 1 NEW config, runtime + q10/q90 (targets=)",
+                    timeit(lambda i: pred.predict([record(i, 100_000 + i)], targets=("runtime_ms",)), n, 20),
+                    1e6, "µs", "(target p50 ≤ 150 µs)")  # fmt: skip
+    t_new, t_old = timeit_pair(lambda i: pred.predict([record(i, 150_000 + i)], targets=("runtime_ms",)),
+                               lambda i: base.predict([record(i, 150_000 + i)], targets=("runtime_ms",)), n, 20)  # fmt: skip
+    ab_new = report("in-process", "  same, alternating with the baseline below (A/B)", t_new, 1e6, "µs")
+    old_rt = report("in-process", "  baseline: same, one-row features by the column path (A/B)", t_old, 1e6, "µs")
     cold = report("in-process", "predict 1 NEW config, all targets + intervals",
                   timeit(lambda i: pred.predict([record(i, 200_000 + i)]), 300 if quick else n, 10), 1e6, "µs")  # fmt: skip
     one = records_to_frame([rec])
@@ -163,7 +168,7 @@ def bench_in_process(directory: Path, quick: bool) -> None:
     col_p50 = report("in-process", "  features of 1 NEW row: column path (one_row=False)", t_col, 1e6, "µs")
     t_feat = report("in-process", "  features of 1 row: baseline featurize(frame, schema)", timeit(lambda i: featurize(one, onnx.schema), 100, 10), 1e6, "µs")
     t_base = report("in-process", "baseline predict_frame, 1 row (DataFrame path)", timeit(lambda i: pred.predict_frame(one), 100, 10), 1e6, "µs")
-    print(f"  -> new-config predict (runtime) {old_rt / new_rt:.1f}x faster than the column-path baseline, "
+    print(f"  -> new-config predict (runtime) {old_rt / ab_new:.1f}x faster than the column-path baseline (A/B), "
           f"{t_base / new_rt:.0f}x than predict_frame; features {col_p50 / row_p50:.1f}x (row vs column path), "
           f"{t_feat / row_p50:.0f}x vs featurize; all targets {t_base / cold:.0f}x; warm {t_base / warm:.0f}x")  # fmt: skip
 
@@ -184,12 +189,16 @@ def bench_in_process(directory: Path, quick: bool) -> None:
     k_new = 15 if quick else 60
     pred2 = Predictor.load(directory, batch_threads=2)
     pred2.rank(A100, PROBLEM, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",))
+    r1 = report("in-process", "rank 1000 NEW (new problem each call), runtime, top_k=10",
+                timeit(lambda i: pred.rank(A100, {**PROBLEM, "M": 300_000 + i}, cands, top_k=10, kernel=KERNEL,
+                                           targets=("runtime_ms",)), k_new, 30),
+                1e3, "ms", "(target p50 ≤ 5 ms)")  # fmt: skip
     t1, t2 = timeit_pair(
-        lambda i: pred.rank(A100, {**PROBLEM, "M": 300_000 + i}, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",)),
-        lambda i: pred2.rank(A100, {**PROBLEM, "M": 300_000 + i}, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",)),
+        lambda i: pred.rank(A100, {**PROBLEM, "M": 350_000 + i}, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",)),
+        lambda i: pred2.rank(A100, {**PROBLEM, "M": 350_000 + i}, cands, top_k=10, kernel=KERNEL, targets=("runtime_ms",)),
         k_new, 30)  # fmt: skip
-    r1 = report("in-process", "rank 1000 NEW (new problem each call), runtime, top_k=10", t1, 1e3, "ms", "(target p50 ≤ 5 ms)")
-    r2 = report("in-process", "rank 1000 NEW, same, onnxruntime 2 threads (batch_threads=2)", t2, 1e3, "ms", "(target p50 ≤ 5 ms)")
+    report("in-process", "  same, 1 thread, alternating with 2 threads (A/B)", t1, 1e3, "ms")
+    r2 = report("in-process", "rank 1000 NEW, same, onnxruntime 2 threads (batch_threads=2, A/B)", t2, 1e3, "ms", "(target p50 ≤ 5 ms)")
     report("in-process", "rank 1000 NEW, runtime + q10/q90 for all 1000",
            timeit(lambda i: pred.rank(A100, {**PROBLEM, "M": 400_000 + i}, cands, kernel=KERNEL, targets=("runtime_ms",)), k_new, 20),
            1e3, "ms")  # fmt: skip

@@ -52,6 +52,10 @@ def test_predict_matches_the_onnx_model_and_has_ordered_intervals(predictor: Pre
         assert 0 < r["q10"] <= r["value"] <= r["q90"]
     # a second call hits the feature cache and answers the same
     assert predictor.predict(records) == got
+    # one record per call (features by the scalar row path, units mapped on np.float64 scalars) gives
+    # exactly the batch's numbers; a fresh predictor, so nothing comes from the cache
+    fresh = Predictor.load(runtime_model_dir)
+    assert [fresh.predict([r])[0] for r in records[:20]] == got[:20]
 
 
 def test_predictions_track_real_runtimes_on_unseen_problems(predictor: Predictor, heldout: pd.DataFrame) -> None:
