@@ -118,3 +118,21 @@ def test_cli_quick_suite_writes_every_model(tmp_path, capsys, datasets_dir):
 def test_unknown_suite_is_a_clear_error():
     with pytest.raises(KeyError, match="unknown suite"):
         E.run_suite("nope")
+
+
+def test_size_split_scores_the_band_the_far_part_and_in_range(datasets_dir):
+    """The extrapolation target reads `test` (4–16×) against `in_range`; `far` is scored beside them."""
+    from perfcast.training.splits import problem_size, split_by_size
+
+    frames = [c.frame for c in read_path(datasets_dir / "gpperf_cutlass")]
+    f = pd.concat(frames, ignore_index=True)
+    f = f[f["kernel"] == "cutlass.gemm"].reset_index(drop=True)
+    threshold = float(np.quantile(np.unique(problem_size(f)), 0.3))
+    split = split_by_size(f, max_train_size=threshold, factor=4.0, max_factor=16.0, seed=0)
+    res = E.evaluate(RooflineBaseline, f, split)
+    for part in ("test", "in_range", "far"):
+        assert res[f"{part}.n_rows"] > 0 and np.isfinite(res[f"{part}.runtime_ms.median_ape"])
+    row = {"suite": "extrapolation", "model": "perfcast", **{k: v for k, v in res.items() if k != "_model"}}
+    table = E.targets_table(pd.DataFrame([row]))
+    assert table.loc[0, "target"] == f"<= {2 * res['in_range.runtime_ms.median_ape']:.4g}"
+    assert table.loc[0, "measured"] == res["test.runtime_ms.median_ape"]
