@@ -8,8 +8,10 @@ On the new system's measured rows the estimator learns, in log(runtime_ms / roof
    ran on each source system (a counterfactual: same config and problem, the source's `system`), mapped
    to the new system by a ridge regression weighted towards the fastest measured rows (they decide an
    autotuner's pick; a GPU can resemble one source in the fast region and another in the bulk);
-2. *what is specific to it*: a small LightGBM booster continuing from that mapping (`init_score`) on
-   the features plus the counterfactual predictions, with the same fast-row weights.
+2. *what is specific to it*: small LightGBM boosters continuing from that mapping (`init_score`) on
+   the features plus the counterfactual predictions, with the same fast-row weights; `n_bags` of them
+   (row/feature bagging with different seeds), averaged, so the pick among near-equal fast configs
+   depends less on one booster's random subsample.
 
 Measured on Kernel Tuner GEMM, leave-one-GPU-out with 500 target configs (README, section models):
 this is how the `kt_gemm_transfer` suite's perfcast model adapts. Runtime only: power/energy on a new
@@ -73,16 +75,17 @@ class TransferCostModel:
             `models:/name@alias` URI; None fits a `GBCostModel(**base_params)` on `fit`'s other rows.
         base_params: constructor arguments of that `GBCostModel` when `base` is None.
         params: LightGBM parameters of the residual booster (over `DEFAULT_RESIDUAL_PARAMS`).
-        num_boost_round: rounds of the residual booster.
+        num_boost_round: rounds of each residual booster.
+        n_bags: residual boosters averaged (seeds `seed`, `seed + 1`, ...); 1 is a single booster.
         fast_fraction, fast_weight: the fastest `fast_fraction` of the measured rows (per problem) count
             `fast_weight` times in the ridge mapping and the residual booster.
         ridge_alpha: L2 penalty of the ridge mapping from source predictions.
-        seed: LightGBM seed.
+        seed: LightGBM seed of the first residual booster.
     """
 
     def __init__(self, system: str, base: Any = None, base_params: dict[str, Any] | None = None,
                  params: dict[str, Any] | None = None, num_boost_round: int = 150, fast_fraction: float = 0.2,
-                 fast_weight: float = 5.0, ridge_alpha: float = 1.0, seed: int = 0):
+                 fast_weight: float = 5.0, ridge_alpha: float = 1.0, n_bags: int = 5, seed: int = 0):
         self.system = system
         self.base = base
         self.base_params = dict(base_params or {})
@@ -91,6 +94,7 @@ class TransferCostModel:
         self.fast_fraction = fast_fraction
         self.fast_weight = fast_weight
         self.ridge_alpha = ridge_alpha
+        self.n_bags = n_bags
         self.seed = seed
 
     # ------------------------------------------------------------------------------ helpers
@@ -130,6 +134,8 @@ class TransferCostModel:
         from perfcast.features import featurize  # noqa: PLC0415
         from sklearn.linear_model import Ridge  # noqa: PLC0415
 
+        if not (isinstance(self.n_bags, int | np.integer) and self.n_bags >= 1):
+            raise ValueError(f"n_bags must be an integer >= 1 (residual boosters to average), got {self.n_bags!r}")
         if "system" not in frame.columns:
             raise ValueError("TransferCostModel.fit needs a 'system' column (the new system's rows are its data)")
         frame = frame.reset_index(drop=True)
@@ -158,9 +164,15 @@ class TransferCostModel:
         w = self._weights(target, z)
         self.ridge_ = Ridge(alpha=self.ridge_alpha).fit(self._ridge_input(cf), z, sample_weight=w)
         init = self.ridge_.predict(self._ridge_input(cf))
-        params = {**DEFAULT_RESIDUAL_PARAMS, "seed": self.seed, **self.params}
-        ds = lgb.Dataset(np.hstack([X, cf]), label=z, weight=w, init_score=init, params={"verbose": -1})
-        self.booster_ = lgb.train(params, ds, num_boost_round=self.num_boost_round)
+        Xc = np.hstack([X, cf])
+        # Bagging over seeds: on Kernel Tuner GEMM (benchmarks/transfer_methods.py, seeds 0-7) one
+        # booster's pick moved between near-equal fast configs with its seed; the average does less.
+        # A Dataset per booster: its bin sampling follows the seed.
+        self.boosters_ = [
+            lgb.train({**DEFAULT_RESIDUAL_PARAMS, **self.params, "seed": self.seed + i},
+                      lgb.Dataset(Xc, label=z, weight=w, init_score=init, params={"verbose": -1}),
+                      num_boost_round=self.num_boost_round)
+            for i in range(self.n_bags)]
         self.n_target_rows_ = len(target)
         self._target = target
         return self
@@ -177,7 +189,7 @@ class TransferCostModel:
     # ------------------------------------------------------------------------------ predict
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`pred.runtime_ms` for rows of the new system (same order and index as `frame`)."""
-        if not hasattr(self, "booster_"):
+        if not hasattr(self, "boosters_"):
             raise RuntimeError("TransferCostModel is not fitted: call fit(frame)")
         if "system" in frame.columns:
             other = sorted(set(frame["system"].astype(str)) - {self.system})
@@ -186,5 +198,7 @@ class TransferCostModel:
         work = frame.reset_index(drop=True).assign(system=self.system)
         X, log_roof = self._features(work)
         cf = self._counterfactual(work, log_roof)
-        z = self.ridge_.predict(self._ridge_input(cf)) + self.booster_.predict(np.hstack([X, cf]))
+        Xc = np.hstack([X, cf])
+        residual = np.mean([b.predict(Xc) for b in self.boosters_], axis=0)
+        z = self.ridge_.predict(self._ridge_input(cf)) + residual
         return pd.DataFrame({"pred.runtime_ms": np.exp(z + log_roof)}, index=frame.index)

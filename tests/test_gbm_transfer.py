@@ -92,6 +92,22 @@ def test_update_adds_target_measurements(parts, base):
     assert _median_ape(rest, model.predict(rest)) < before * 1.1
 
 
+def test_bagged_residual_boosters_depend_less_on_the_seed(parts, base):
+    """n_bags residual boosters averaged: two disjoint seed sets disagree less than two single boosters."""
+    train, test = parts
+
+    def log_pred(**kw) -> np.ndarray:
+        model = TransferCostModel(TARGET, base=base, **kw).fit(train)
+        return np.log(model.predict(test)["pred.runtime_ms"].to_numpy())
+
+    single = log_pred(n_bags=1, seed=0) - log_pred(n_bags=1, seed=1)
+    bagged = log_pred(n_bags=5, seed=0) - log_pred(n_bags=5, seed=5)
+    assert np.std(single) > 0  # the seed matters for one booster (row/feature bagging)
+    assert np.std(bagged) < 0.7 * np.std(single)  # ~1/sqrt(5) for independent boosters
+    model = TransferCostModel(TARGET, base=base).fit(train)
+    assert model.n_bags == 5 and len(model.boosters_) == 5
+
+
 def test_bad_input_is_a_clear_error(parts, base):
     train, test = parts
     with pytest.raises(ValueError, match="need >= 20 measurements"):
@@ -101,5 +117,7 @@ def test_bad_input_is_a_clear_error(parts, base):
         model.predict(train)
     with pytest.raises(TypeError, match="base must be"):
         TransferCostModel(TARGET, base=42).fit(train)
+    with pytest.raises(ValueError, match="n_bags must be an integer >= 1"):
+        TransferCostModel(TARGET, base=base, n_bags=0).fit(train)
     with pytest.raises(RuntimeError, match="not fitted"):
         TransferCostModel(TARGET).predict(test)
