@@ -14,13 +14,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["apply_correction", "conformity_scores", "cqr_correction", "group_split", "problem_keys"]
+__all__ = [
+    "apply_correction", "conformal_quantile", "conformity_scores", "cqr_correction", "group_folds", "group_split",
+    "problem_keys",
+]
 
 
-def conformity_scores(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """CQR scores: positive where `y` falls outside `[lo, hi]`, by how much; negative inside."""
+def conformity_scores(
+    y: np.ndarray, lo: np.ndarray, hi: np.ndarray, point: np.ndarray | None = None
+) -> np.ndarray:
+    """CQR scores: positive where `y` falls outside `[lo, hi]`, by how much; negative inside.
+
+    With `point`, the scores of the interval as served: `apply_correction(lo, hi, c, point)` widens
+    `[lo - c, hi + c]` to contain the point prediction, so a measurement above the point is covered
+    once `c >= y - hi`, one below it once `c >= lo - y`. Calibrating these scores makes the served
+    interval (not the bare quantile pair) cover `coverage`."""
     y, lo, hi = (np.asarray(a, dtype=np.float64) for a in (y, lo, hi))
-    return np.maximum(lo - y, y - hi)
+    if point is None:
+        return np.maximum(lo - y, y - hi)
+    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+    return np.where(y >= np.asarray(point, dtype=np.float64), y - hi, lo - y)
 
 
 def cqr_correction(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, coverage: float = 0.8) -> float:
@@ -29,9 +42,17 @@ def cqr_correction(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, coverage: floa
     Uses the finite-sample quantile level ``ceil((n + 1) * coverage) / n`` (capped at 1), the same
     rule MAPIE's ConformalizedQuantileRegressor applies (checked in tests/test_models_calibration.py).
     """
+    return conformal_quantile(conformity_scores(y, lo, hi), coverage)
+
+
+def conformal_quantile(scores: np.ndarray, coverage: float = 0.8) -> float:
+    """The ``ceil((n + 1) * coverage) / n`` empirical quantile of conformity scores (non-finite ones ignored).
+
+    `cqr_correction` of one calibration set; also the correction of scores pooled over several problem
+    folds (cross-conformal: each fold scored by quantile boosters fitted without it)."""
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"coverage must be in (0, 1), got {coverage}")
-    scores = conformity_scores(y, lo, hi)
+    scores = np.asarray(scores, dtype=np.float64)
     scores = scores[np.isfinite(scores)]
     n = scores.size
     if n == 0:
@@ -54,15 +75,18 @@ def apply_correction(
     return lo, hi
 
 
-def problem_keys(frame: pd.DataFrame) -> pd.Series:
-    """One key per *problem*: system and every `problem.*` field (all configs of a problem share it).
+def problem_keys(frame: pd.DataFrame, with_system: bool = True) -> pd.Series:
+    """One key per *problem*: system (unless `with_system=False`) and every `problem.*` field (all
+    configs of a problem share it).
 
     The kernel is deliberately not part of the key: an AutoHeuristic problem's cuBLAS row and its
     Triton configs are alternatives for the same problem. Rows of one problem must land on the same
     side of a calibration or evaluation split, because the datasets hold many configs (and repeats)
-    per problem.
+    per problem. `with_system=False` is the calibration split's key: the evaluation holds a problem out
+    on every GPU at once (`perfcast.training.splits`), so a calibration problem must not have its
+    twin on another GPU among the quantile boosters' rows (measured: README "Uncertainty").
     """
-    cols = [c for c in ("system",) if c in frame.columns]
+    cols = [c for c in ("system",) if with_system and c in frame.columns]
     cols += sorted(c for c in frame.columns if isinstance(c, str) and c.startswith("problem."))
     if not cols:
         return pd.Series(["_"] * len(frame), index=frame.index, dtype=object)
@@ -89,14 +113,29 @@ def group_split(
     boosters never saw, so such problems are split by row (new configs of a known problem, which is how
     they are used). With fewer than `min_groups` small problems everything is split by row.
     """
+    folds, rule = group_folds(keys, fraction, seed, min_groups, max_group_rows)
+    return folds == 0, rule
+
+
+def group_folds(
+    keys: pd.Series, fraction: float, seed: int = 0, min_groups: int = 10, max_group_rows: int = 2000
+) -> tuple[np.ndarray, str]:
+    """Fold number per row (0 .. round(1 / fraction) - 1) and the rule used, as in `group_split`.
+
+    Fold 0 is exactly `group_split`'s held-out part; the other rows are cut into the remaining folds by
+    the same stable hash, so each fold holds out whole problems (sweeps split by row) like fold 0."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    n_folds = max(2, round(1.0 / fraction))
     keys = pd.Series(np.asarray(keys, dtype=object))
     sizes = keys.map(keys.value_counts()).to_numpy()
     large = sizes > max_group_rows
-    u_row = _hash_unit(pd.Series(np.arange(len(keys))).astype(str), seed)
-    small_groups = keys[~large].nunique()
-    if small_groups >= min_groups:
-        u_group = _hash_unit(keys, seed)
-        mask = np.where(large, u_row < fraction, u_group < fraction)
-        if 0 < mask[~large].sum() < (~large).sum():
-            return mask, ("mixed" if large.any() else "problem")
-    return u_row < fraction, "row"
+    u = _hash_unit(pd.Series(np.arange(len(keys))).astype(str), seed)
+    rule = "row"
+    if keys[~large].nunique() >= min_groups:
+        u_group = np.where(large, u, _hash_unit(keys, seed))
+        held = u_group[~large] < fraction
+        if 0 < held.sum() < held.size:
+            u, rule = u_group, ("mixed" if large.any() else "problem")
+    rest = 1 + np.floor((u - fraction) / (1.0 - fraction) * (n_folds - 1)).astype(np.int64)
+    return np.where(u < fraction, 0, np.clip(rest, 1, n_folds - 1)), rule

@@ -694,12 +694,15 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=250, help="boosting rounds (quickstart: 250)")
     ap.add_argument("--min-family-rows", type=int, default=MIN_FAMILY_ROWS)
     ap.add_argument("--params", default="{}", help='LightGBM params as JSON, e.g. \'{"num_leaves": 255}\'')
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the frozen split and of the models (README `models`: per-family coverage, seeds 0-3)")
     a = ap.parse_args()
     from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
 
     data = sample_problems(load_training_frame(MeasurementStore(a.store)), a.max_rows_per_group)
-    table = compare_granularity(data, hyperparameters={"num_boost_round": a.rounds, "params": json.loads(a.params)},
-                                routes=plan_routes(data, a.min_family_rows), progress=False)
+    table = compare_granularity(data, hyperparameters={"num_boost_round": a.rounds, "params": json.loads(a.params),
+                                                       "seed": a.seed},
+                                routes=plan_routes(data, a.min_family_rows), seed=a.seed, progress=False)
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(table.to_string(index=False))
     print({k: v for k, v in table.attrs.items() if k != "routes"}, table.attrs["routes"])

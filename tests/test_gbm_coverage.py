@@ -1,0 +1,126 @@
+"""Per-family interval coverage on held-out problems (issue #5: the 80% interval covers 80 +- 5% of
+measurements of unseen problems), on the real data the routed champion's small sub-models train on.
+
+Each case fits `GBCostModel` (as `RoutedGBCostModel` fits a family's sub-model: 250 rounds, one
+LightGBM thread) on the training part of the frozen evaluation split by problem
+(`perfcast.training.train.freeze_split`, seeds below) and scores the held-out part; the calibration
+split lives inside the training part, so no calibration row is a test row. One split's per-family
+coverage has a sampling spread of its own (~80 test problems: cluster-bootstrap std 0.03-0.04), so
+the cases average a few splits.
+"""
+
+from __future__ import annotations
+
+import lzma
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.measurements.ingest import ingest_path
+from perfcast.measurements.store import MeasurementStore
+from perfcast.models import GBCostModel
+from perfcast.models.calibration import (
+    apply_correction,
+    conformal_quantile,
+    conformity_scores,
+    group_folds,
+    group_split,
+    problem_keys,
+)
+from perfcast.training.train import freeze_split
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+#: a routed sub-model's hyperparameters in `perfcast quickstart` (250 rounds; a small sub-model: 1 thread)
+HP = {"num_boost_round": 250, "params": {"num_threads": 1}}
+
+
+def _store_frame(tmp_path: Path, sources: list[Path], kernels: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Ingest real files into a fresh store (validation, dedup as `perfcast ingest`) and read it back;
+    with `kernels`, only the JSONL lines of those families are ingested (the bundle is 47k records)."""
+    store = MeasurementStore(tmp_path / "store")
+    for src in sources:
+        if kernels is not None:
+            part = tmp_path / (src.name.removesuffix(".xz"))
+            with lzma.open(src, "rt", encoding="utf-8") as fh, part.open("w", encoding="utf-8") as out:
+                out.writelines(line for line in fh if any(f'"kernel":"{k}"' in line for k in kernels))
+            src = part
+        ingest_path(src, store)
+    return store.read().reset_index(drop=True)
+
+
+def _coverage(frame: pd.DataFrame, seed: int, family: str) -> float:
+    """Coverage of the served 80% interval on the held-out problems of `family` (split `seed`)."""
+    train_idx, test_idx = freeze_split(frame, 0.2, seed).train_test(frame)
+    model = GBCostModel(seed=seed, **HP).fit(frame.iloc[train_idx].reset_index(drop=True))
+    test = frame.iloc[test_idx]
+    test = test[(test["status"] == "ok") & (test["kernel"] == family)]
+    pred = model.predict(test)
+    y = test["runtime_ms"].to_numpy(dtype=float)
+    return float(np.mean((y >= pred["pred.runtime_ms.q10"].to_numpy()) & (y <= pred["pred.runtime_ms.q90"].to_numpy())))
+
+
+@pytest.fixture(scope="module")
+def layernorm(repo_root: Path, tmp_path_factory) -> pd.DataFrame:
+    """Every triton.layernorm measurement of the bundled collector data (H100 + H200: most shapes on both)."""
+    tmp = tmp_path_factory.mktemp("layernorm")
+    files = [repo_root / "data" / "h100" / f for f in ("h100.jsonl.xz", "h200-transfer.jsonl.xz")]
+    return _store_frame(tmp, files, kernels=("triton.layernorm",))
+
+
+@pytest.fixture(scope="module")
+def cutlass(datasets_dir: Path, tmp_path_factory) -> pd.DataFrame:
+    """GPPerf CUTLASS (ok + failed configs) and the GPU's tiled matmul: the routed `cutlass-gemm` sub-model."""
+    d = datasets_dir / "gpperf_cutlass"
+    files = [d / "cutlass_profiling_20241111_195357.tar.gz", d / "tiled_execution_times_all.csv"]
+    return _store_frame(tmp_path_factory.mktemp("cutlass"), files)
+
+
+def test_served_interval_scores_match_its_coverage():
+    """With the point prediction, a row is inside `apply_correction(lo, hi, c, point)` iff its score <= c
+    (for c >= 0; a negative c that makes the pair cross is re-sorted by `apply_correction`)."""
+    rng = np.random.default_rng(0)
+    lo, hi = np.sort(rng.normal(size=(2, 5000)), axis=0)
+    point = rng.normal(size=5000) * 0.5  # often outside [lo, hi], as a separately fitted point booster is
+    y = rng.normal(size=5000) * 1.5
+    scores = conformity_scores(y, lo, hi, point)
+    for c in (0.0, 0.3, 1.0, conformal_quantile(scores, 0.8)):
+        a, b = apply_correction(lo, hi, c, point)
+        np.testing.assert_array_equal((y >= a) & (y <= b), scores <= c)
+    a, b = apply_correction(lo, hi, conformal_quantile(scores, 0.8), point)
+    assert 0.8 <= np.mean((y >= a) & (y <= b)) <= 0.801
+    # without the point: the plain CQR score
+    np.testing.assert_array_equal(conformity_scores(y, lo, hi), np.maximum(lo - y, y - hi))
+
+
+def test_folds_hold_out_whole_problems_and_fold_zero_is_the_split(layernorm):
+    keys = problem_keys(layernorm, with_system=False)
+    folds, rule = group_folds(keys, 0.2, seed=3)
+    mask, rule0 = group_split(keys, 0.2, seed=3)
+    assert rule == rule0 == "problem"
+    np.testing.assert_array_equal(folds == 0, mask)
+    assert set(np.unique(folds)) == {0, 1, 2, 3, 4}
+    assert pd.Series(folds).groupby(keys.to_numpy()).nunique().max() == 1  # a problem is in one fold
+    # a layernorm shape measured on the H100 and the H200 is ONE calibration problem (one fold)
+    both = layernorm.groupby(keys.to_numpy())["system"].nunique()
+    assert (both == 2).sum() >= 100
+
+
+def test_small_family_coverage_stays_near_80_on_problem_splits(layernorm):
+    """triton.layernorm (~400 shapes; the README's frozen split had 0.73). On these 12 problem splits the
+    previous calibration (one calibration split, GPU in the problem key, bare quantile pair scored) left
+    0.80 +- 0.05 on 5 (0.73-0.87, mean 0.803); this one on 2 (mean 0.818)."""
+    cover = np.array([_coverage(layernorm, seed, "triton.layernorm") for seed in range(12)])
+    assert np.sum(np.abs(cover - 0.80) <= 0.05) >= 10, cover
+    assert abs(cover.mean() - 0.80) <= 0.03, cover
+
+
+@pytest.mark.slow
+def test_cutlass_no_longer_over_covers(cutlass):
+    """GPPerf CUTLASS: widening the calibrated pair to contain the point prediction made the served
+    interval cover 0.856 on average over these 8 problem splits (0.79-0.91) with the previous
+    calibration; scoring the served interval itself: 0.774 (0.69-0.83). ~45 s."""
+    cover = np.array([_coverage(cutlass, seed, "cutlass.gemm") for seed in range(8)])
+    assert abs(cover.mean() - 0.80) <= 0.04, cover
