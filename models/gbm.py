@@ -5,8 +5,10 @@ Per target present in the training frame:
   log(energy_j / roofline_ms)), so predictions scale with the physics bound and extrapolate to
   problem sizes outside the training range;
 - a lower and an upper quantile booster (default q10/q90), trained on the rows outside a calibration
-  split held out *by problem*, then conformalised (CQR, `perfcast.models.calibration`) on that split
-  so the interval covers `coverage` of measurements of unseen problems.
+  split held out *by problem* (on every GPU at once), then conformalised (CQR,
+  `perfcast.models.calibration`) on that split so the interval covers `coverage` of measurements of
+  unseen problems (with few calibration problems: on the interval as served, pooled over every
+  problem fold; see `cross_calibration_problems`).
 Failed configs (status != ok) are learned by a feasibility classifier (`pred.feasible_prob`), not
 dropped. `ranking=True` adds a LambdaRank booster grouped by problem (`pred.rank_score`, higher =
 faster) for callers that rank.
