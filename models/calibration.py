@@ -11,6 +11,8 @@ travels in `model.json` and in the ONNX metadata; prediction needs no MAPIE and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -75,7 +77,7 @@ def apply_correction(
     return lo, hi
 
 
-def problem_keys(frame: pd.DataFrame, with_system: bool = True) -> pd.Series:
+def problem_keys(frame: pd.DataFrame, with_system: bool = True, columns: Sequence[str] | None = None) -> pd.Series:
     """One key per *problem*: system (unless `with_system=False`) and every `problem.*` field (all
     configs of a problem share it).
 
@@ -85,9 +87,14 @@ def problem_keys(frame: pd.DataFrame, with_system: bool = True) -> pd.Series:
     per problem. `with_system=False` is the calibration split's key: the evaluation holds a problem out
     on every GPU at once (`perfcast.training.splits`), so a calibration problem must not have its
     twin on another GPU among the quantile boosters' rows (measured: README "Uncertainty").
+    `columns` narrows the problem to those `problem.*` fields (those present), e.g. a GEMM's shape
+    without alpha/beta, which change neither the kernel nor its work.
     """
     cols = [c for c in ("system",) if with_system and c in frame.columns]
-    cols += sorted(c for c in frame.columns if isinstance(c, str) and c.startswith("problem."))
+    if columns is not None:
+        cols += sorted(c for c in columns if c in frame.columns)
+    else:
+        cols += sorted(c for c in frame.columns if isinstance(c, str) and c.startswith("problem."))
     if not cols:
         return pd.Series(["_"] * len(frame), index=frame.index, dtype=object)
     parts = [frame[c].astype("string").fillna("") for c in cols]

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,10 @@ class GBCostModel:
             calibration_fraction)` folds, each scored by boosters fitted without it: cross-conformal),
             so it rests on all the problems instead of a fifth of them; the served quantile pair stays
             the one fitted without fold 0. 0 = the bare pair on one calibration split (as before).
+        problem_columns: the `problem.*` fields that tell one problem from another in the calibration
+            split (default: all of them); give the shape alone where other fields vary within one
+            shape without changing the work (GPPerf's GEMM alpha/beta), or the calibration holds out
+            "new" problems whose shape the quantile boosters have already seen.
         seed: seeds LightGBM and the calibration split.
         keep_data: keep the training frame so `update` can refit on old + new measurements.
         scale_free: never split on the features that grow with the problem size (`SIZE_FEATURES`), so
@@ -193,6 +197,7 @@ class GBCostModel:
         feasibility: bool = True,
         calibration_fraction: float = 0.2,
         cross_calibration_problems: int = CROSS_CAL_PROBLEMS,
+        problem_columns: Sequence[str] | None = None,
         seed: int = 0,
         keep_data: bool = True,
         scale_free: bool = False,
@@ -210,6 +215,7 @@ class GBCostModel:
         self.feasibility = feasibility
         self.calibration_fraction = calibration_fraction
         self.cross_calibration_problems = cross_calibration_problems
+        self.problem_columns = list(problem_columns) if problem_columns is not None else None
         self.seed = seed
         self.keep_data = keep_data
         self.scale_free = scale_free
@@ -239,6 +245,7 @@ class GBCostModel:
             "feasibility": self.feasibility,
             "calibration_fraction": self.calibration_fraction,
             "cross_calibration_problems": self.cross_calibration_problems,
+            "problem_columns": self.problem_columns,
             "seed": self.seed,
             "keep_data": self.keep_data,
             "scale_free": self.scale_free,
@@ -314,7 +321,8 @@ class GBCostModel:
         ok = _ok_mask(frame)
         targets = self._targets_present(frame, ok)
         keys = problem_keys(frame).to_numpy()
-        cal_keys = problem_keys(frame, with_system=False).to_numpy()  # a problem on every GPU at once
+        # a problem on every GPU at once, identified by `problem_columns` (default: every problem field)
+        cal_keys = problem_keys(frame, with_system=False, columns=self.problem_columns).to_numpy()
         weight = self._size_weights(X_df)
         q_lo, q_hi = min(self.quantiles), max(self.quantiles)
         q_boost = self.quantile_boost_round or max(1, self.num_boost_round // 2)

@@ -264,6 +264,10 @@ EXTRAPOLATION_LARGE_WEIGHT = 8.0
 TRANSFER_COPIES = 20
 
 
+#: The fields of a GEMM problem that change its work (GPPerf's alpha/beta do not).
+GEMM_SHAPE_COLUMNS = ("problem.M", "problem.N", "problem.K", "problem.dtype", "problem.a_layout", "problem.b_layout")
+
+
 def gbm_kwargs(family: str, quick: bool = False, **overrides: Any) -> dict[str, Any]:
     """`GBCostModel` constructor arguments of a family's settings (`quick` cuts the rounds tenfold)."""
     s = {**FAMILY_SETTINGS[family], **overrides}
@@ -272,7 +276,8 @@ def gbm_kwargs(family: str, quick: bool = False, **overrides: Any) -> dict[str, 
         rounds, q_rounds = max(20, rounds // 10), max(10, q_rounds // 10)
     return {"params": dict(s["params"]), "num_boost_round": rounds, "quantile_boost_round": q_rounds,
             "ranking": bool(s.get("ranking", False)), "scale_free": bool(s.get("scale_free", False)),
-            "large_problem_weight": float(s.get("large_problem_weight", 1.0))}
+            "large_problem_weight": float(s.get("large_problem_weight", 1.0)),
+            **({"problem_columns": list(s["problem_columns"])} if s.get("problem_columns") else {})}
 
 
 def perfcast_factory(family: str, quick: bool = False, **overrides: Any) -> ModelFactory:
@@ -422,11 +427,11 @@ def _build_extrapolation(datasets_dir: Path | None, quick: bool) -> list[Case]:
 def _build_gpperf(datasets_dir: Path | None, quick: bool) -> list[Case]:
     frame = load_dataset("gpperf_cutlass", datasets_dir)
     frame = frame[frame["kernel"] == "cutlass.gemm"].reset_index(drop=True)
-    # A problem is its shape: rows differing only in alpha/beta (same kernel, same work) stay together.
-    shape = [c for c in ("problem.M", "problem.N", "problem.K", "problem.dtype", "problem.a_layout",
-                         "problem.b_layout") if c in frame.columns]
+    # A problem is its shape: rows differing only in alpha/beta (same kernel, same work) stay together,
+    # in the split and in the model's own calibration split (or it calibrates on seen shapes)
+    shape = [c for c in GEMM_SHAPE_COLUMNS if c in frame.columns]
     split = split_by_problem(frame, test_fraction=0.2, seed=0, columns=shape)
-    models = {"perfcast": perfcast_factory("cutlass", quick), **baseline_factories(quick)}
+    models = {"perfcast": perfcast_factory("cutlass", quick, problem_columns=shape), **baseline_factories(quick)}
     return [Case("gpperf_problem", "RTX 4070 cutlass.gemm", frame, split, models)]
 
 
