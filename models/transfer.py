@@ -45,14 +45,23 @@ DEFAULT_RESIDUAL_PARAMS: dict[str, Any] = {
 
 
 def _load_base(base: Any) -> Any:
-    """A fitted model as is; a directory or `models:/...` URI loaded as a `GBCostModel` (ONNX path)."""
+    """A fitted model as is; a directory or `models:/...` URI through `load_cost_model` (ONNX path), so a
+    routed directory (what `perfcast train` registers by default) works as well as a single model."""
     if isinstance(base, str | Path):
         from perfcast.training.registry import resolve_model_dir  # noqa: PLC0415
 
-        return GBCostModel.load(resolve_model_dir(str(base)))
-    if not hasattr(base, "predict"):
+        from .routed import load_cost_model  # noqa: PLC0415
+
+        return load_cost_model(resolve_model_dir(str(base)))
+    if not (hasattr(base, "predict") or hasattr(base, "predict_frame")):
         raise TypeError(f"base must be a fitted cost model, a model directory or a models:/ URI, got {type(base).__name__}")
     return base
+
+
+def _base_runtime_ms(base: Any, frame: pd.DataFrame) -> np.ndarray:
+    """The base's `pred.runtime_ms`: estimators answer `predict`, loaded ONNX models `predict_frame`."""
+    predict = base.predict if hasattr(base, "predict") else base.predict_frame
+    return predict(frame)["pred.runtime_ms"].to_numpy(dtype=np.float64)
 
 
 def _source_systems(base: Any, kernels: set[str], exclude: str) -> list[str]:
@@ -71,8 +80,8 @@ class TransferCostModel:
 
     Args:
         system: the new system's name; `fit`'s rows with this `system` are its measurements.
-        base: a fitted cost model (`predict(frame)` with `pred.runtime_ms`), a model directory or a
-            `models:/name@alias` URI; None fits a `GBCostModel(**base_params)` on `fit`'s other rows.
+        base: a fitted cost model (`predict(frame)` with `pred.runtime_ms`), a model directory (single
+            or routed) or a `models:/name@alias` URI; None fits a `GBCostModel(**base_params)` on `fit`'s other rows.
         base_params: constructor arguments of that `GBCostModel` when `base` is None.
         params: LightGBM parameters of the residual booster (over `DEFAULT_RESIDUAL_PARAMS`).
         num_boost_round: rounds of each residual booster.
@@ -102,8 +111,7 @@ class TransferCostModel:
         """log(base runtime as if on each source system) − log(roofline here): one column per source."""
         cols = []
         for source in self.sources_:
-            as_source = frame.assign(system=source)
-            pred = self.base_.predict(as_source)["pred.runtime_ms"].to_numpy(dtype=np.float64)
+            pred = _base_runtime_ms(self.base_, frame.assign(system=source))
             with np.errstate(divide="ignore", invalid="ignore"):
                 cols.append(np.log(pred) - log_roofline)
         return np.column_stack(cols)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from perfcast.measurements.ingest import read_path
 from perfcast.models import GBCostModel
+from perfcast.models.routed import write_routed_dir
 from perfcast.models.transfer import TransferCostModel
 from perfcast.training.splits import config_keys, split_by_system
 
@@ -76,6 +77,12 @@ def test_base_from_a_saved_directory_and_fitted_here(parts, base, tmp_path):
     in_memory = TransferCostModel(TARGET, base=base).fit(train).predict(test)
     # the directory predicts through ONNX (float32 thresholds): the same model up to rounding
     np.testing.assert_allclose(from_dir["pred.runtime_ms"], in_memory["pred.runtime_ms"], rtol=2e-2)
+    # a routed directory (what `perfcast train` registers by default) over the same sub-model
+    base.save(tmp_path / "routed" / "xgemm")
+    write_routed_dir(tmp_path / "routed", {str(train["kernel"].iloc[0]): "xgemm"})
+    from_routed = TransferCostModel(TARGET, base=str(tmp_path / "routed")).fit(train)
+    assert from_routed.sources_ == ["NVIDIA GeForce RTX 2080 Ti", "NVIDIA TITAN RTX"]
+    np.testing.assert_allclose(from_routed.predict(test)["pred.runtime_ms"], from_dir["pred.runtime_ms"], rtol=1e-6)
     fitted_here = TransferCostModel(TARGET, base_params=BASE).fit(train)
     assert isinstance(fitted_here.base_, GBCostModel)
     assert _median_ape(test, fitted_here.predict(test)) < 10.0
