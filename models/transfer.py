@@ -13,6 +13,9 @@ On the new system's measured rows the estimator learns, in log(runtime_ms / roof
    (row/feature bagging with different seeds), averaged, so the pick among near-equal fast configs
    depends less on one booster's random subsample.
 
+`save(dir)` / `load(dir)` persist the adapted model without pickle (JSON, ONNX, Parquet, the base's
+directory); a loaded model predicts through onnxruntime.
+
 Measured on Kernel Tuner GEMM, leave-one-GPU-out with 500 target configs (README, section models):
 this is how the `kt_gemm_transfer` suite's perfcast model adapts. Runtime only: power/energy on a new
 system need measurements there (the base model answers NaN for them).
@@ -20,6 +23,8 @@ system need measurements there (the base model answers NaN for them).
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +32,15 @@ import numpy as np
 import pandas as pd
 
 from .gbm import GBCostModel, _ok_mask
+from .onnx_model import SCHEMA_FILE, default_threads, json_default
 
 __all__ = ["TransferCostModel"]
+
+TRANSFER_FILE = "transfer.json"
+RESIDUAL_FILE = "residual.onnx"
+TARGET_ROWS_FILE = "target_rows.parquet"
+BASE_DIR = "base"
+TRANSFER_FORMAT_VERSION = 1
 
 DEFAULT_RESIDUAL_PARAMS: dict[str, Any] = {
     "objective": "regression",
@@ -135,6 +147,22 @@ class TransferCostModel:
         log_roof = np.log(X_df["roofline_ms"].to_numpy(dtype=np.float64))
         return X_df.to_numpy(dtype=np.float64), log_roof
 
+    def _mapping(self, cf: np.ndarray) -> np.ndarray:
+        """The ridge mapping from source predictions (numpy: the same after `load`)."""
+        return self._ridge_input(cf) @ self.ridge_coef_ + self.ridge_intercept_
+
+    @staticmethod
+    def _booster_input(X: np.ndarray, cf: np.ndarray) -> np.ndarray:
+        # float32, as the ONNX tree operator compares: the saved graph then predicts what LightGBM does
+        return np.ascontiguousarray(np.hstack([X, cf]), dtype=np.float32)
+
+    def _residual(self, Xc: np.ndarray) -> np.ndarray:
+        """Mean of the residual boosters: LightGBM after `fit`, the ONNX graph after `load`."""
+        if self.boosters_:
+            return np.mean([b.predict(Xc) for b in self.boosters_], axis=0)
+        names = [o.name for o in self._session.get_outputs()]
+        return np.mean(self._session.run(names, {"X": Xc}), axis=0).astype(np.float64)
+
     # ---------------------------------------------------------------------------------- fit
     def fit(self, frame: pd.DataFrame) -> TransferCostModel:
         """Fit on the new system's rows of `frame` (and the base on the other rows when `base` is None)."""
@@ -170,9 +198,10 @@ class TransferCostModel:
         z = np.log(y[usable]) - log_roof
         cf = self._counterfactual(target, log_roof)
         w = self._weights(target, z)
-        self.ridge_ = Ridge(alpha=self.ridge_alpha).fit(self._ridge_input(cf), z, sample_weight=w)
-        init = self.ridge_.predict(self._ridge_input(cf))
-        Xc = np.hstack([X, cf])
+        ridge = Ridge(alpha=self.ridge_alpha).fit(self._ridge_input(cf), z, sample_weight=w)
+        self.ridge_coef_, self.ridge_intercept_ = ridge.coef_.astype(np.float64), float(ridge.intercept_)
+        init = self._mapping(cf)
+        Xc = self._booster_input(X, cf)
         # Bagging over seeds: on Kernel Tuner GEMM (benchmarks/transfer_methods.py, seeds 0-7) one
         # booster's pick moved between near-equal fast configs with its seed; the average does less.
         # A Dataset per booster: its bin sampling follows the seed.
@@ -181,6 +210,7 @@ class TransferCostModel:
                       lgb.Dataset(Xc, label=z, weight=w, init_score=init, params={"verbose": -1}),
                       num_boost_round=self.num_boost_round)
             for i in range(self.n_bags)]
+        self._session = None
         self.n_target_rows_ = len(target)
         self._target = target
         return self
@@ -197,8 +227,8 @@ class TransferCostModel:
     # ------------------------------------------------------------------------------ predict
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`pred.runtime_ms` for rows of the new system (same order and index as `frame`)."""
-        if not hasattr(self, "boosters_"):
-            raise RuntimeError("TransferCostModel is not fitted: call fit(frame)")
+        if not hasattr(self, "ridge_coef_"):
+            raise RuntimeError("TransferCostModel is not fitted: call fit(frame) or TransferCostModel.load(dir)")
         if "system" in frame.columns:
             other = sorted(set(frame["system"].astype(str)) - {self.system})
             if other:
@@ -206,7 +236,90 @@ class TransferCostModel:
         work = frame.reset_index(drop=True).assign(system=self.system)
         X, log_roof = self._features(work)
         cf = self._counterfactual(work, log_roof)
-        Xc = np.hstack([X, cf])
-        residual = np.mean([b.predict(Xc) for b in self.boosters_], axis=0)
-        z = self.ridge_.predict(self._ridge_input(cf)) + residual
+        z = self._mapping(cf) + self._residual(self._booster_input(X, cf))
         return pd.DataFrame({"pred.runtime_ms": np.exp(z + log_roof)}, index=frame.index)
+
+    # ---------------------------------------------------------------------------- save / load
+    def save(self, model_dir: str | Path) -> Path:
+        """Write the adapted model to a directory: `transfer.json` (sources, ridge mapping), the residual
+        boosters as one ONNX graph, the feature schema, the base model (`base/`) and the target rows
+        (`update` refits on them). No pickle: `load` predicts through onnxruntime."""
+        from .onnx_export import merge_boosters  # noqa: PLC0415
+
+        if not getattr(self, "boosters_", None):
+            raise RuntimeError("nothing to save: fit the model first (a loaded model is saved where it is)")
+        model_dir = Path(model_dir)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        base_dir = model_dir / BASE_DIR
+        source_dir = getattr(self.base_, "model_dir", None)
+        if source_dir is not None and Path(source_dir).is_dir():
+            shutil.copytree(source_dir, base_dir, dirs_exist_ok=True)
+        elif hasattr(self.base_, "save"):
+            self.base_.save(base_dir)
+        else:
+            raise TypeError(f"cannot save a base of type {type(self.base_).__name__}: give a GBCostModel, "
+                            "a model directory or a models:/ URI")
+        Xt, log_roof = self._features(self._target)
+        Xc = self._booster_input(Xt, self._counterfactual(self._target, log_roof))
+        graph = merge_boosters({f"residual_{i}": b for i, b in enumerate(self.boosters_)}, Xc.shape[1],
+                               metadata={"perfcast.transfer_format_version": str(TRANSFER_FORMAT_VERSION)})
+        (model_dir / RESIDUAL_FILE).write_bytes(graph.SerializeToString())
+        (model_dir / SCHEMA_FILE).write_text(self.schema_.to_json())
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        # without pandas' metadata: its note of Arrow list dtypes (runtime_ms_samples) does not read back
+        rows = pa.Table.from_pandas(self._target, preserve_index=False).replace_schema_metadata(None)
+        pq.write_table(rows, model_dir / TARGET_ROWS_FILE)
+        import onnxruntime as ort  # noqa: PLC0415
+
+        session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+        onnx_residual = np.mean(session.run(None, {"X": Xc}), axis=0)
+        meta = {
+            "format_version": TRANSFER_FORMAT_VERSION,
+            "kind": "transfer",
+            "system": self.system,
+            "sources": list(self.sources_),
+            "ridge": {"coef": self.ridge_coef_.tolist(), "intercept": self.ridge_intercept_},
+            "n_target_rows": self.n_target_rows_,
+            "hyperparameters": {"params": self.params, "num_boost_round": self.num_boost_round,
+                                "fast_fraction": self.fast_fraction, "fast_weight": self.fast_weight,
+                                "ridge_alpha": self.ridge_alpha, "n_bags": self.n_bags, "seed": self.seed},
+            # ONNX against LightGBM on the target rows (float32 thresholds: see onnx_export)
+            "onnx_parity_max_abs": float(np.max(np.abs(onnx_residual - self._residual(Xc)))),
+        }
+        (model_dir / TRANSFER_FILE).write_text(json.dumps(meta, indent=2, default=json_default))
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir: str | Path, *, threads: int | None = None) -> TransferCostModel:
+        """Load a saved directory: predicts through onnxruntime (base and residual); `update` refits."""
+        import onnxruntime as ort  # noqa: PLC0415
+        from perfcast.features import FeatureSchema  # noqa: PLC0415
+
+        from .routed import load_cost_model  # noqa: PLC0415
+
+        model_dir = Path(model_dir)
+        missing = [f for f in (TRANSFER_FILE, RESIDUAL_FILE, SCHEMA_FILE, TARGET_ROWS_FILE, BASE_DIR)
+                   if not (model_dir / f).exists()]
+        if missing:
+            raise FileNotFoundError(f"{model_dir} is not a saved TransferCostModel: missing {', '.join(missing)}")
+        meta = json.loads((model_dir / TRANSFER_FILE).read_text())
+        if meta.get("format_version") != TRANSFER_FORMAT_VERSION:
+            raise ValueError(f"{model_dir / TRANSFER_FILE}: format_version {meta.get('format_version')!r}, "
+                             f"this perfcast reads {TRANSFER_FORMAT_VERSION}")
+        model = cls(meta["system"], base=str(model_dir / BASE_DIR), **meta["hyperparameters"])
+        model.base_ = load_cost_model(model_dir / BASE_DIR, threads=threads)
+        model.sources_ = list(meta["sources"])
+        model.schema_ = FeatureSchema.from_json((model_dir / SCHEMA_FILE).read_text())
+        model.ridge_coef_ = np.asarray(meta["ridge"]["coef"], dtype=np.float64)
+        model.ridge_intercept_ = float(meta["ridge"]["intercept"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or default_threads()
+        opts.inter_op_num_threads = 1
+        model._session = ort.InferenceSession(str(model_dir / RESIDUAL_FILE), sess_options=opts,
+                                              providers=["CPUExecutionProvider"])
+        model.boosters_ = []
+        model._target = pd.read_parquet(model_dir / TARGET_ROWS_FILE)
+        model.n_target_rows_ = int(meta["n_target_rows"])
+        return model
