@@ -76,8 +76,14 @@ def read_routes(model_dir: str | Path) -> dict[str, str]:
 
 
 def missing_files(model_dir: str | Path) -> list[str]:
-    """Files a model directory (single or routed) lacks, as paths relative to it; [] when complete."""
+    """Files a model directory (single, routed, or a saved `TransferCostModel` with its base) lacks, as
+    paths relative to it; [] when complete."""
+    from .transfer import BASE_DIR, TRANSFER_FILES, is_transfer_dir  # noqa: PLC0415 (transfer loads bases through here)
+
     model_dir = Path(model_dir)
+    if is_transfer_dir(model_dir):
+        missing = [f for f in TRANSFER_FILES if not (model_dir / f).is_file()]
+        return missing + [f"{BASE_DIR}/{f}" for f in missing_files(model_dir / BASE_DIR)]
     if not is_routed(model_dir):
         return [f for f in SINGLE_FILES if not (model_dir / f).is_file()]
     missing = [] if (model_dir / META_FILE).is_file() else [META_FILE]
@@ -191,8 +197,13 @@ def predict_routed(
     return pd.DataFrame(values, index=frame.index, columns=columns)
 
 
-def load_cost_model(model_dir: str | Path, *, threads: int | None = None) -> OnnxCostModel | RoutedCostModel:
-    """THE loader: a routed directory -> `RoutedCostModel`, a single-model directory -> `OnnxCostModel`."""
+def load_cost_model(model_dir: str | Path, *, threads: int | None = None) -> Any:
+    """THE loader: a routed directory -> `RoutedCostModel`, a single-model directory -> `OnnxCostModel`,
+    a saved adaptation to a new GPU -> `TransferCostModel` (all answer `predict_frame`)."""
+    from .transfer import TransferCostModel, is_transfer_dir  # noqa: PLC0415 (transfer loads bases through here)
+
+    if is_transfer_dir(model_dir):
+        return TransferCostModel.load(model_dir, threads=threads)
     if is_routed(model_dir):
         return RoutedCostModel.load(model_dir, threads=threads)
     return OnnxCostModel.load(model_dir, threads=threads)

@@ -34,12 +34,14 @@ import pandas as pd
 from .gbm import GBCostModel, _ok_mask
 from .onnx_model import SCHEMA_FILE, default_threads, json_default
 
-__all__ = ["TransferCostModel"]
+__all__ = ["TransferCostModel", "is_transfer_dir"]
 
 TRANSFER_FILE = "transfer.json"
 RESIDUAL_FILE = "residual.onnx"
 TARGET_ROWS_FILE = "target_rows.parquet"
 BASE_DIR = "base"
+#: files of a saved TransferCostModel besides its base directory
+TRANSFER_FILES = (TRANSFER_FILE, RESIDUAL_FILE, SCHEMA_FILE, TARGET_ROWS_FILE)
 TRANSFER_FORMAT_VERSION = 1
 
 DEFAULT_RESIDUAL_PARAMS: dict[str, Any] = {
@@ -85,6 +87,11 @@ def _source_systems(base: Any, kernels: set[str], exclude: str) -> list[str]:
     else:
         systems = set((meta.get("data") or {}).get("systems", {}))
     return sorted(s for s in systems if s != exclude)
+
+
+def is_transfer_dir(model_dir: str | Path) -> bool:
+    """Whether `model_dir` holds a saved `TransferCostModel`."""
+    return (Path(model_dir) / TRANSFER_FILE).is_file()
 
 
 class TransferCostModel:
@@ -239,6 +246,14 @@ class TransferCostModel:
         z = self._mapping(cf) + self._residual(self._booster_input(X, cf))
         return pd.DataFrame({"pred.runtime_ms": np.exp(z + log_roof)}, index=frame.index)
 
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`predict` under the loaded models' name (`perfcast predict` streams through it)."""
+        return self.predict(frame)
+
+    def output_columns(self) -> list[str]:
+        """Names (without `pred.`) of the columns `predict_frame` returns."""
+        return ["runtime_ms"]
+
     # ---------------------------------------------------------------------------- save / load
     def save(self, model_dir: str | Path) -> Path:
         """Write the adapted model to a directory: `transfer.json` (sources, ridge mapping), the residual
@@ -297,11 +312,10 @@ class TransferCostModel:
         import onnxruntime as ort  # noqa: PLC0415
         from perfcast.features import FeatureSchema  # noqa: PLC0415
 
-        from .routed import load_cost_model  # noqa: PLC0415
+        from .routed import load_cost_model, missing_files  # noqa: PLC0415
 
         model_dir = Path(model_dir)
-        missing = [f for f in (TRANSFER_FILE, RESIDUAL_FILE, SCHEMA_FILE, TARGET_ROWS_FILE, BASE_DIR)
-                   if not (model_dir / f).exists()]
+        missing = missing_files(model_dir) if is_transfer_dir(model_dir) else [TRANSFER_FILE]
         if missing:
             raise FileNotFoundError(f"{model_dir} is not a saved TransferCostModel: missing {', '.join(missing)}")
         meta = json.loads((model_dir / TRANSFER_FILE).read_text())

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("perfcast.measurements.collect.cli", "Measure kernel sweeps on a CUDA GPU into canonical JSONL."),
     "train": ("perfcast.training.cli_train", "Train gradient-boosted cost models from the store; log to MLflow."),
     "evaluate": ("perfcast.training.cli_evaluate", "Evaluate models and baselines on problem/system/size splits."),
+    "adapt": ("perfcast.training.cli_adapt", "Adapt a model of other GPUs to a new GPU from its measurements in the store."),
     "promote": ("perfcast.training.cli_promote", "Move the `champion` alias to the challenger if it wins on the frozen split."),
     "predict": ("perfcast.training.cli_predict", "Batch prediction: query records in, the same rows plus predictions out."),
     "serve": ("perfcast.serving.cli", "Run the HTTP prediction service for autotuners."),

@@ -464,9 +464,13 @@ class Predictor:
         gives its ranks more (faster on an idle machine, slower on a busy one; see `BATCH_ROWS`).
         """
         from perfcast.models.routed import load_cost_model  # noqa: PLC0415
+        from perfcast.models.transfer import is_transfer_dir  # noqa: PLC0415
 
         version = registry_version(uri)
         directory = resolve_model_dir(uri)
+        if is_transfer_dir(directory):
+            raise ValueError(f"{directory} is an adaptation to a new GPU (perfcast adapt): the service does not "
+                             "serve those yet; use `perfcast predict IN OUT --model DIR` or TransferCostModel.load")
         model = load_cost_model(directory, threads=threads)
         for sub in _submodels(model):
             _check_outputs(sub, Path(getattr(sub, "model_dir", None) or directory))

@@ -1,0 +1,75 @@
+"""`perfcast adapt` end to end on real Kernel Tuner GEMM caches: store -> adapted model -> `perfcast predict`."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from perfcast.cli import main as cli_main
+from perfcast.measurements.ingest import read_path
+from perfcast.measurements.store import MeasurementStore
+from perfcast.models import GBCostModel
+from perfcast.models.routed import load_cost_model
+from perfcast.models.transfer import TransferCostModel
+from perfcast.serving.predictor import Predictor
+from perfcast.training.splits import config_keys
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+TARGET = "NVIDIA GeForce RTX 3090"
+BASE = {"params": {"num_leaves": 31, "min_data_in_leaf": 5, "learning_rate": 0.1, "num_threads": 1},
+        "num_boost_round": 80, "quantile_boost_round": 10}
+
+
+@pytest.fixture(scope="module")
+def setup(datasets_dir, tmp_path_factory):
+    """A base model of two Turing GPUs (saved), a store holding 300 of the 3090's configs, the rest to predict."""
+    frames = []
+    for name in ("RTX_2080_Ti.json.gz", "RTX_Titan.json.gz", "RTX_3090.json.gz"):
+        frames += [c.frame for c in read_path(datasets_dir / "kerneltuner_gemm" / name)]
+    f = pd.concat(frames, ignore_index=True)
+    keys = config_keys(f, with_system=False)
+    keep = np.random.default_rng(2).choice(np.unique(keys), 1200, replace=False)
+    f = f[np.isin(keys, keep)].reset_index(drop=True)
+    tmp = tmp_path_factory.mktemp("adapt")
+    base_dir = GBCostModel(**BASE).fit(f[f["system"] != TARGET].reset_index(drop=True)).save(tmp / "base")
+    target = f[f["system"] == TARGET].sample(frac=1.0, random_state=0).reset_index(drop=True)
+    store = MeasurementStore(tmp / "store")
+    store.append(target.iloc[:300])
+    return tmp, base_dir, store, target.iloc[300:].reset_index(drop=True)
+
+
+def test_adapt_saves_a_model_perfcast_predict_uses(setup, capsys):
+    tmp, base_dir, store, rest = setup
+    out = tmp / "adapted"
+    rc = cli_main(["adapt", "--system", TARGET, "--base", str(base_dir), "--store", str(store.root),
+                   "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "held-out" in printed and "median APE" in printed and f"--model {out}" in printed
+    model = load_cost_model(out)
+    assert isinstance(model, TransferCostModel) and model.n_target_rows_ == 300
+    assert model.sources_ == ["NVIDIA GeForce RTX 2080 Ti", "NVIDIA TITAN RTX"]
+    queries = rest.drop(columns=["runtime_ms", "runtime_ms_samples", "status"])
+    src, dst = tmp / "queries.parquet", tmp / "pred.parquet"
+    queries.to_parquet(src, index=False)
+    assert cli_main(["predict", str(src), str(dst), "--model", str(out), "--quiet"]) == 0
+    pred = pd.read_parquet(dst)
+    assert len(pred) == len(rest) and list(pred["params.MWG"]) == list(rest["params.MWG"])
+    ape = np.abs(pred["pred.runtime_ms"].to_numpy() / rest["runtime_ms"].to_numpy() - 1)
+    assert np.median(ape) < 0.10  # the adapted model, not the Turing base (the 3090 is ~2x faster)
+    with pytest.raises(ValueError, match="does not serve those yet"):
+        Predictor.load(out)
+
+
+def test_adapt_fails_clearly(setup, capsys):
+    tmp, base_dir, store, _ = setup
+    rc = cli_main(["adapt", "--system", "NVIDIA A100", "--base", str(base_dir), "--store", str(store.root),
+                   "--out", str(tmp / "x")])
+    assert rc == 1 and "no measurements of system 'NVIDIA A100'" in capsys.readouterr().err
+    rc = cli_main(["adapt", "--system", TARGET, "--base", str(tmp / "missing"), "--store", str(store.root),
+                   "--out", str(tmp / "y"), "--holdout", "0"])
+    assert rc == 1 and "perfcast adapt:" in capsys.readouterr().err
+    assert not (tmp / "y").exists()
