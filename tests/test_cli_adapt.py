@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from perfcast.cli import main as cli_main
 from perfcast.measurements.ingest import read_path
 from perfcast.measurements.store import MeasurementStore
 from perfcast.models import GBCostModel
@@ -15,6 +14,8 @@ from perfcast.models.routed import load_cost_model
 from perfcast.models.transfer import TransferCostModel
 from perfcast.serving.predictor import Predictor
 from perfcast.training.splits import config_keys
+
+from perfcast.cli import main as cli_main
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
