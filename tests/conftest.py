@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +39,25 @@ def datasets_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def kt_gemm_sample(datasets_dir):
+    """`sample(n_configs, seed)`: Kernel Tuner GEMM rows of `n_configs` random configs measured on the RTX
+    2080 Ti, TITAN RTX and RTX 3090 (the same configs on each; two Turing GPUs and an Ampere one)."""
+    import pandas as pd  # noqa: PLC0415
+    from perfcast.measurements.ingest import read_path  # noqa: PLC0415
+    from perfcast.training.splits import config_keys  # noqa: PLC0415
+
+    frames = []
+    for name in ("RTX_2080_Ti.json.gz", "RTX_Titan.json.gz", "RTX_3090.json.gz"):
+        frames += [c.frame for c in read_path(datasets_dir / "kerneltuner_gemm" / name)]
+    full = pd.concat(frames, ignore_index=True)
+    keys = config_keys(full, with_system=False)
+    distinct = np.unique(keys)
+
+    def sample(n_configs: int, seed: int) -> pd.DataFrame:
+        keep = np.random.default_rng(seed).choice(distinct, n_configs, replace=False)
+        return full[np.isin(keys, keep)].reset_index(drop=True)
+
+    return sample

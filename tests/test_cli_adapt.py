@@ -7,13 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from perfcast.measurements.ingest import read_path
 from perfcast.measurements.store import MeasurementStore
 from perfcast.models import GBCostModel
 from perfcast.models.routed import load_cost_model
 from perfcast.models.transfer import TransferCostModel
 from perfcast.serving.predictor import Predictor
-from perfcast.training.splits import config_keys
 
 from perfcast.cli import main as cli_main
 
@@ -25,15 +23,9 @@ BASE = {"params": {"num_leaves": 31, "min_data_in_leaf": 5, "learning_rate": 0.1
 
 
 @pytest.fixture(scope="module")
-def setup(datasets_dir, tmp_path_factory):
+def setup(kt_gemm_sample, tmp_path_factory):
     """A base model of two Turing GPUs (saved), a store holding 300 of the 3090's configs, the rest to predict."""
-    frames = []
-    for name in ("RTX_2080_Ti.json.gz", "RTX_Titan.json.gz", "RTX_3090.json.gz"):
-        frames += [c.frame for c in read_path(datasets_dir / "kerneltuner_gemm" / name)]
-    f = pd.concat(frames, ignore_index=True)
-    keys = config_keys(f, with_system=False)
-    keep = np.random.default_rng(2).choice(np.unique(keys), 1200, replace=False)
-    f = f[np.isin(keys, keep)].reset_index(drop=True)
+    f = kt_gemm_sample(1200, 2)
     tmp = tmp_path_factory.mktemp("adapt")
     base_dir = GBCostModel(**BASE).fit(f[f["system"] != TARGET].reset_index(drop=True)).save(tmp / "base")
     target = f[f["system"] == TARGET].sample(frac=1.0, random_state=0).reset_index(drop=True)

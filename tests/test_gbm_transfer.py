@@ -8,11 +8,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from perfcast.measurements.ingest import read_path
 from perfcast.models import GBCostModel
 from perfcast.models.routed import write_routed_dir
 from perfcast.models.transfer import TransferCostModel
-from perfcast.training.splits import config_keys, split_by_system
+from perfcast.training.splits import split_by_system
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -22,15 +21,9 @@ BASE = {"params": {"num_leaves": 31, "min_data_in_leaf": 5, "learning_rate": 0.1
 
 
 @pytest.fixture(scope="module")
-def kt(datasets_dir) -> pd.DataFrame:
+def kt(kt_gemm_sample) -> pd.DataFrame:
     """Three GPUs (two Turing sources, the Ampere 3090 as the new one), the same 1,500 configs on each."""
-    frames = []
-    for name in ("RTX_2080_Ti.json.gz", "RTX_Titan.json.gz", "RTX_3090.json.gz"):
-        frames += [c.frame for c in read_path(datasets_dir / "kerneltuner_gemm" / name)]
-    f = pd.concat(frames, ignore_index=True)
-    keys = config_keys(f, with_system=False)
-    keep = np.random.default_rng(0).choice(np.unique(keys), 1500, replace=False)
-    return f[np.isin(keys, keep)].reset_index(drop=True)
+    return kt_gemm_sample(1500, 0)
 
 
 @pytest.fixture(scope="module")

@@ -5,24 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from perfcast.measurements.ingest import read_path
 from perfcast.training.baselines import OtherSystemsLookup, PlainLGBM
 from perfcast.training.search import SearchResult, guided_search
-from perfcast.training.splits import config_keys
 
 TARGET = "NVIDIA GeForce RTX 3090"
 
 
 @pytest.fixture(scope="module")
-def kt(datasets_dir) -> pd.DataFrame:
+def kt(kt_gemm_sample) -> pd.DataFrame:
     """Two Turing GPUs and the 3090, the same 2,000 configs on each."""
-    frames = []
-    for name in ("RTX_2080_Ti.json.gz", "RTX_Titan.json.gz", "RTX_3090.json.gz"):
-        frames += [c.frame for c in read_path(datasets_dir / "kerneltuner_gemm" / name)]
-    f = pd.concat(frames, ignore_index=True)
-    keys = config_keys(f, with_system=False)
-    keep = np.random.default_rng(1).choice(np.unique(keys), 2000, replace=False)
-    return f[np.isin(keys, keep)].reset_index(drop=True)
+    return kt_gemm_sample(2000, 1)
 
 
 @pytest.fixture(scope="module")
