@@ -12,6 +12,8 @@ from perfcast.models import GBCostModel
 from perfcast.models.routed import load_cost_model
 from perfcast.models.transfer import TransferCostModel
 from perfcast.serving.predictor import Predictor
+from perfcast.training.cli_adapt import default_name
+from perfcast.training.registry import current_version, resolve_model_dir
 
 from perfcast.cli import main as cli_main
 
@@ -38,7 +40,7 @@ def test_adapt_saves_a_model_perfcast_predict_uses(setup, capsys):
     tmp, base_dir, store, rest = setup
     out = tmp / "adapted"
     rc = cli_main(["adapt", "--system", TARGET, "--base", str(base_dir), "--store", str(store.root),
-                   "--out", str(out)])
+                   "--out", str(out), "--no-register"])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert "held-out" in printed and "median APE" in printed and f"--model {out}" in printed
@@ -57,12 +59,46 @@ def test_adapt_saves_a_model_perfcast_predict_uses(setup, capsys):
         Predictor.load(out)
 
 
+def test_adapt_logs_and_registers_in_mlflow(setup, capsys, monkeypatch):
+    tmp, base_dir, store, rest = setup
+    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    rc = cli_main(["adapt", "--system", TARGET, "--base", str(base_dir), "--store", str(store.root)])
+    printed = capsys.readouterr().out
+    name = default_name(TARGET)
+    assert rc == 0 and name == "perfcast-adapt-nvidia-geforce-rtx-3090" and f"models:/{name}/1" in printed
+    registered = resolve_model_dir(f"models:/{name}@champion", tracking_uri=uri)
+    assert isinstance(load_cost_model(registered), TransferCostModel)
+    import mlflow  # noqa: PLC0415
+
+    run = mlflow.MlflowClient(tracking_uri=uri).search_runs(
+        [mlflow.get_experiment_by_name("perfcast").experiment_id])[0]
+    assert run.data.tags["perfcast.kind"] == "transfer" and run.data.params["system"] == TARGET
+    assert 0 < run.data.metrics["test.runtime_ms.median_ape"] < 10
+    queries = rest.head(50).drop(columns=["runtime_ms", "runtime_ms_samples", "status"])
+    queries.to_parquet(tmp / "q.parquet", index=False)
+    assert cli_main(["predict", str(tmp / "q.parquet"), str(tmp / "p.csv"), "--model", f"models:/{name}@champion",
+                     "--quiet"]) == 0
+    assert len(pd.read_csv(tmp / "p.csv")) == 50
+    # a second adaptation (e.g. after more measurements) is the challenger; promote keeps the champion
+    # unless forced: adaptations share no frozen split to compare on
+    assert cli_main(["adapt", "--system", TARGET, "--base", str(base_dir), "--store", str(store.root),
+                     "--holdout", "0"]) == 0
+    assert f"models:/{name}/2" in capsys.readouterr().out
+    assert cli_main(["promote", "--model", name]) == 0
+    assert "kept — adaptations to a new GPU" in capsys.readouterr().out
+    assert cli_main(["promote", "--model", name, "--force", "more measurements"]) == 0
+    assert current_version(f"models:/{name}@champion", tracking_uri=uri) == f"{name}/2"
+
+
 def test_adapt_fails_clearly(setup, capsys):
     tmp, base_dir, store, _ = setup
     rc = cli_main(["adapt", "--system", "NVIDIA A100", "--base", str(base_dir), "--store", str(store.root),
                    "--out", str(tmp / "x")])
     assert rc == 1 and "no measurements of system 'NVIDIA A100'" in capsys.readouterr().err
     rc = cli_main(["adapt", "--system", TARGET, "--base", str(tmp / "missing"), "--store", str(store.root),
-                   "--out", str(tmp / "y"), "--holdout", "0"])
+                   "--out", str(tmp / "y"), "--holdout", "0", "--no-register"])
     assert rc == 1 and "perfcast adapt:" in capsys.readouterr().err
     assert not (tmp / "y").exists()
+    assert cli_main(["adapt", "--system", TARGET, "--store", str(store.root), "--no-register"]) == 2
+    assert "--no-register needs --out" in capsys.readouterr().err

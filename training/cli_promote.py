@@ -80,6 +80,7 @@ def _meta(model_dir: Path) -> dict[str, Any]:
 
 def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, progress: bool = True) -> dict[str, Any]:
     """Compare `models:/name@challenger` with `models:/name@champion` on the challenger's frozen split."""
+    from perfcast.models.transfer import is_transfer_dir
     from perfcast.training.registry import CHALLENGER, CHAMPION, current_version, resolve_model_dir
 
     ch_uri, champ_uri = f"models:/{name}@{CHALLENGER}", f"models:/{name}@{CHAMPION}"
@@ -90,8 +91,12 @@ def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, pro
     if ch_version == champ_version:
         decision.update(outcome="no-op", reason="challenger already is the champion")
         return decision
-    ch_meta = _meta(resolve_model_dir(ch_uri, tracking_uri=tracking_uri))
-    champ_meta = _meta(resolve_model_dir(champ_uri, tracking_uri=tracking_uri))
+    ch_dir, champ_dir = (resolve_model_dir(u, tracking_uri=tracking_uri) for u in (ch_uri, champ_uri))
+    if is_transfer_dir(ch_dir) or is_transfer_dir(champ_dir):
+        decision.update(outcome="kept", reason="adaptations to a new GPU (perfcast adapt) share no frozen split to "
+                                               "compare on; --force REASON moves champion")
+        return decision
+    ch_meta, champ_meta = _meta(ch_dir), _meta(champ_dir)
     split = ch_meta.get("eval_split")
     if not split:
         decision.update(outcome="kept", reason="the challenger has no frozen evaluation split (trained with holdout 0)")
