@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .gbm import GBCostModel, _ok_mask
-from .onnx_model import SCHEMA_FILE, default_threads, json_default
+from .onnx_model import SCHEMA_FILE, default_threads, json_default, log_offset
 
 __all__ = ["TransferCostModel", "is_transfer_dir"]
 
@@ -136,8 +137,10 @@ class TransferCostModel:
         return np.column_stack(cols)
 
     def _ridge_input(self, cf: np.ndarray) -> np.ndarray:
-        # A source the base has no answer for on a row (NaN) takes the mean of the others.
-        row_mean = np.nanmean(np.where(np.isfinite(cf), cf, np.nan), axis=1, keepdims=True)
+        # A source the base has no answer for on a row (NaN) takes the mean of the others (0 if none has)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": the rows none answers
+            row_mean = np.nanmean(np.where(np.isfinite(cf), cf, np.nan), axis=1, keepdims=True)
         row_mean = np.where(np.isfinite(row_mean), row_mean, 0.0)
         return np.where(np.isfinite(cf), cf, row_mean)
 
@@ -151,7 +154,8 @@ class TransferCostModel:
         from perfcast.features import featurize  # noqa: PLC0415
 
         X_df, _ = featurize(frame, self.schema_)
-        log_roof = np.log(X_df["roofline_ms"].to_numpy(dtype=np.float64))
+        # log(roofline) where the family has one, else 0 (elementwise/softmax/...: plain log runtime)
+        log_roof = log_offset(X_df["roofline_ms"].to_numpy(dtype=np.float64), len(X_df))
         return X_df.to_numpy(dtype=np.float64), log_roof
 
     def _mapping(self, cf: np.ndarray) -> np.ndarray:
