@@ -271,7 +271,9 @@ class TransferCostModel:
         model_dir.mkdir(parents=True, exist_ok=True)
         base_dir = model_dir / BASE_DIR
         source_dir = getattr(self.base_, "model_dir", None)
-        if source_dir is not None and Path(source_dir).is_dir():
+        if source_dir is not None and Path(source_dir).resolve() == base_dir.resolve():
+            pass  # re-saved where it was loaded from: the base is already there
+        elif source_dir is not None and Path(source_dir).is_dir():
             shutil.copytree(source_dir, base_dir, dirs_exist_ok=True)
         elif hasattr(self.base_, "save"):
             self.base_.save(base_dir)

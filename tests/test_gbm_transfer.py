@@ -102,6 +102,9 @@ def test_save_and_load_predict_the_same_through_onnx(parts, base, tmp_path):
     assert again.n_target_rows_ == 400
     np.testing.assert_allclose(again.predict(test)["pred.runtime_ms"], loaded.predict(test)["pred.runtime_ms"],
                                rtol=1e-5)
+    # re-saved where it was loaded from (the base stays in place)
+    resaved = TransferCostModel.load(TransferCostModel.load(saved).update(test.iloc[:50]).save(saved))
+    assert resaved.n_target_rows_ == 350 and (saved / "base" / "model.onnx").is_file()
     (saved / "residual.onnx").unlink()
     with pytest.raises(FileNotFoundError, match="not a saved TransferCostModel: missing residual.onnx"):
         TransferCostModel.load(saved)

@@ -58,19 +58,21 @@ def main(args: argparse.Namespace) -> int:
 
 def _adapt(args: argparse.Namespace, rows, hp: dict, work: Path, t0: float) -> int:
     from perfcast.models.gbm import data_snapshot
+    from perfcast.models.routed import load_cost_model
     from perfcast.models.transfer import TransferCostModel
     from perfcast.training import tracking
     from perfcast.training.evaluate import score
-    from perfcast.training.registry import ModelNotFoundError
+    from perfcast.training.registry import ModelNotFoundError, resolve_model_dir
     from perfcast.training.splits import ranking_groups, split_by_config
 
     metrics: dict[str, float] = {}
     plots: list[Path] = []
     try:
+        base = load_cost_model(resolve_model_dir(args.base))  # once, for the held-out fit and the final one
         if args.holdout > 0:
             train, test = split_by_config(rows, test_fraction=args.holdout, seed=args.seed).train_test(rows)
             held = rows.iloc[test].reset_index(drop=True)
-            pred = TransferCostModel(args.system, base=args.base, **hp).fit(rows.iloc[train].reset_index(drop=True)) \
+            pred = TransferCostModel(args.system, base=base, **hp).fit(rows.iloc[train].reset_index(drop=True)) \
                 .predict(held)
             metrics = {f"test.{k}": v for k, v in score(held, pred).items()}
             plots = tracking.make_plots(held, pred, ranking_groups(held), work / "plots")
@@ -78,7 +80,7 @@ def _adapt(args: argparse.Namespace, rows, hp: dict, work: Path, t0: float) -> i
                   f"median APE {metrics['test.runtime_ms.median_ape']:.2f}%, "
                   f"Spearman {metrics['test.spearman_median']:.4f}, "
                   f"top-1 slowdown {metrics['test.top1_slowdown_geomean']:.3f} (geomean over problems)")
-        model = TransferCostModel(args.system, base=args.base, **hp).fit(rows)
+        model = TransferCostModel(args.system, base=base, **hp).fit(rows)
         model_dir = model.save(args.out if args.out is not None else work / "model")
     except (ModelNotFoundError, FileNotFoundError, ValueError) as exc:
         print(f"perfcast adapt: {exc}", file=sys.stderr)
