@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from perfcast.training.baselines import usable
 
 __all__ = ["SearchResult", "guided_search"]
 
@@ -38,8 +39,7 @@ class SearchResult:
     def values(self) -> np.ndarray:
         """The objective per measurement, in measurement order (NaN where the measurement failed)."""
         v = pd.to_numeric(self.measured[self.objective], errors="coerce").to_numpy(dtype=np.float64)
-        ok = _ok(self.measured) & np.isfinite(v) & (v > 0)
-        return np.where(ok, v, np.nan)
+        return np.where(usable(self.measured, self.objective), v, np.nan)
 
     def best_so_far(self) -> np.ndarray:
         """The best objective after 1, 2, ... measurements (NaN until one succeeds)."""
@@ -53,12 +53,6 @@ class SearchResult:
         if not np.isfinite(v).any():
             raise ValueError(f"no successful measurement of {self.objective!r} in {len(v)} tries")
         return self.measured.iloc[int(np.nanargmin(v))]
-
-
-def _ok(frame: pd.DataFrame) -> np.ndarray:
-    if "status" not in frame.columns:
-        return np.ones(len(frame), dtype=bool)
-    return frame["status"].fillna("ok").astype(str).eq("ok").to_numpy()
 
 
 def _measure(measure: Measure, rows: pd.DataFrame, objective: str, round_no: int) -> pd.DataFrame:
