@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -32,15 +33,33 @@ def frame(datasets_dir) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory, frame):
+def train_tmp(tmp_path_factory) -> Path:
+    """Where the registry fixture's trainings put their temporary directories."""
+    return tmp_path_factory.mktemp("tmp")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, frame, train_tmp):
     root = tmp_path_factory.mktemp("mlruns")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    # one model across families (`by="all"`); routed models: tests/test_train_routed.py
-    first = train_models(frame=frame, name=NAME, by="all", hyperparameters={"num_boost_round": 30}, tracking_uri=uri,
-                         progress=False)[0]
-    second = train_models(frame=frame, name=NAME, by="all", hyperparameters={"num_boost_round": 90}, tracking_uri=uri,
-                          progress=False)[0]
+    saved, tempfile.tempdir = tempfile.tempdir, str(train_tmp)
+    try:
+        # one model across families (`by="all"`); routed models: tests/test_train_routed.py
+        first = train_models(frame=frame, name=NAME, by="all", hyperparameters={"num_boost_round": 30},
+                             tracking_uri=uri, progress=False)[0]
+        second = train_models(frame=frame, name=NAME, by="all", hyperparameters={"num_boost_round": 90},
+                              tracking_uri=uri, progress=False)[0]
+    finally:
+        tempfile.tempdir = saved
     return uri, first, second
+
+
+def test_registered_training_leaves_no_work_directory(registry, train_tmp):
+    uri, first, second = registry
+    assert sorted(p.name for p in train_tmp.glob("perfcast-train-*")) == []
+    # the result names the logged copy of the model, which the registry resolves to
+    assert first.model_dir == resolve_model_dir(f"models:/{NAME}/1", tracking_uri=uri)
+    assert second.model_dir == resolve_model_dir(f"models:/{NAME}/2", tracking_uri=uri)
 
 
 def test_register_sets_champion_once_and_challenger_each_time(registry):

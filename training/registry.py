@@ -101,7 +101,8 @@ def _sqlite_version(db: Path, ref: ModelRef) -> tuple[str, str]:
     return version, row[0] or row[1]
 
 
-def _local_path(location: str) -> Path | None:
+def local_path(location: str) -> Path | None:
+    """The local directory of an artifact location (`file:` URI or plain path); None when remote."""
     parsed = urlparse(location)
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
@@ -120,7 +121,7 @@ def resolve_model_dir(uri: str | Path, *, tracking_uri: str | None = None, cache
     db = sqlite_path(tracking_uri)
     if db is not None:
         version, location = _sqlite_version(db, ref)
-        local = _local_path(location)
+        local = local_path(location)
         if local is not None and local.is_dir():
             return _check_dir(local)
         target = (cache_dir or config.model_cache_dir()) / ref.name / version

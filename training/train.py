@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -367,6 +368,21 @@ def holdout_metrics(
     return metrics, test, pred
 
 
+def _release_work(work: Path, result: TrainResult, artifact_uri: str | None) -> None:
+    """Remove a training run's temporary directory once MLflow holds its plots and model (each run left
+    one behind, a model copy included). A model saved only there (not registered, no `out_dir`) stays
+    and `result.model_dir` names it; a registered one is then read from the run's logged copy."""
+    from perfcast.training.registry import local_path  # noqa: PLC0415
+
+    if result.model_dir.resolve().is_relative_to(work.resolve()):
+        logged = local_path(artifact_uri) if artifact_uri else None
+        if logged is None or not logged.is_dir():
+            shutil.rmtree(work / "plots", ignore_errors=True)
+            return
+        result.model_dir = logged
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def train_one(
     frame: pd.DataFrame,
     name: str,
@@ -432,6 +448,7 @@ def train_one(
             tracking_uri=tracking_uri,
         )
         result.run_id, result.version = logged["run_id"], logged["version"]
+    _release_work(work, result, logged["artifact_uri"] if register else None)
     result.seconds = round(time.perf_counter() - t0, 2)
     return result
 
@@ -525,6 +542,7 @@ def train_routed(
             tracking_uri=tracking_uri,
         )
         result.run_id, result.version = logged["run_id"], logged["version"]
+    _release_work(work, result, logged["artifact_uri"] if register else None)
     result.seconds = round(time.perf_counter() - t0, 2)
     return result
 
