@@ -41,6 +41,12 @@ TRANSFER_FILE = "transfer.json"
 RESIDUAL_FILE = "residual.onnx"
 TARGET_ROWS_FILE = "target_rows.parquet"
 BASE_DIR = "base"
+#: `num_boost_round="auto"`: rounds per measured row of the new system, and the fewest rounds. 150 rounds
+#: at 500 rows was chosen on Kernel Tuner GEMM (README, "A new GPU ..."); a fixed 150 underfits more
+#: measurements: with 2,000-4,000 target rows the pick stayed at 1.086 (3090) and 1.117-1.152 (3060
+#: Laptop) while rounds growing with the rows reach 1.000-1.045 (`benchmarks/transfer_scaling.py`).
+AUTO_ROUNDS_PER_ROW = 0.3
+AUTO_MIN_ROUNDS = 150
 #: files of a saved TransferCostModel besides its base directory
 TRANSFER_FILES = (TRANSFER_FILE, RESIDUAL_FILE, SCHEMA_FILE, TARGET_ROWS_FILE)
 TRANSFER_FORMAT_VERSION = 1
@@ -104,7 +110,8 @@ class TransferCostModel:
             or routed) or a `models:/name@alias` URI; None fits a `GBCostModel(**base_params)` on `fit`'s other rows.
         base_params: constructor arguments of that `GBCostModel` when `base` is None.
         params: LightGBM parameters of the residual booster (over `DEFAULT_RESIDUAL_PARAMS`).
-        num_boost_round: rounds of each residual booster.
+        num_boost_round: rounds of each residual booster; "auto" grows them with the measurements
+            (`AUTO_ROUNDS_PER_ROW` per usable target row, at least `AUTO_MIN_ROUNDS`: 150 up to 500 rows).
         n_bags: residual boosters averaged (seeds `seed`, `seed + 1`, ...); 1 is a single booster.
         fast_fraction, fast_weight: the fastest `fast_fraction` of the measured rows (per problem) count
             `fast_weight` times in the ridge mapping and the residual booster.
@@ -113,7 +120,7 @@ class TransferCostModel:
     """
 
     def __init__(self, system: str, base: Any = None, base_params: dict[str, Any] | None = None,
-                 params: dict[str, Any] | None = None, num_boost_round: int = 150, fast_fraction: float = 0.2,
+                 params: dict[str, Any] | None = None, num_boost_round: int | str = "auto", fast_fraction: float = 0.2,
                  fast_weight: float = 5.0, ridge_alpha: float = 1.0, n_bags: int = 5, seed: int = 0):
         self.system = system
         self.base = base
@@ -183,6 +190,9 @@ class TransferCostModel:
 
         if not (isinstance(self.n_bags, int | np.integer) and self.n_bags >= 1):
             raise ValueError(f"n_bags must be an integer >= 1 (residual boosters to average), got {self.n_bags!r}")
+        if not (self.num_boost_round == "auto" or (isinstance(self.num_boost_round, int | np.integer)
+                                                   and self.num_boost_round >= 1)):
+            raise ValueError(f"num_boost_round must be 'auto' or an integer >= 1, got {self.num_boost_round!r}")
         if "system" not in frame.columns:
             raise ValueError("TransferCostModel.fit needs a 'system' column (the new system's rows are its data)")
         frame = frame.reset_index(drop=True)
@@ -213,18 +223,25 @@ class TransferCostModel:
         self.ridge_coef_, self.ridge_intercept_ = ridge.coef_.astype(np.float64), float(ridge.intercept_)
         init = self._mapping(cf)
         Xc = self._booster_input(X, cf)
+        self.num_boost_round_ = self.rounds_for(len(target))
         # Bagging over seeds: on Kernel Tuner GEMM (benchmarks/transfer_methods.py, seeds 0-7) one
         # booster's pick moved between near-equal fast configs with its seed; the average does less.
         # A Dataset per booster: its bin sampling follows the seed.
         self.boosters_ = [
             lgb.train({**DEFAULT_RESIDUAL_PARAMS, **self.params, "seed": self.seed + i},
                       lgb.Dataset(Xc, label=z, weight=w, init_score=init, params={"verbose": -1}),
-                      num_boost_round=self.num_boost_round)
+                      num_boost_round=self.num_boost_round_)
             for i in range(self.n_bags)]
         self._session = None
         self.n_target_rows_ = len(target)
         self._target = target
         return self
+
+    def rounds_for(self, n_rows: int) -> int:
+        """Rounds of each residual booster for `n_rows` usable target measurements."""
+        if self.num_boost_round == "auto":
+            return max(AUTO_MIN_ROUNDS, int(round(AUTO_ROUNDS_PER_ROW * n_rows)))
+        return int(self.num_boost_round)
 
     def update(self, frame: pd.DataFrame) -> TransferCostModel:
         """Add measurements of the new system and refit the adaptation (the base stays as it is)."""
@@ -303,6 +320,7 @@ class TransferCostModel:
             "sources": list(self.sources_),
             "ridge": {"coef": self.ridge_coef_.tolist(), "intercept": self.ridge_intercept_},
             "n_target_rows": self.n_target_rows_,
+            "num_boost_round": self.num_boost_round_,
             "hyperparameters": {"params": self.params, "num_boost_round": self.num_boost_round,
                                 "fast_fraction": self.fast_fraction, "fast_weight": self.fast_weight,
                                 "ridge_alpha": self.ridge_alpha, "n_bags": self.n_bags, "seed": self.seed},
@@ -342,4 +360,5 @@ class TransferCostModel:
         model.boosters_ = []
         model._target = pd.read_parquet(model_dir / TARGET_ROWS_FILE)
         model.n_target_rows_ = int(meta["n_target_rows"])
+        model.num_boost_round_ = int(meta.get("num_boost_round") or model.rounds_for(model.n_target_rows_))
         return model

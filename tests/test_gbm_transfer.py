@@ -137,6 +137,23 @@ def test_bagged_residual_boosters_depend_less_on_the_seed(parts, base):
     assert model.n_bags == 5 and len(model.boosters_) == 5
 
 
+def test_auto_rounds_grow_with_the_measurements(parts, base, tmp_path):
+    """num_boost_round="auto": 150 rounds up to 500 target rows, then 0.3 per row (a fixed 150 underfit
+    thousands of measurements: benchmarks/transfer_scaling.py); an integer is taken as given."""
+    train, test = parts
+    model = TransferCostModel(TARGET, base=base)
+    assert model.num_boost_round == "auto"
+    assert [model.rounds_for(n) for n in (20, 300, 500, 700, 4000)] == [150, 150, 150, 210, 1200]
+    model.fit(train)
+    assert model.num_boost_round_ == 150 and {b.num_trees() for b in model.boosters_} == {150}
+    model.update(test.iloc[:400])  # 700 target rows
+    assert model.num_boost_round_ == 210 and {b.num_trees() for b in model.boosters_} == {210}
+    loaded = TransferCostModel.load(model.save(tmp_path / "adapted"))
+    assert loaded.num_boost_round == "auto" and loaded.num_boost_round_ == 210
+    fixed = TransferCostModel(TARGET, base=base, num_boost_round=40, n_bags=1).fit(train)
+    assert fixed.num_boost_round_ == 40 and fixed.boosters_[0].num_trees() == 40
+
+
 def test_bad_input_is_a_clear_error(parts, base):
     train, test = parts
     with pytest.raises(ValueError, match="need >= 20 measurements"):
@@ -148,6 +165,8 @@ def test_bad_input_is_a_clear_error(parts, base):
         TransferCostModel(TARGET, base=42).fit(train)
     with pytest.raises(ValueError, match="n_bags must be an integer >= 1"):
         TransferCostModel(TARGET, base=base, n_bags=0).fit(train)
+    with pytest.raises(ValueError, match="num_boost_round must be 'auto' or an integer >= 1"):
+        TransferCostModel(TARGET, base=base, num_boost_round="many").fit(train)
     with pytest.raises(RuntimeError, match="not fitted"):
         TransferCostModel(TARGET).predict(test)
 
