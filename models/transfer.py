@@ -41,10 +41,12 @@ TRANSFER_FILE = "transfer.json"
 RESIDUAL_FILE = "residual.onnx"
 TARGET_ROWS_FILE = "target_rows.parquet"
 BASE_DIR = "base"
-#: `num_boost_round="auto"`: rounds per measured row of the new system, and the fewest rounds. 150 rounds
-#: at 500 rows was chosen on Kernel Tuner GEMM (README, "A new GPU ..."); a fixed 150 underfits more
-#: measurements: with 2,000-4,000 target rows the pick stayed at 1.086 (3090) and 1.117-1.152 (3060
-#: Laptop) while rounds growing with the rows reach 1.000-1.045 (`benchmarks/transfer_scaling.py`).
+#: `num_boost_round="auto"` (the default): rounds per measured row of the new system, and the fewest.
+#: 150 rounds was chosen at 500 target rows, and a fixed 150 underfits more: on Kernel Tuner GEMM
+#: (`benchmarks/transfer_scaling.py`, seeds 0-1) held-out median APE with 2,000 / 4,000 random target
+#: rows fell from 0.84-3.68% / 0.82-3.61% (fixed) to 0.73-2.67% / 0.64-2.24% (auto) on every GPU, and
+#: the pick at 4,000 from 1.058 / 1.108 to 1.002 / 1.000 (3060 Laptop / 3090 means); at 2,000 the pick
+#: was mixed (worse on 3 of 8 cases, better on 1).
 AUTO_ROUNDS_PER_ROW = 0.3
 AUTO_MIN_ROUNDS = 150
 #: files of a saved TransferCostModel besides its base directory
@@ -111,7 +113,8 @@ class TransferCostModel:
         base_params: constructor arguments of that `GBCostModel` when `base` is None.
         params: LightGBM parameters of the residual booster (over `DEFAULT_RESIDUAL_PARAMS`).
         num_boost_round: rounds of each residual booster; "auto" grows them with the measurements
-            (`AUTO_ROUNDS_PER_ROW` per usable target row, at least `AUTO_MIN_ROUNDS`: 150 up to 500 rows).
+            (`AUTO_ROUNDS_PER_ROW` per usable target row, at least `AUTO_MIN_ROUNDS`: 150 up to 500 rows);
+            an integer fixes them.
         n_bags: residual boosters averaged (seeds `seed`, `seed + 1`, ...); 1 is a single booster.
         fast_fraction, fast_weight: the fastest `fast_fraction` of the measured rows (per problem) count
             `fast_weight` times in the ridge mapping and the residual booster.

@@ -294,7 +294,6 @@ def transfer_factory(system: str, quick: bool = False) -> ModelFactory:
     from perfcast.models.transfer import TransferCostModel  # noqa: PLC0415
 
     kwargs = gbm_kwargs("xgemm_base", quick)
-    # "auto": 150 rounds at the suite's 500 target rows, more with more rows (models/transfer.py)
     return lambda: TransferCostModel(system, base_params=kwargs, num_boost_round=50 if quick else "auto")
 
 
