@@ -323,7 +323,6 @@ class TransferCostModel:
             "sources": list(self.sources_),
             "ridge": {"coef": self.ridge_coef_.tolist(), "intercept": self.ridge_intercept_},
             "n_target_rows": self.n_target_rows_,
-            "num_boost_round": self.num_boost_round_,
             "hyperparameters": {"params": self.params, "num_boost_round": self.num_boost_round,
                                 "fast_fraction": self.fast_fraction, "fast_weight": self.fast_weight,
                                 "ridge_alpha": self.ridge_alpha, "n_bags": self.n_bags, "seed": self.seed},
@@ -363,5 +362,5 @@ class TransferCostModel:
         model.boosters_ = []
         model._target = pd.read_parquet(model_dir / TARGET_ROWS_FILE)
         model.n_target_rows_ = int(meta["n_target_rows"])
-        model.num_boost_round_ = int(meta.get("num_boost_round") or model.rounds_for(model.n_target_rows_))
+        model.num_boost_round_ = model.rounds_for(model.n_target_rows_)  # follows from the hyperparameters
         return model
