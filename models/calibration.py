@@ -97,9 +97,34 @@ def problem_keys(frame: pd.DataFrame, with_system: bool = True, columns: Sequenc
         cols += sorted(c for c in frame.columns if isinstance(c, str) and c.startswith("problem."))
     if not cols:
         return pd.Series(["_"] * len(frame), index=frame.index, dtype=object)
-    parts = [frame[c].astype("string").fillna("") for c in cols]
-    key = parts[0].str.cat(parts[1:], sep="|") if len(parts) > 1 else parts[0]
-    return key.astype(object)
+    # Text is made once per distinct value and per distinct combination, not per row: a sweep repeats
+    # one problem thousands of times (1M rows: 6.5 s -> well under 1 s), with the same keys as
+    # `"|".join(str(value) or "" ...)` per row.
+    columns_codes, texts = zip(*(_value_codes(frame[c]) for c in cols), strict=True)
+    group = np.zeros(len(frame), dtype=np.int64)
+    for codes, text in zip(columns_codes, texts, strict=True):  # mixed radix, renumbered to stay small
+        group = pd.factorize(group * (len(text) + 1) + codes)[0]
+    first = np.unique(group, return_index=True)[1]
+    combos = np.column_stack([codes[first] for codes in columns_codes]).tolist()
+    keys = np.array(["|".join(texts[j][code] for j, code in enumerate(row)) for row in combos], dtype=object)
+    return pd.Series(keys[group], index=frame.index, dtype=object)
+
+
+def _value_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """A code per row and the text of each code (missing -> ""): codes are equal exactly where the
+    texts `column.astype("string")` gives are (floats by bit pattern: -0.0 is not 0.0 as text)."""
+    if pd.api.types.is_float_dtype(column.dtype) and not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+        codes, bits = pd.factorize(column.to_numpy(dtype=np.float64).view(np.int64))
+        uniques = pd.Series(np.asarray(bits, dtype=np.int64).view(np.float64))
+    elif column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
+        # mixed objects (1 and 1.0 compare equal but print differently): factorize their text
+        codes, uniques = pd.factorize(column.astype("string"), use_na_sentinel=True)
+        uniques = pd.Series(uniques)
+    else:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        uniques = pd.Series(uniques)
+    text = uniques.astype("string").fillna("").astype(object).tolist()
+    return np.where(codes < 0, len(text), codes), [*text, ""]
 
 
 def _hash_unit(keys: pd.Series, seed: int) -> np.ndarray:
@@ -134,13 +159,13 @@ def group_folds(
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
     n_folds = max(2, round(1.0 / fraction))
-    keys = pd.Series(np.asarray(keys, dtype=object))
-    sizes = keys.map(keys.value_counts()).to_numpy()
-    large = sizes > max_group_rows
-    u = _hash_unit(pd.Series(np.arange(len(keys))).astype(str), seed)
+    # problems as codes: sizes, counts and hashes per distinct problem, not per row
+    codes, distinct = pd.factorize(pd.Series(np.asarray(keys, dtype=object)), use_na_sentinel=False)
+    large = np.bincount(codes, minlength=len(distinct))[codes] > max_group_rows
+    u = _hash_unit(pd.Series(np.arange(len(codes))).astype(str), seed)
     rule = "row"
-    if keys[~large].nunique() >= min_groups:
-        u_group = np.where(large, u, _hash_unit(keys, seed))
+    if len(np.unique(codes[~large])) >= min_groups:
+        u_group = np.where(large, u, _hash_unit(pd.Series(distinct, dtype=object), seed)[codes])
         held = u_group[~large] < fraction
         if 0 < held.sum() < held.size:
             u, rule = u_group, ("mixed" if large.any() else "problem")

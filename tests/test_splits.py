@@ -122,3 +122,25 @@ def test_size_split_band_and_far_part(gpperf):
 def test_empty_part_is_an_error(gpperf):
     with pytest.raises(ValueError):
         S.split_by_size(gpperf, max_train_size=1e30)
+
+
+def test_problem_keys_are_the_per_row_text(gpperf, kt):
+    """Keys are built per distinct value and combination; they equal joining each row's fields as text
+    (missing -> ""), also where values compare equal but print differently (-0.0, 1 vs 1.0 vs "1")."""
+    from perfcast.models.calibration import group_folds, problem_keys
+
+    def per_row(frame: pd.DataFrame, cols: list[str]) -> list[str]:
+        return ["|".join("" if pd.isna(v) else str(v) for v in row) for row in frame[cols].itertuples(index=False)]
+
+    for frame in (gpperf, kt):
+        cols = ["system", *sorted(c for c in frame.columns if c.startswith("problem."))]
+        assert problem_keys(frame).tolist() == per_row(frame, cols)
+        assert problem_keys(frame, with_system=False).tolist() == per_row(frame, cols[1:])
+    odd = pd.DataFrame({"system": ["a", "a", "a", "a", None, "a"], "problem.x": [0.0, -0.0, np.nan, 1e-5, 2.0, 0.0],
+                        "problem.o": [1, 1.0, "1", None, True, 1]})
+    keys = problem_keys(odd)
+    assert keys.tolist() == ["a|1|0.0", "a|1.0|-0.0", "a|1|", "a||1e-05", "|True|2.0", "a|1|0.0"]
+    assert list(keys.index) == list(odd.index)
+    # folds follow the key text: rows with equal keys share a fold
+    folds, _ = group_folds(problem_keys(gpperf), 0.2, seed=3)
+    assert pd.Series(folds).groupby(problem_keys(gpperf).to_numpy()).nunique().max() == 1
