@@ -175,8 +175,12 @@ class RoutedGBCostModel:
         min_family_rows: `plan_routes`' threshold for a family of its own.
         single_thread_rows: sub-models with fewer rows fit LightGBM on one thread: small per-family
             boosters gain nothing from more (measured: 1M rows 194.6 s with 2 threads each; see
-            `python benchmarks/bench_retrain.py --routed`). Sub-models are fitted one after another:
-            two LightGBM fits in threads of one process crashed (a segfault in CI).
+            `python benchmarks/bench_retrain.py --routed`).
+        n_jobs: worker processes for those one-thread sub-models when together they hold at least
+            `PARALLEL_MIN_ROWS` rows (below that, starting a process costs more than it saves); 1 fits
+            everything here. Processes, not threads: two LightGBM fits in threads of one process
+            crashed (a segfault in CI). The fitted models are the same either way. Larger sub-models
+            fit here afterwards, one after another, on every core.
 
     A group that cannot be fitted on its rows alone (e.g. a family with no usable row on the training
     side of another model's frozen split, when `perfcast promote` re-scores a routed champion there)
@@ -184,18 +188,19 @@ class RoutedGBCostModel:
     """
 
     def __init__(self, hyperparameters: Mapping[str, Any] | None = None, routes: Mapping[str, str] | None = None,
-                 min_family_rows: int = MIN_FAMILY_ROWS, single_thread_rows: int = 200_000):
+                 min_family_rows: int = MIN_FAMILY_ROWS, single_thread_rows: int = 200_000, n_jobs: int = 2):
         self.hyperparameters = dict(hyperparameters or {})
         self.routes = dict(routes) if routes is not None else None
         self.min_family_rows = min_family_rows
         self.single_thread_rows = single_thread_rows
+        self.n_jobs = n_jobs
         self.routes_: dict[str, str] = {}
         self.models_: dict[str, GBCostModel] = {}
         self.fallback_: list[str] = []
 
     def get_params(self) -> dict[str, Any]:
         return {"hyperparameters": self.hyperparameters, "routes": self.routes, "min_family_rows": self.min_family_rows,
-                "single_thread_rows": self.single_thread_rows}
+                "single_thread_rows": self.single_thread_rows, "n_jobs": self.n_jobs}
 
     def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> RoutedGBCostModel:
         """Fit each group's `GBCostModel` on its kernels' rows."""
@@ -212,24 +217,16 @@ class RoutedGBCostModel:
         self.models_ = {}
         self.fallback_ = [sub for sub in names if sub not in groups]  # no training rows
 
-        def fit_one(sub: str) -> GBCostModel | None:
-            rows = groups[sub]
-            if progress:
-                print(f"  [{sub}] fit on {len(rows):,} rows ({', '.join(names[sub])})", flush=True)
-            model = hp()
-            params = model.params
-            if len(rows) < self.single_thread_rows:
-                model.params = {**params, "num_threads": 1}
-            try:
-                model.fit(rows, progress=progress)
-            except ValueError:  # no target with enough usable rows in this group
-                return None
-            # the thread count is how this fit ran (kept in `lightgbm_params`), not a hyperparameter to refit with
-            model.params = params
-            model.meta_["hyperparameters"] = model.get_params()
-            return model
-
-        fitted = {sub: fit_one(sub) for sub in groups}
+        one_thread = [sub for sub in groups if len(groups[sub]) < self.single_thread_rows]
+        fitted: dict[str, GBCostModel | None] = {}
+        if self.n_jobs > 1 and len(one_thread) > 1 and sum(len(groups[sub]) for sub in one_thread) >= PARALLEL_MIN_ROWS:
+            fitted = _fit_in_processes({sub: groups[sub] for sub in one_thread}, self.hyperparameters, self.n_jobs,
+                                       {sub: names[sub] for sub in one_thread} if progress else None)
+        for sub in groups:
+            if sub not in fitted:
+                if progress:
+                    print(f"  [{sub}] fit on {len(groups[sub]):,} rows ({', '.join(names[sub])})", flush=True)
+                fitted[sub] = _fit_group(self.hyperparameters, groups[sub], sub in one_thread, progress)
         for sub in names:
             model = fitted.get(sub)
             if model is not None:
@@ -326,6 +323,58 @@ def freeze_split(frame: pd.DataFrame, test_fraction: float = 0.2, seed: int = 0)
         return split_by_problem(frame, test_fraction=test_fraction, seed=seed)
     except ValueError:
         return split_by_config(frame, test_fraction=test_fraction, seed=seed)
+
+
+#: `RoutedGBCostModel(n_jobs=)`: the fewest rows of one-thread sub-models worth worker processes (a
+#: process takes ~2 s to start and import; 20,000 rows fit in about as long).
+PARALLEL_MIN_ROWS = 50_000
+
+
+def _fit_group(hyperparameters: dict[str, Any], rows: pd.DataFrame, one_thread: bool,
+               progress: bool = False) -> GBCostModel | None:
+    """One route group's `GBCostModel` (None when no target has enough usable rows). Module level so
+    a worker process can run it."""
+    model = model_factory(hyperparameters)()
+    params = model.params
+    if one_thread:
+        model.params = {**params, "num_threads": 1}
+    try:
+        model.fit(rows, progress=progress)
+    except ValueError:  # no target with enough usable rows in this group
+        return None
+    # the thread count is how this fit ran (kept in `lightgbm_params`), not a hyperparameter to refit with
+    model.params = params
+    model.meta_["hyperparameters"] = model.get_params()
+    return model
+
+
+def _fit_in_processes(groups: dict[str, pd.DataFrame], hyperparameters: dict[str, Any], n_jobs: int,
+                      names: dict[str, list[str]] | None) -> dict[str, GBCostModel | None]:
+    """`_fit_group` of one-thread groups in `n_jobs` spawned processes, largest first. Groups whose
+    worker failed to start or died are left out (the caller fits them here)."""
+    import multiprocessing  # noqa: PLC0415
+    from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: PLC0415
+
+    out: dict[str, GBCostModel | None] = {}
+    order = sorted(groups, key=lambda sub: -len(groups[sub]))
+    t0 = time.perf_counter()
+    try:
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(order)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_fit_group, hyperparameters, groups[sub], True): sub for sub in order}
+            if names is not None:
+                print(f"  fitting {len(order)} smaller sub-models in {min(n_jobs, len(order))} processes: "
+                      + ", ".join(f"{sub} ({len(groups[sub]):,} rows)" for sub in order), flush=True)
+            for future in as_completed(futures):
+                sub = futures[future]
+                out[sub] = future.result()
+                if names is not None:
+                    print(f"  [{sub}] fitted ({', '.join(names[sub])}), {time.perf_counter() - t0:.1f} s", flush=True)
+    except (OSError, RuntimeError) as err:  # BrokenProcessPool is a RuntimeError: fit the rest here
+        import warnings  # noqa: PLC0415
+
+        warnings.warn(f"worker processes failed ({err!r}); fitting the remaining sub-models in this process",
+                      RuntimeWarning, stacklevel=3)
+    return out
 
 
 def model_factory(hyperparameters: dict[str, Any]) -> Any:
