@@ -354,22 +354,24 @@ def _fit_in_processes(groups: dict[str, pd.DataFrame], hyperparameters: dict[str
     worker failed to start or died are left out (the caller fits them here)."""
     import multiprocessing  # noqa: PLC0415
     from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: PLC0415
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
 
     out: dict[str, GBCostModel | None] = {}
     order = sorted(groups, key=lambda sub: -len(groups[sub]))
+    workers = min(n_jobs, len(order))
     t0 = time.perf_counter()
     try:
-        with ProcessPoolExecutor(max_workers=min(n_jobs, len(order)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_fit_group, hyperparameters, groups[sub], True): sub for sub in order}
             if names is not None:
-                print(f"  fitting {len(order)} smaller sub-models in {min(n_jobs, len(order))} processes: "
+                print(f"  fitting {len(order)} smaller sub-models in {workers} processes: "
                       + ", ".join(f"{sub} ({len(groups[sub]):,} rows)" for sub in order), flush=True)
             for future in as_completed(futures):
                 sub = futures[future]
                 out[sub] = future.result()
                 if names is not None:
                     print(f"  [{sub}] fitted ({', '.join(names[sub])}), {time.perf_counter() - t0:.1f} s", flush=True)
-    except (OSError, RuntimeError) as err:  # BrokenProcessPool is a RuntimeError: fit the rest here
+    except (OSError, BrokenProcessPool) as err:  # no worker could start, or one died: fit the rest here
         import warnings  # noqa: PLC0415
 
         warnings.warn(f"worker processes failed ({err!r}); fitting the remaining sub-models in this process",
