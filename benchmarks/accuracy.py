@@ -34,7 +34,7 @@ DETAIL = {
     "kt_gemm_config": ["runtime_ms.median_ape", "spearman_median", "top1_slowdown_geomean",
                        "top10_slowdown_geomean", "runtime_ms.coverage_80"],
     "kt_gemm_transfer": ["runtime_ms.median_ape", "spearman_median", "top1_slowdown_geomean",
-                         "top10_slowdown_geomean"],
+                         "top10_slowdown_geomean", "runtime_ms.coverage_80"],
     "autoheuristic_problem": ["runtime_ms.median_ape", "spearman_median", "kendall_median", "pairwise_accuracy",
                               "top1_slowdown_geomean", "top1_slowdown_median", "top1_slowdown_p90",
                               "top5_recall", "top10_slowdown_geomean", "runtime_ms.coverage_80"],

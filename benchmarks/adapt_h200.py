@@ -12,8 +12,9 @@ H200's other `ok` records. Methods:
 - base_as_h100: the base's prediction for the H100 (no H200 measurement);
 - plain_lgbm: LightGBM on raw fields, the N H200 records only.
 
-It prints median APE, per-problem Spearman (median) and top-1 slowdown (geomean over problems with
-at least 3 held-out configs), medians over seeds.
+It prints median APE, per-problem Spearman (median), top-1 slowdown (geomean over problems with
+at least 3 held-out configs) and the share of held-out runtimes inside the 80% interval (the
+adaptation's cross-conformal one; the base's own CQR interval for the H100), medians over seeds.
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             for method, pred in preds.items():
                 m = score(rest, pred)
                 rows.append({"n": n, "seed": seed, "method": method, "median_ape": m["runtime_ms.median_ape"],
-                             "spearman": m.get("spearman_median"), "top1": m.get("top1_slowdown_geomean")})
+                             "spearman": m.get("spearman_median"), "top1": m.get("top1_slowdown_geomean"),
+                             "coverage_80": m.get("runtime_ms.coverage_80", np.nan)})
             print(rows[-3:], file=sys.stderr, flush=True)
-    table = pd.DataFrame(rows).groupby(["n", "method"], sort=False)[["median_ape", "spearman", "top1"]].median()
+    table = pd.DataFrame(rows).groupby(["n", "method"], sort=False)[["median_ape", "spearman", "top1", "coverage_80"]].median()
     print(f"\nH100 -> H200, {len(h200):,} H200 records ({int(h200['status'].eq('ok').sum()):,} ok), medians over "
           f"seeds {args.seeds} ({time.perf_counter() - t0:.0f} s)")
     print(markdown_table(table.reset_index(), digits=4))

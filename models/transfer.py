@@ -11,7 +11,9 @@ On the new system's measured rows the estimator learns, in log(runtime_ms / roof
 2. *what is specific to it*: small LightGBM boosters continuing from that mapping (`init_score`) on
    the features plus the counterfactual predictions, with the same fast-row weights; `n_bags` of them
    (row/feature bagging with different seeds), averaged, so the pick among near-equal fast configs
-   depends less on one booster's random subsample.
+   depends less on one booster's random subsample;
+3. *how far to trust it*: an 80% interval (`pred.runtime_ms.q10` / `.q90`) from cross-conformal
+   errors: each measured row predicted by steps 1-2 refitted without its fold.
 
 `save(dir)` / `load(dir)` persist the adapted model without pickle (JSON, ONNX, Parquet, the base's
 directory); a loaded model predicts through onnxruntime.
@@ -49,6 +51,10 @@ BASE_DIR = "base"
 #: was mixed (worse on 3 of 8 cases, better on 1).
 AUTO_ROUNDS_PER_ROW = 0.3
 AUTO_MIN_ROUNDS = 150
+#: the interval (`pred.runtime_ms.q10` / `.q90`) needs this many usable target rows (fewer: point only)
+INTERVAL_MIN_ROWS = 50
+#: each tail of the 80% interval misses at most 10% of the cross-fitted errors
+INTERVAL_TAIL_COVERAGE = 0.9
 #: files of a saved TransferCostModel besides its base directory
 TRANSFER_FILES = (TRANSFER_FILE, RESIDUAL_FILE, SCHEMA_FILE, TARGET_ROWS_FILE)
 TRANSFER_FORMAT_VERSION = 1
@@ -120,11 +126,15 @@ class TransferCostModel:
             `fast_weight` times in the ridge mapping and the residual booster.
         ridge_alpha: L2 penalty of the ridge mapping from source predictions.
         seed: LightGBM seed of the first residual booster.
+        interval_folds: folds of the cross-conformal 80% interval (`pred.runtime_ms.q10` / `.q90`): the
+            adaptation is refitted this many times, each without one fold of the target rows, and the
+            interval is what its errors on the left-out rows need; 0 predicts the point only.
     """
 
     def __init__(self, system: str, base: Any = None, base_params: dict[str, Any] | None = None,
                  params: dict[str, Any] | None = None, num_boost_round: int | str = "auto", fast_fraction: float = 0.2,
-                 fast_weight: float = 5.0, ridge_alpha: float = 1.0, n_bags: int = 5, seed: int = 0):
+                 fast_weight: float = 5.0, ridge_alpha: float = 1.0, n_bags: int = 5, seed: int = 0,
+                 interval_folds: int = 5):
         self.system = system
         self.base = base
         self.base_params = dict(base_params or {})
@@ -135,6 +145,7 @@ class TransferCostModel:
         self.ridge_alpha = ridge_alpha
         self.n_bags = n_bags
         self.seed = seed
+        self.interval_folds = interval_folds
 
     # ------------------------------------------------------------------------------ helpers
     def _counterfactual(self, frame: pd.DataFrame, log_roofline: np.ndarray) -> np.ndarray:
@@ -187,15 +198,15 @@ class TransferCostModel:
     # ---------------------------------------------------------------------------------- fit
     def fit(self, frame: pd.DataFrame) -> TransferCostModel:
         """Fit on the new system's rows of `frame` (and the base on the other rows when `base` is None)."""
-        import lightgbm as lgb  # noqa: PLC0415
         from perfcast.features import featurize  # noqa: PLC0415
-        from sklearn.linear_model import Ridge  # noqa: PLC0415
 
         if not (isinstance(self.n_bags, int | np.integer) and self.n_bags >= 1):
             raise ValueError(f"n_bags must be an integer >= 1 (residual boosters to average), got {self.n_bags!r}")
         if not (self.num_boost_round == "auto" or (isinstance(self.num_boost_round, int | np.integer)
                                                    and self.num_boost_round >= 1)):
             raise ValueError(f"num_boost_round must be 'auto' or an integer >= 1, got {self.num_boost_round!r}")
+        if not (isinstance(self.interval_folds, int | np.integer) and (self.interval_folds == 0 or self.interval_folds >= 2)):
+            raise ValueError(f"interval_folds must be 0 (no interval) or an integer >= 2, got {self.interval_folds!r}")
         if "system" not in frame.columns:
             raise ValueError("TransferCostModel.fit needs a 'system' column (the new system's rows are its data)")
         frame = frame.reset_index(drop=True)
@@ -221,24 +232,61 @@ class TransferCostModel:
         X, log_roof = self._features(target)
         z = np.log(y[usable]) - log_roof
         cf = self._counterfactual(target, log_roof)
-        w = self._weights(target, z)
-        ridge = Ridge(alpha=self.ridge_alpha).fit(self._ridge_input(cf), z, sample_weight=w)
-        self.ridge_coef_, self.ridge_intercept_ = ridge.coef_.astype(np.float64), float(ridge.intercept_)
-        init = self._mapping(cf)
-        Xc = self._booster_input(X, cf)
         self.num_boost_round_ = self.rounds_for(len(target))
-        # Bagging over seeds: on Kernel Tuner GEMM (benchmarks/transfer_methods.py, seeds 0-7) one
-        # booster's pick moved between near-equal fast configs with its seed; the average does less.
-        # A Dataset per booster: its bin sampling follows the seed.
-        self.boosters_ = [
-            lgb.train({**DEFAULT_RESIDUAL_PARAMS, **self.params, "seed": self.seed + i},
-                      lgb.Dataset(Xc, label=z, weight=w, init_score=init, params={"verbose": -1}),
-                      num_boost_round=self.num_boost_round_)
-            for i in range(self.n_bags)]
+        self.ridge_coef_, self.ridge_intercept_, self.boosters_ = self._fit_adaptation(target, X, cf, z)
+        self.interval_ = self._cross_conformal(target, X, cf, z)
         self._session = None
         self.n_target_rows_ = len(target)
         self._target = target
         return self
+
+    def _fit_adaptation(self, target: pd.DataFrame, X: np.ndarray, cf: np.ndarray,
+                        z: np.ndarray) -> tuple[np.ndarray, float, list[Any]]:
+        """The ridge mapping and the residual boosters on these target rows (fit, and each interval fold)."""
+        import lightgbm as lgb  # noqa: PLC0415
+        from sklearn.linear_model import Ridge  # noqa: PLC0415
+
+        w = self._weights(target, z)
+        ridge = Ridge(alpha=self.ridge_alpha).fit(self._ridge_input(cf), z, sample_weight=w)
+        coef, intercept = ridge.coef_.astype(np.float64), float(ridge.intercept_)
+        init = self._ridge_input(cf) @ coef + intercept
+        Xc = self._booster_input(X, cf)
+        rounds = self.rounds_for(len(target))
+        # Bagging over seeds: on Kernel Tuner GEMM (benchmarks/transfer_methods.py, seeds 0-7) one
+        # booster's pick moved between near-equal fast configs with its seed; the average does less.
+        # A Dataset per booster: its bin sampling follows the seed.
+        boosters = [
+            lgb.train({**DEFAULT_RESIDUAL_PARAMS, **self.params, "seed": self.seed + i},
+                      lgb.Dataset(Xc, label=z, weight=w, init_score=init, params={"verbose": -1}),
+                      num_boost_round=rounds)
+            for i in range(self.n_bags)]
+        return coef, intercept, boosters
+
+    def _cross_conformal(self, target: pd.DataFrame, X: np.ndarray, cf: np.ndarray,
+                         z: np.ndarray) -> dict[str, Any] | None:
+        """The 80% interval around the point prediction, in log runtime: each measured row predicted by
+        the adaptation refitted without its fold (whole problems where there are enough, else configs),
+        and the finite-sample conformal quantile of each tail of those errors (10% each)."""
+        from .calibration import conformal_quantile, group_folds, problem_keys  # noqa: PLC0415
+
+        if self.interval_folds == 0 or len(target) < INTERVAL_MIN_ROWS:
+            return None
+        folds, rule = group_folds(problem_keys(target), 1.0 / self.interval_folds, seed=self.seed)
+        oof = np.full(len(target), np.nan)
+        for k in np.unique(folds):
+            held, fit = folds == k, folds != k
+            coef, intercept, boosters = self._fit_adaptation(
+                target[fit].reset_index(drop=True), X[fit], cf[fit], z[fit])
+            Xc = self._booster_input(X[held], cf[held])
+            oof[held] = (self._ridge_input(cf[held]) @ coef + intercept
+                         + np.mean([b.predict(Xc) for b in boosters], axis=0))
+        errors = z - oof  # measured minus predicted, log runtime
+        upper = conformal_quantile(errors, INTERVAL_TAIL_COVERAGE)
+        lower = -conformal_quantile(-errors, INTERVAL_TAIL_COVERAGE)
+        return {"q10_log": float(lower), "q90_log": float(upper), "folds": int(len(np.unique(folds))),
+                "rule": rule, "rows": int(len(target)),
+                "oof_coverage": float(np.mean((errors >= lower) & (errors <= upper))),
+                "oof_median_ape": float(np.median(np.abs(np.expm1(-errors))) * 100)}
 
     def rounds_for(self, n_rows: int) -> int:
         """Rounds of each residual booster for `n_rows` usable target measurements."""
@@ -257,7 +305,14 @@ class TransferCostModel:
 
     # ------------------------------------------------------------------------------ predict
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """`pred.runtime_ms` for rows of the new system (same order and index as `frame`)."""
+        """`pred.runtime_ms` (and its 80% interval, `.q10` / `.q90`) for rows of the new system (same
+        order and index as `frame`)."""
+        out = self.predict_inputs(self.prediction_inputs(frame))
+        return pd.DataFrame(out, index=frame.index)
+
+    def prediction_inputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per row what prediction reads: the features, the base's answer as if on each source system,
+        and log(roofline_ms) (a matrix, so a service can cache it per query and skip the base next time)."""
         if not hasattr(self, "ridge_coef_"):
             raise RuntimeError("TransferCostModel is not fitted: call fit(frame) or TransferCostModel.load(dir)")
         if "system" in frame.columns:
@@ -266,17 +321,37 @@ class TransferCostModel:
                 raise ValueError(f"TransferCostModel predicts {self.system!r} only; got rows of {other}")
         work = frame.reset_index(drop=True).assign(system=self.system)
         X, log_roof = self._features(work)
-        cf = self._counterfactual(work, log_roof)
+        return np.column_stack([X, self._counterfactual(work, log_roof), log_roof])
+
+    def predict_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """`prediction_inputs` rows -> `pred.runtime_ms` (+ `.q10`, `.q90`) arrays."""
+        n_cf = len(self.sources_)
+        X, cf, log_roof = inputs[:, :-n_cf - 1], inputs[:, -n_cf - 1:-1], inputs[:, -1]
         z = self._mapping(cf) + self._residual(self._booster_input(X, cf))
-        return pd.DataFrame({"pred.runtime_ms": np.exp(z + log_roof)}, index=frame.index)
+        point = np.exp(z + log_roof)
+        out = {"pred.runtime_ms": point}
+        if self.interval_ is not None:
+            out["pred.runtime_ms.q10"] = point * np.exp(self.interval_["q10_log"])
+            out["pred.runtime_ms.q90"] = point * np.exp(self.interval_["q90_log"])
+        return out
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`predict` under the loaded models' name (`perfcast predict` streams through it)."""
         return self.predict(frame)
 
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """What the model predicts: runtime only (power/energy on a new system need measurements there)."""
+        return ("runtime_ms",)
+
+    @property
+    def schema(self) -> Any:
+        """The feature schema of the target rows (the fields each kernel's features read)."""
+        return self.schema_
+
     def output_columns(self) -> list[str]:
         """Names (without `pred.`) of the columns `predict_frame` returns."""
-        return ["runtime_ms"]
+        return ["runtime_ms"] + (["runtime_ms.q10", "runtime_ms.q90"] if self.interval_ is not None else [])
 
     # ---------------------------------------------------------------------------- save / load
     def save(self, model_dir: str | Path) -> Path:
@@ -325,7 +400,13 @@ class TransferCostModel:
             "n_target_rows": self.n_target_rows_,
             "hyperparameters": {"params": self.params, "num_boost_round": self.num_boost_round,
                                 "fast_fraction": self.fast_fraction, "fast_weight": self.fast_weight,
-                                "ridge_alpha": self.ridge_alpha, "n_bags": self.n_bags, "seed": self.seed},
+                                "ridge_alpha": self.ridge_alpha, "n_bags": self.n_bags, "seed": self.seed,
+                                "interval_folds": self.interval_folds},
+            # the cross-conformal 80% interval in log runtime, and how it was found (None: point only)
+            "interval": self.interval_,
+            "metrics": {"n_target_rows": self.n_target_rows_,
+                        **({f"interval.{k}": self.interval_[k] for k in ("oof_coverage", "oof_median_ape")}
+                           if self.interval_ is not None else {})},
             # ONNX against LightGBM on the target rows (float32 thresholds: see onnx_export)
             "onnx_parity_max_abs": float(np.max(np.abs(onnx_residual - self._residual(Xc)))),
         }
@@ -354,6 +435,7 @@ class TransferCostModel:
         model.schema_ = FeatureSchema.from_json((model_dir / SCHEMA_FILE).read_text())
         model.ridge_coef_ = np.asarray(meta["ridge"]["coef"], dtype=np.float64)
         model.ridge_intercept_ = float(meta["ridge"]["intercept"])
+        model.interval_ = meta.get("interval")  # absent in directories saved before intervals: point only
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or default_threads()
         opts.inter_op_num_threads = 1

@@ -425,6 +425,48 @@ class _Engine:
         return out
 
 
+class _TransferEngine(_Engine):
+    """The engine of an adaptation to a new GPU (`TransferCostModel`, runtime only, one system).
+
+    Its cached "feature rows" are the model's `prediction_inputs` (features, the base's answer as if on
+    each source GPU, log roofline): the base models run once per query, and a repeated query costs only
+    the small ridge + residual graph of `outputs`. Checks, caches and rank are `_Engine`'s."""
+
+    def __init__(self, model: Any, directory: Path, cache_rows: int):
+        self.model = model
+        self.directory = directory
+        self.schema = model.schema
+        point, lower, upper = (f"runtime_ms{s}" for s in ("", ".q10", ".q90"))
+        self.specs = {"runtime_ms": {"point": point, "transform": "log",
+                                     **({"lower": lower, "upper": upper} if model.interval_ is not None else {})}}
+        self.targets = ("runtime_ms",)
+        self.cache_rows = cache_rows
+        self.features = _RowCache(cache_rows)
+        self.raw = _RowCache(cache_rows)  # unused: `outputs` is cheap once the inputs are cached
+        self.needed = {}
+        self._outputs_of = {}
+        # runtime of every kernel the adaptation saw, on its one system (others: not answered)
+        self.measured = {"runtime_ms": frozenset((k, model.system) for k in getattr(model.schema, "inputs", {}))}
+
+    def featurize(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
+        """`prediction_inputs` of dotted `columns` (scalars broadcast to `n` rows)."""
+        frame = pd.DataFrame({name: value if isinstance(value, list) else [value] * n
+                              for name, value in columns.items()})
+        try:
+            return self.model.prediction_inputs(frame)
+        except (ValueError, TypeError) as exc:
+            raise PredictorInputError(f"cannot build the model's features from this input: {exc}") from exc
+
+    def outputs(self, X: np.ndarray, outputs: tuple[str, ...] | None = None, *,
+                keys: Sequence[tuple[tuple, Any]] | None = None) -> dict[str, np.ndarray]:
+        """`prediction_inputs` rows -> `pred.runtime_ms` (+ interval) arrays."""
+        return self.model.predict_inputs(np.asarray(X, dtype=np.float64))
+
+    def cached_outputs(self, keys: Sequence[tuple[tuple, Any]] | None, *, context: tuple | None = None,
+                       params: Sequence[Any] = ()) -> dict[str, np.ndarray] | None:  # fmt: skip
+        return None  # the inputs are cached (`feature_rows`); outputs are recomputed from them
+
+
 class Predictor:
     """Predict runtime/power/energy with intervals and rank candidate configs, in-process.
 
@@ -447,7 +489,9 @@ class Predictor:
             self._engines = {kernel: by_model[id(sub)] for kernel, sub in routes.items()}
             self._default: _Engine | None = None
         else:
-            self._default = _Engine(model, meta.directory, cache_rows, batch_threads)
+            transfer = hasattr(model, "prediction_inputs")  # an adaptation to a new GPU (perfcast adapt)
+            self._default = (_TransferEngine(model, meta.directory, cache_rows) if transfer
+                             else _Engine(model, meta.directory, cache_rows, batch_threads))
             self._engines = dict.fromkeys(meta.kernels, self._default)
 
     # ---- loading ------------------------------------------------------------------------------
@@ -456,7 +500,8 @@ class Predictor:
         cls, uri: str | Path, *, threads: int | None = None, batch_threads: int | None = None,
         cache_rows: int = DEFAULT_CACHE_ROWS,
     ) -> Predictor:  # fmt: skip
-        """Load from a model directory (single or routed) or a `models:/name@alias` registry URI.
+        """Load from a model directory (single, routed, or an adaptation to a new GPU from `perfcast adapt`)
+        or a `models:/name@alias` registry URI.
 
         `threads`: onnxruntime intra-op threads (default `PERFCAST_ORT_THREADS`, else 1: the service runs
         one worker per core). `batch_threads`: threads for batches of `BATCH_ROWS` rows or more (a big
@@ -468,12 +513,10 @@ class Predictor:
 
         version = registry_version(uri)
         directory = resolve_model_dir(uri)
-        if is_transfer_dir(directory):
-            raise ValueError(f"{directory} is an adaptation to a new GPU (perfcast adapt): the service does not "
-                             "serve those yet; use `perfcast predict IN OUT --model DIR` or TransferCostModel.load")
         model = load_cost_model(directory, threads=threads)
-        for sub in _submodels(model):
-            _check_outputs(sub, Path(getattr(sub, "model_dir", None) or directory))
+        if not is_transfer_dir(directory):  # an adaptation's outputs are its numpy mapping + residual graph
+            for sub in _submodels(model):
+                _check_outputs(sub, Path(getattr(sub, "model_dir", None) or directory))
         if batch_threads is None:
             batch_threads = _env_threads("PERFCAST_ORT_BATCH_THREADS")
         meta = read_meta(directory, str(uri), model, version=version)
@@ -928,7 +971,7 @@ def read_meta(directory: Path, uri: str, model: Any = None, *, version: str | No
 
     A routed model reports its routes and, per kernel, the feature schema version of its sub-model."""
     info: dict[str, Any] = {}
-    path = directory / "model.json"
+    path = _info_file(directory)
     if path.is_file():
         info = json.loads(path.read_text())
     targets = tuple(getattr(model, "targets", None) or info.get("targets") or ())
@@ -970,9 +1013,16 @@ def read_meta(directory: Path, uri: str, model: Any = None, *, version: str | No
     )
 
 
-def model_json_digest(directory: Path) -> str:
-    """Version of an unregistered model directory: a digest of its `model.json` (unique per training)."""
+def _info_file(directory: Path) -> Path:
+    """`model.json`, or an adaptation's `transfer.json` (what it was fitted on, its metrics)."""
     path = Path(directory) / "model.json"
+    return path if path.is_file() or not (Path(directory) / "transfer.json").is_file() else Path(directory) / "transfer.json"
+
+
+def model_json_digest(directory: Path) -> str:
+    """Version of an unregistered model directory: a digest of its `model.json` (`transfer.json` for an
+    adaptation; unique per training)."""
+    path = _info_file(directory)
     if not path.is_file():
         return "unversioned"
     return "sha-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]

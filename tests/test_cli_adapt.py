@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -11,9 +14,10 @@ from perfcast.measurements.store import MeasurementStore
 from perfcast.models import GBCostModel
 from perfcast.models.routed import load_cost_model
 from perfcast.models.transfer import TransferCostModel
-from perfcast.serving.predictor import Predictor
+from perfcast.serving.predictor import Predictor, PredictorInputError
 from perfcast.training.cli_adapt import default_name
 from perfcast.training.registry import current_version, resolve_model_dir
+from test_serving_helpers import query_record
 
 from perfcast.cli import main as cli_main
 
@@ -43,7 +47,8 @@ def test_adapt_saves_a_model_perfcast_predict_uses(setup, capsys):
                    "--out", str(out), "--no-register"])
     printed = capsys.readouterr().out
     assert rc == 0, printed
-    assert "held-out" in printed and "median APE" in printed and f"--model {out}" in printed
+    assert "held-out" in printed and "median APE" in printed and "80% interval coverage 0." in printed
+    assert f"--model {out}" in printed and f"perfcast serve --model {out}" in printed
     model = load_cost_model(out)
     assert isinstance(model, TransferCostModel) and model.n_target_rows_ == 300
     assert model.sources_ == ["NVIDIA GeForce RTX 2080 Ti", "NVIDIA TITAN RTX"]
@@ -55,8 +60,55 @@ def test_adapt_saves_a_model_perfcast_predict_uses(setup, capsys):
     assert len(pred) == len(rest) and list(pred["params.MWG"]) == list(rest["params.MWG"])
     ape = np.abs(pred["pred.runtime_ms"].to_numpy() / rest["runtime_ms"].to_numpy() - 1)
     assert np.median(ape) < 0.10  # the adapted model, not the Turing base (the 3090 is ~2x faster)
-    with pytest.raises(ValueError, match="does not serve those yet"):
-        Predictor.load(out)
+    # with its cross-conformal 80% interval, which covers about 80% of the 3090's unseen configs
+    inside = (pred["pred.runtime_ms.q10"] <= rest["runtime_ms"]) & (rest["runtime_ms"] <= pred["pred.runtime_ms.q90"])
+    assert 0.7 <= inside.mean() <= 0.9, inside.mean()
+
+
+def test_the_service_answers_an_adaptation(setup):
+    """`Predictor` (what `perfcast serve` and the autotuner adapters run) loads a saved adaptation:
+    predict and rank for the new GPU with intervals, the same numbers as the model itself."""
+    tmp, base_dir, store, rest = setup
+    saved = TransferCostModel(TARGET, base=str(base_dir), n_bags=2).fit(store.read()).save(tmp / "served")
+    predictor = Predictor.load(saved)
+    assert predictor.targets == ("runtime_ms",) and predictor.version.startswith("sha-")
+    assert predictor.measured_on("runtime_ms") == [f"{rest['kernel'].iloc[0]} on {TARGET}"]
+    rows = rest.head(200)
+    records = [query_record(r) for _, r in rows.iterrows()]
+    got = predictor.predict(records)
+    ref = TransferCostModel.load(saved).predict_frame(rows.drop(columns=["runtime_ms", "runtime_ms_samples", "status"]))
+    for key, column in (("value", "pred.runtime_ms"), ("q10", "pred.runtime_ms.q10"), ("q90", "pred.runtime_ms.q90")):
+        np.testing.assert_allclose([p["runtime_ms"][key] for p in got], ref[column], rtol=1e-9)
+    assert all(0 < p["runtime_ms"]["q10"] < p["runtime_ms"]["value"] < p["runtime_ms"]["q90"] for p in got)
+    assert predictor.predict(records) == got  # the second time from the cached inputs
+    # rank: the 200 candidates by predicted runtime, the best one the same as predict says
+    ranked = predictor.rank(TARGET, records[0]["problem"], [r["params"] for r in records])
+    assert [item["score"] for item in ranked] == sorted(p["runtime_ms"]["value"] for p in got)
+    best = ranked[0]
+    assert best["prediction"]["runtime_ms"] == got[best["index"]]["runtime_ms"]
+    assert ranked[:5] == predictor.rank(TARGET, records[0]["problem"], [r["params"] for r in records], top_k=5)
+    # the adaptation knows one GPU: another is a clear error, not the base's guess
+    with pytest.raises(PredictorInputError, match="no such measurements of kernel .* on system 'NVIDIA TITAN RTX'"):
+        predictor.rank("NVIDIA TITAN RTX", records[0]["problem"], [r["params"] for r in records])
+    with pytest.raises(PredictorInputError, match="needs energy_j or power_w"):
+        predictor.rank(TARGET, records[0]["problem"], [r["params"] for r in records], objective="energy")
+    # and over HTTP
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+    from perfcast.serving.app import create_app  # noqa: PLC0415
+
+    with TestClient(create_app(saved, reload_interval_s=0)) as client:
+        answer = client.post("/v1/predict", json={"records": records[:3]})
+        assert answer.status_code == 200, answer.text
+        assert [p["runtime_ms"] for p in answer.json()["predictions"]] == [p["runtime_ms"] for p in got[:3]]
+        info = client.get("/v1/models").json()["models"][0]
+        assert info["targets"] == ["runtime_ms"] and info["metrics"]["n_target_rows"] == 300
+    # predicting loads onnxruntime only, as for any served model
+    code = ("import sys, json, perfcast\n"
+            f"p = perfcast.Predictor.load({str(saved)!r})\n"
+            f"assert p.predict(json.loads({json.dumps(json.dumps(records[:2]))}))[0]['runtime_ms']['q90'] > 0\n"
+            "bad = [m for m in ('mlflow', 'lightgbm', 'sklearn', 'torch') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_adapt_logs_and_registers_in_mlflow(setup, capsys, monkeypatch):

@@ -154,6 +154,33 @@ def test_auto_rounds_grow_with_the_measurements(parts, base, tmp_path):
     assert fixed.num_boost_round_ == 40 and fixed.boosters_[0].num_trees() == 40
 
 
+def test_interval_covers_about_80_percent_of_unseen_configs(parts, base, tmp_path):
+    """The cross-conformal interval: 5 refits without one fold each; the 3090's unseen configs inside
+    q10..q90 about 80% of the time; saved with the model; the point prediction does not depend on it."""
+    train, test = parts
+    model = TransferCostModel(TARGET, base=base).fit(train)
+    pred = model.predict(test)
+    lo, point, hi = (pred[f"pred.runtime_ms{s}"].to_numpy() for s in (".q10", "", ".q90"))
+    assert (lo < point).all() and (point < hi).all()
+    y = test["runtime_ms"].to_numpy()
+    inside = float(np.mean((lo <= y) & (y <= hi)))
+    assert 0.72 <= inside <= 0.88, inside
+    info = model.interval_
+    assert (info["folds"], info["rule"], info["rows"]) == (5, "row", 300) and 0.78 <= info["oof_coverage"] <= 0.86
+    assert model.output_columns() == ["runtime_ms", "runtime_ms.q10", "runtime_ms.q90"]
+    loaded = TransferCostModel.load(model.save(tmp_path / "adapted"))
+    assert loaded.interval_ == info
+    again = loaded.predict(test)
+    np.testing.assert_allclose(again["pred.runtime_ms.q90"] / again["pred.runtime_ms"], np.exp(info["q90_log"]))
+    point_only = TransferCostModel(TARGET, base=base, interval_folds=0).fit(train)
+    assert point_only.interval_ is None and list(point_only.predict(test).columns) == ["pred.runtime_ms"]
+    np.testing.assert_array_equal(point_only.predict(test)["pred.runtime_ms"], point)
+    few = train[train["system"] == TARGET].head(40)
+    assert TransferCostModel(TARGET, base=base).fit(few).interval_ is None  # < 50 rows: point only
+    with pytest.raises(ValueError, match="interval_folds must be 0 .* or an integer >= 2"):
+        TransferCostModel(TARGET, base=base, interval_folds=1).fit(train)
+
+
 def test_bad_input_is_a_clear_error(parts, base):
     train, test = parts
     with pytest.raises(ValueError, match="need >= 20 measurements"):

@@ -79,7 +79,8 @@ def _adapt(args: argparse.Namespace, rows, hp: dict, work: Path, t0: float) -> i
             print(f"held-out {len(held):,} of {len(rows):,} measurements ({args.holdout:.0%} of the configs): "
                   f"median APE {metrics['test.runtime_ms.median_ape']:.2f}%, "
                   f"Spearman {metrics['test.spearman_median']:.4f}, "
-                  f"top-1 slowdown {metrics['test.top1_slowdown_geomean']:.3f} (geomean over problems)")
+                  f"top-1 slowdown {metrics['test.top1_slowdown_geomean']:.3f} (geomean over problems), "
+                  f"80% interval coverage {metrics.get('test.runtime_ms.coverage_80', float('nan')):.3f}")
         model = TransferCostModel(args.system, base=base, **hp).fit(rows)
         model_dir = model.save(args.out if args.out is not None else work / "model")
     except (ModelNotFoundError, FileNotFoundError, ValueError) as exc:
@@ -97,5 +98,6 @@ def _adapt(args: argparse.Namespace, rows, hp: dict, work: Path, t0: float) -> i
             tags={"perfcast.kind": "transfer", "perfcast.system": args.system}, tracking_uri=args.tracking_uri)
         where = f"models:/{name}/{logged['version']}"
     print(f"{args.system}: adapted from {', '.join(model.sources_)} on {model.n_target_rows_:,} measurements "
-          f"-> {where} ({time.perf_counter() - t0:.0f} s); predict with `perfcast predict IN OUT --model {where}`")
+          f"-> {where} ({time.perf_counter() - t0:.0f} s); predict with `perfcast predict IN OUT --model {where}`, "
+          f"serve with `perfcast serve --model {where}`")
     return 0
