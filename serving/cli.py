@@ -42,6 +42,9 @@ def example_request(predictor: Any, host: str = "127.0.0.1", port: int = 8000) -
 _EXAMPLE_PARAMS: dict[str, list[Any]] = {
     "BLOCK_M": [64, 128], "BLOCK_N": [64, 128], "BLOCK_K": [32, 64], "GROUP_M": [8], "num_warps": [4, 8],
     "num_stages": [3, 4], "TILE": [8, 16, 32],
+    # CLBlast/CLTune xgemm (Kernel Tuner GEMM, SGEMM UCI): valid tilings around the fast 128x128 region
+    "MWG": [64, 128], "NWG": [64, 128], "KWG": [32], "MDIMC": [16], "NDIMC": [8, 16], "MDIMA": [16], "NDIMB": [16],
+    "KWI": [2], "VWM": [2, 4], "VWN": [2], "STRM": [0], "STRN": [0], "SA": [1], "SB": [1],
 }  # fmt: skip
 _A100 = "NVIDIA A100-SXM4-80GB"
 _EXAMPLE_PROBLEM: dict[str, Any] = {"M": 4096, "N": 4096, "K": 4096, "dtype": "fp16", "a_layout": "row", "b_layout": "col"}
@@ -63,6 +66,10 @@ def example_rank_body(predictor: Any) -> dict[str, Any]:
         system = _A100  # the AutoHeuristic Triton sweeps
     else:
         system = max(systems, key=systems.get) if systems else _A100
+    # a model that answers runtime on named systems only (an adaptation: its one new GPU) gets one of those
+    measured = [p.split(" on ", 1)[1] for p in predictor.measured_on("runtime_ms") if p.startswith(f"{kernel} on ")]
+    if measured and "*" not in measured and system not in measured:
+        system = measured[0]
     inputs = predictor.inputs(kernel)
     params = [c.split(".", 1)[1] for c in inputs if c.startswith("params.")]
     problem = {k: _EXAMPLE_PROBLEM.get(k) for k in (c.split(".", 1)[1] for c in inputs if c.startswith("problem."))}

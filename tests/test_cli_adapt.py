@@ -14,6 +14,7 @@ from perfcast.measurements.store import MeasurementStore
 from perfcast.models import GBCostModel
 from perfcast.models.routed import load_cost_model
 from perfcast.models.transfer import TransferCostModel
+from perfcast.serving.cli import example_rank_body
 from perfcast.serving.predictor import Predictor, PredictorInputError
 from perfcast.training.cli_adapt import default_name
 from perfcast.training.registry import current_version, resolve_model_dir
@@ -87,6 +88,10 @@ def test_the_service_answers_an_adaptation(setup):
     best = ranked[0]
     assert best["prediction"]["runtime_ms"] == got[best["index"]]["runtime_ms"]
     assert ranked[:5] == predictor.rank(TARGET, records[0]["problem"], [r["params"] for r in records], top_k=5)
+    # the example `perfcast serve` prints ranks on the adapted GPU, and runs
+    body = example_rank_body(predictor)
+    assert body["system"] == TARGET
+    assert len(predictor.rank(body["system"], body["problem"], body["candidates"], top_k=3, kernel=body["kernel"])) == 3
     # the adaptation knows one GPU: another is a clear error, not the base's guess
     with pytest.raises(PredictorInputError, match="no such measurements of kernel .* on system 'NVIDIA TITAN RTX'"):
         predictor.rank("NVIDIA TITAN RTX", records[0]["problem"], [r["params"] for r in records])
