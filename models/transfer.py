@@ -150,12 +150,13 @@ class TransferCostModel:
     # ------------------------------------------------------------------------------ helpers
     def _counterfactual(self, frame: pd.DataFrame, log_roofline: np.ndarray) -> np.ndarray:
         """log(base runtime as if on each source system) − log(roofline here): one column per source."""
-        cols = []
-        for source in self.sources_:
-            pred = _base_runtime_ms(self.base_, frame.assign(system=source))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cols.append(np.log(pred) - log_roofline)
-        return np.column_stack(cols)
+        return self._source_columns([_base_runtime_ms(self.base_, frame.assign(system=source))
+                                     for source in self.sources_], log_roofline)
+
+    @staticmethod
+    def _source_columns(source_runtime_ms: list[np.ndarray], log_roofline: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.column_stack([np.log(pred) - log_roofline for pred in source_runtime_ms])
 
     def _ridge_input(self, cf: np.ndarray) -> np.ndarray:
         # A source the base has no answer for on a row (NaN) takes the mean of the others (0 if none has)
@@ -174,10 +175,12 @@ class TransferCostModel:
     def _features(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         from perfcast.features import featurize  # noqa: PLC0415
 
-        X_df, _ = featurize(frame, self.schema_)
+        X = featurize(frame, self.schema_)[0].to_numpy(dtype=np.float64)
+        return X, self._log_roofline(X)
+
+    def _log_roofline(self, X: np.ndarray) -> np.ndarray:
         # log(roofline) where the family has one, else 0 (elementwise/softmax/...: plain log runtime)
-        log_roof = log_offset(X_df["roofline_ms"].to_numpy(dtype=np.float64), len(X_df))
-        return X_df.to_numpy(dtype=np.float64), log_roof
+        return log_offset(X[:, list(self.schema_.names).index("roofline_ms")], len(X))
 
     def _mapping(self, cf: np.ndarray) -> np.ndarray:
         """The ridge mapping from source predictions (numpy: the same after `load`)."""
@@ -322,6 +325,13 @@ class TransferCostModel:
         work = frame.reset_index(drop=True).assign(system=self.system)
         X, log_roof = self._features(work)
         return np.column_stack([X, self._counterfactual(work, log_roof), log_roof])
+
+    def assemble_inputs(self, X: np.ndarray, source_runtime_ms: list[np.ndarray]) -> np.ndarray:
+        """`prediction_inputs` from its parts computed elsewhere (the service's compiled feature plans):
+        the feature rows (`featurize`'s values for this model's schema, the new system's `system`) and
+        the base's `pred.runtime_ms` as if on each of `sources_` (NaN where it has no answer)."""
+        log_roof = self._log_roofline(X)
+        return np.column_stack([X, self._source_columns(source_runtime_ms, log_roof), log_roof])
 
     def predict_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """`prediction_inputs` rows -> `pred.runtime_ms` (+ `.q10`, `.q90`) arrays."""

@@ -401,7 +401,10 @@ class _Engine:
             rows = [self.raw.get(*key) for key in keys]
         if not rows or any(r is None for r in rows):
             return None
-        M = np.stack(rows) if len(rows) > 1 else rows[0][None, :]
+        return self.from_cached(np.stack(rows) if len(rows) > 1 else rows[0][None, :])
+
+    def from_cached(self, M: np.ndarray) -> dict[str, np.ndarray]:
+        """Cached rows (raw graph outputs, roofline_ms last) -> `pred.*` arrays."""
         raw = {name: M[:, j] for j, name in enumerate(self.model.output_names)}
         return self.map(raw, M[:, -1])
 
@@ -429,42 +432,66 @@ class _TransferEngine(_Engine):
     """The engine of an adaptation to a new GPU (`TransferCostModel`, runtime only, one system).
 
     Its cached "feature rows" are the model's `prediction_inputs` (features, the base's answer as if on
-    each source GPU, log roofline): the base models run once per query, and a repeated query costs only
-    the small ridge + residual graph of `outputs`. Checks, caches and rank are `_Engine`'s."""
+    each source GPU, log roofline), built with compiled feature plans: its own schema's, and the base's
+    engines (a `Predictor` of the base, routed or single) for each source GPU. Its cached outputs are
+    the `pred.*` values. Checks, caches and rank are `_Engine`'s."""
 
-    def __init__(self, model: Any, directory: Path, cache_rows: int):
+    def __init__(self, model: Any, directory: Path, cache_rows: int, batch_threads: int | None = None):
+        from perfcast.models.transfer import BASE_DIR  # noqa: PLC0415
+
         self.model = model
         self.directory = directory
         self.schema = model.schema
+        self.plan = None
         point, lower, upper = (f"runtime_ms{s}" for s in ("", ".q10", ".q90"))
-        self.specs = {"runtime_ms": {"point": point, "transform": "log",
-                                     **({"lower": lower, "upper": upper} if model.interval_ is not None else {})}}
+        interval = {"lower": lower, "upper": upper} if model.interval_ is not None else {}
+        self.specs = {"runtime_ms": {"point": point, "transform": "log", **interval}}
         self.targets = ("runtime_ms",)
         self.cache_rows = cache_rows
         self.features = _RowCache(cache_rows)
-        self.raw = _RowCache(cache_rows)  # unused: `outputs` is cheap once the inputs are cached
+        self.raw = _RowCache(cache_rows)
         self.needed = {}
         self._outputs_of = {}
+        #: the `pred.*` columns, in the order the output cache keeps them
+        self.pred_names = [f"pred.{point}"] + ([f"pred.{lower}", f"pred.{upper}"] if interval else [])
         # runtime of every kernel the adaptation saw, on its one system (others: not answered)
         self.measured = {"runtime_ms": frozenset((k, model.system) for k in getattr(model.schema, "inputs", {}))}
+        base_dir = directory / BASE_DIR
+        self.base = Predictor(model.base_, read_meta(base_dir, str(base_dir), model.base_), cache_rows=1,
+                              batch_threads=batch_threads)
 
     def featurize(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
-        """`prediction_inputs` of dotted `columns` (scalars broadcast to `n` rows)."""
-        frame = pd.DataFrame({name: value if isinstance(value, list) else [value] * n
-                              for name, value in columns.items()})
-        try:
-            return self.model.prediction_inputs(frame)
-        except (ValueError, TypeError) as exc:
-            raise PredictorInputError(f"cannot build the model's features from this input: {exc}") from exc
+        """`prediction_inputs` of dotted `columns` (scalars broadcast to `n` rows), as the model computes
+        them from a frame: the base masks a (kernel, source) pair it has no runtime of (NaN)."""
+        X = super().featurize({**columns, "system": self.model.system}, n)
+        kernels = columns.get("kernel")
+        if isinstance(kernels, list):  # records of several kernels: each to its base engine
+            groups: dict[str, list[int]] = {}
+            for i, kernel in enumerate(kernels):
+                groups.setdefault(kernel, []).append(i)
+        else:
+            groups = {kernels: list(range(n))}
+        runtime_ms = [np.full(n, np.nan) for _ in self.model.sources_]
+        for kernel, rows in groups.items():
+            part = columns if len(rows) == n else {
+                name: [value[i] for i in rows] if isinstance(value, list) else value for name, value in columns.items()}
+            engine = self.base.engine(kernel)
+            for j, source in enumerate(self.model.sources_):
+                if engine.covers("runtime_ms", kernel, source):
+                    Xs = engine.featurize({**part, "system": source}, len(rows))
+                    runtime_ms[j][rows] = engine.outputs(Xs, engine.score_outputs("runtime", kernel, source))["pred.runtime_ms"]
+        return self.model.assemble_inputs(X, runtime_ms)
 
     def outputs(self, X: np.ndarray, outputs: tuple[str, ...] | None = None, *,
                 keys: Sequence[tuple[tuple, Any]] | None = None) -> dict[str, np.ndarray]:
-        """`prediction_inputs` rows -> `pred.runtime_ms` (+ interval) arrays."""
-        return self.model.predict_inputs(np.asarray(X, dtype=np.float64))
+        """`prediction_inputs` rows -> `pred.runtime_ms` (+ interval) arrays, cached under `keys`."""
+        values = self.model.predict_inputs(np.asarray(X, dtype=np.float64))
+        if keys is not None:
+            self.remember(keys, np.column_stack([values[name] for name in self.pred_names]))
+        return values
 
-    def cached_outputs(self, keys: Sequence[tuple[tuple, Any]] | None, *, context: tuple | None = None,
-                       params: Sequence[Any] = ()) -> dict[str, np.ndarray] | None:  # fmt: skip
-        return None  # the inputs are cached (`feature_rows`); outputs are recomputed from them
+    def from_cached(self, M: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: M[:, j] for j, name in enumerate(self.pred_names)}
 
 
 class Predictor:
@@ -490,8 +517,8 @@ class Predictor:
             self._default: _Engine | None = None
         else:
             transfer = hasattr(model, "prediction_inputs")  # an adaptation to a new GPU (perfcast adapt)
-            self._default = (_TransferEngine(model, meta.directory, cache_rows) if transfer
-                             else _Engine(model, meta.directory, cache_rows, batch_threads))
+            engine = _TransferEngine if transfer else _Engine
+            self._default = engine(model, meta.directory, cache_rows, batch_threads)
             self._engines = dict.fromkeys(meta.kernels, self._default)
 
     # ---- loading ------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from perfcast.measurements.ingest import read_path
 from perfcast.measurements.store import MeasurementStore
 from perfcast.models import GBCostModel
-from perfcast.models.routed import load_cost_model
+from perfcast.models.routed import load_cost_model, write_routed_dir
 from perfcast.models.transfer import TransferCostModel
 from perfcast.serving.cli import example_rank_body
 from perfcast.serving.predictor import Predictor, PredictorInputError
@@ -159,3 +160,29 @@ def test_adapt_fails_clearly(setup, capsys):
     assert not (tmp / "y").exists()
     assert cli_main(["adapt", "--system", TARGET, "--store", str(store.root), "--no-register"]) == 2
     assert "--no-register needs --out" in capsys.readouterr().err
+
+
+def test_the_service_routes_an_adaptation_of_several_families(repo_root, tmp_path):
+    """A routed base (a sub-model per kernel family, as `perfcast train` registers) adapted to the H200
+    on two families: records of both, interleaved, answered through each family's base sub-model."""
+    files = [repo_root / "data" / "h100" / f for f in ("h100.jsonl.xz", "h200-transfer.jsonl.xz")]
+    f = pd.concat([c.frame for path in files for c in read_path(path)], ignore_index=True)
+    f = f[f["kernel"].isin(["triton.layernorm", "triton.softmax"]) & f["status"].eq("ok")]
+    f = f.drop(columns=[c for c in f.columns if c.startswith("ir.")]).reset_index(drop=True)
+    h100, h200 = f[f["system"] != "NVIDIA H200"], f[f["system"] == "NVIDIA H200"].sample(frac=1.0, random_state=0)
+    routes = {}
+    for kernel in ("triton.layernorm", "triton.softmax"):
+        rows = h100[h100["kernel"] == kernel].reset_index(drop=True)
+        GBCostModel(params={"num_leaves": 15, "num_threads": 1}, num_boost_round=40,
+                    quantile_boost_round=10).fit(rows).save(tmp_path / "base" / kernel.split(".")[1])
+        routes[kernel] = kernel.split(".")[1]
+    write_routed_dir(tmp_path / "base", routes)
+    saved = TransferCostModel("NVIDIA H200", base=str(tmp_path / "base"), n_bags=1).fit(h200.iloc[:300]) \
+        .save(tmp_path / "adapted")
+    rest = h200.iloc[300:500].reset_index(drop=True)
+    assert rest["kernel"].nunique() == 2
+    predictor = Predictor.load(saved)
+    got = predictor.predict([query_record(r) for _, r in rest.iterrows()])
+    ref = TransferCostModel.load(saved).predict_frame(rest.drop(columns=["runtime_ms", "runtime_ms_samples", "status"]))
+    np.testing.assert_allclose([p["runtime_ms"]["value"] for p in got], ref["pred.runtime_ms"], rtol=1e-9)
+    np.testing.assert_allclose([p["runtime_ms"]["q90"] for p in got], ref["pred.runtime_ms.q90"], rtol=1e-9)
