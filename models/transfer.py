@@ -302,7 +302,7 @@ class TransferCostModel:
         rows = frame[frame["system"].astype(str) == self.system]
         base, self.base = self.base, self.base_
         try:
-            return self.fit(pd.concat([self._target, rows], ignore_index=True, sort=False))
+            return self.fit(pd.concat([self.measured_rows, rows], ignore_index=True, sort=False))
         finally:
             self.base = base
 
@@ -353,6 +353,11 @@ class TransferCostModel:
     def targets(self) -> tuple[str, ...]:
         """What the model predicts: runtime only (power/energy on a new system need measurements there)."""
         return ("runtime_ms",)
+
+    @property
+    def measured_rows(self) -> pd.DataFrame:
+        """The new system's measurements the adaptation was fitted on (what `update` refits with)."""
+        return self._target
 
     @property
     def schema(self) -> Any:

@@ -75,7 +75,23 @@ def example_rank_body(predictor: Any) -> dict[str, Any]:
     problem = {k: _EXAMPLE_PROBLEM.get(k) for k in (c.split(".", 1)[1] for c in inputs if c.startswith("problem."))}
     grid = [_EXAMPLE_PARAMS.get(p, [1]) for p in params]
     candidates = [dict(zip(params, values, strict=True)) for values in itertools.islice(itertools.product(*grid), 8)]
+    rows = getattr(predictor.model, "measured_rows", None)  # an adaptation keeps the new GPU's measurements
+    if rows is not None and (rows["kernel"] == kernel).any():
+        # its most measured problem and the 8 fastest configs measured there: a real request, not typical values
+        rows = rows[rows["kernel"] == kernel]
+        problem_cols = [f"problem.{k}" for k in problem]
+        common = rows[problem_cols].astype(str).agg("|".join, axis=1).value_counts().index[0]
+        rows = rows[rows[problem_cols].astype(str).agg("|".join, axis=1) == common].nsmallest(8, "runtime_ms")
+        problem = {k: _plain(rows[f"problem.{k}"].iloc[0]) for k in problem}
+        candidates = [{p: _plain(row[f"params.{p}"]) for p in params} for _, row in rows.iterrows()]
     return {"kernel": kernel, "system": system, "problem": problem, "candidates": candidates or [{}], "top_k": 3}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: numpy scalars as Python ones, missing as null."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def serve(

@@ -91,7 +91,11 @@ def test_the_service_answers_an_adaptation(setup):
     assert ranked[:5] == predictor.rank(TARGET, records[0]["problem"], [r["params"] for r in records], top_k=5)
     # the example `perfcast serve` prints ranks on the adapted GPU, and runs
     body = example_rank_body(predictor)
-    assert body["system"] == TARGET
+    measured = store.read()
+    fastest = measured.nsmallest(8, "runtime_ms")
+    assert body["system"] == TARGET and body["problem"]["dtype"] == measured["problem.dtype"].iloc[0] == "fp32"
+    assert [c["MWG"] for c in body["candidates"]] == fastest["params.MWG"].tolist()  # its 8 fastest measured
+    json.dumps(body)  # plain JSON values
     assert len(predictor.rank(body["system"], body["problem"], body["candidates"], top_k=3, kernel=body["kernel"])) == 3
     # the adaptation knows one GPU: another is a clear error, not the base's guess
     with pytest.raises(PredictorInputError, match="no such measurements of kernel .* on system 'NVIDIA TITAN RTX'"):
