@@ -150,23 +150,12 @@ class _Engine:
     bounded caches of feature rows and raw graph outputs per query key."""
 
     def __init__(self, model: Any, directory: Path, cache_rows: int, batch_threads: int | None = None):
-        self.model = model
-        self.directory = directory
+        self._init_common(model, directory, model.meta["targets"], cache_rows)
         self.threads = int(model.session.get_session_options().intra_op_num_threads or 1)
         self.batch_threads = int(batch_threads or self.threads)
-        self.schema = model.schema
-        self.specs: dict[str, dict[str, Any]] = model.meta["targets"]
-        self.targets = tuple(t for t in TARGETS if t in self.specs)
-        self.cache_rows = cache_rows
         names = list(getattr(model.schema, "names", ()))
         self.roofline_col = names.index("roofline_ms") if "roofline_ms" in names else None
-        #: feature rows by query (context, params); bounded to about `cache_rows`
-        self.features = _RowCache(cache_rows)
-        #: raw graph outputs (+ roofline_ms) by the same keys: a repeated query skips onnxruntime too
-        self.raw = _RowCache(cache_rows)
         self.sessions: dict[tuple[str, ...], Any] = {}
-        self.needed: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._outputs_of: dict[tuple[str, ...], tuple[str, ...]] = {}  # targets -> their graph outputs
         self._runs: dict[tuple[Any, bool], tuple[Any, list[str]]] = {}  # (outputs, big) -> session, names
         #: per target: its output names, transform, CQR correction and `pred.*` names (read once)
         self._mapping = [
@@ -174,13 +163,28 @@ class _Engine:
              (f"pred.{t}", f"pred.{spec.get('lower')}", f"pred.{spec.get('upper')}"))
             for t, spec in self.specs.items()
         ]  # fmt: skip
-        self.plan: Any = None  # compiled feature plan (featurize's values without DataFrames)
         #: per target, the (kernel, system) pairs it was measured on; a target absent here (or a model
         #: saved before this record existed) is answered everywhere
         measured = (getattr(model, "meta", None) or {}).get(MEASURED_PAIRS) or {}
         self.measured: dict[str, frozenset[tuple[str, str]]] = {
             t: frozenset((p["kernel"], p["system"]) for p in pairs) for t, pairs in measured.items()
         }
+
+    def _init_common(self, model: Any, directory: Path, specs: dict[str, dict[str, Any]], cache_rows: int) -> None:
+        """What every engine has: the model, its target specs, the field checks and the query caches."""
+        self.model = model
+        self.directory = directory
+        self.schema = model.schema
+        self.specs = specs
+        self.targets = tuple(t for t in TARGETS if t in specs)
+        self.cache_rows = cache_rows
+        #: feature rows by query (context, params); bounded to about `cache_rows`
+        self.features = _RowCache(cache_rows)
+        #: answers by the same keys (raw graph outputs + roofline_ms): a repeated query skips onnxruntime too
+        self.raw = _RowCache(cache_rows)
+        self.needed: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._outputs_of: dict[tuple[str, ...], tuple[str, ...]] = {}  # targets -> their graph outputs
+        self.plan: Any = None  # compiled feature plan (featurize's values without DataFrames)
 
     # ---- checks ---------------------------------------------------------------------------------
     def inputs(self, kernel: str) -> tuple[str, ...]:
@@ -439,19 +443,9 @@ class _TransferEngine(_Engine):
     def __init__(self, model: Any, directory: Path, cache_rows: int, batch_threads: int | None = None):
         from perfcast.models.transfer import BASE_DIR  # noqa: PLC0415
 
-        self.model = model
-        self.directory = directory
-        self.schema = model.schema
-        self.plan = None
         point, lower, upper = (f"runtime_ms{s}" for s in ("", ".q10", ".q90"))
         interval = {"lower": lower, "upper": upper} if model.interval_ is not None else {}
-        self.specs = {"runtime_ms": {"point": point, "transform": "log", **interval}}
-        self.targets = ("runtime_ms",)
-        self.cache_rows = cache_rows
-        self.features = _RowCache(cache_rows)
-        self.raw = _RowCache(cache_rows)
-        self.needed = {}
-        self._outputs_of = {}
+        self._init_common(model, directory, {"runtime_ms": {"point": point, "transform": "log", **interval}}, cache_rows)
         #: the `pred.*` columns, in the order the output cache keeps them
         self.pred_names = [f"pred.{point}"] + ([f"pred.{lower}", f"pred.{upper}"] if interval else [])
         # runtime of every kernel the adaptation saw, on its one system (others: not answered)
