@@ -75,6 +75,14 @@ def read_routes(model_dir: str | Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in routes.items()}
 
 
+def info_file(model_dir: str | Path) -> Path:
+    """The JSON that describes a model directory (what it was fitted on, its version and metrics):
+    `model.json`, or an adaptation's `transfer.json` (whose `base/` has a `model.json` of its own)."""
+    from .transfer import TRANSFER_FILE, is_transfer_dir  # noqa: PLC0415
+
+    return Path(model_dir) / (TRANSFER_FILE if is_transfer_dir(model_dir) else META_FILE)
+
+
 def missing_files(model_dir: str | Path) -> list[str]:
     """Files a model directory (single, routed, or a saved `TransferCostModel` with its base) lacks, as
     paths relative to it; [] when complete."""

@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from perfcast.measurements.schema import TARGETS
+from perfcast.models.routed import info_file
 from perfcast.serving import metrics
 from perfcast.serving.predictor import (
     InputTooLargeError,
@@ -66,7 +67,7 @@ def model_version_of(uri: str) -> str:
     if version is not None:
         return version
     path = resolve_model_dir(uri)
-    info = json.loads((path / "model.json").read_text())
+    info = json.loads(info_file(path).read_text())
     return str(info.get("version") or model_json_digest(path))
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record, with_problem_defaults
 from perfcast.models.calibration import apply_correction
 from perfcast.models.onnx_model import MEASURED_PAIRS, log_offset, to_units
+from perfcast.models.routed import info_file
 
 OBJECTIVES: tuple[str, ...] = ("runtime", "energy", "edp")
 #: Rows kept in each query cache (feature rows: ~0.75 KB each for ~90 features; graph outputs: ~50 B).
@@ -992,7 +993,7 @@ def read_meta(directory: Path, uri: str, model: Any = None, *, version: str | No
 
     A routed model reports its routes and, per kernel, the feature schema version of its sub-model."""
     info: dict[str, Any] = {}
-    path = _info_file(directory)
+    path = info_file(directory)
     if path.is_file():
         info = json.loads(path.read_text())
     targets = tuple(getattr(model, "targets", None) or info.get("targets") or ())
@@ -1034,16 +1035,10 @@ def read_meta(directory: Path, uri: str, model: Any = None, *, version: str | No
     )
 
 
-def _info_file(directory: Path) -> Path:
-    """`model.json`, or an adaptation's `transfer.json` (what it was fitted on, its metrics)."""
-    path = Path(directory) / "model.json"
-    return path if path.is_file() or not (Path(directory) / "transfer.json").is_file() else Path(directory) / "transfer.json"
-
-
 def model_json_digest(directory: Path) -> str:
     """Version of an unregistered model directory: a digest of its `model.json` (`transfer.json` for an
     adaptation; unique per training)."""
-    path = _info_file(directory)
+    path = info_file(directory)
     if not path.is_file():
         return "unversioned"
     return "sha-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]

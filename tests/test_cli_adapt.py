@@ -112,6 +112,10 @@ def test_the_service_answers_an_adaptation(setup):
         assert [p["runtime_ms"] for p in answer.json()["predictions"]] == [p["runtime_ms"] for p in got[:3]]
         info = client.get("/v1/models").json()["models"][0]
         assert info["targets"] == ["runtime_ms"] and info["metrics"]["n_target_rows"] == 300
+        # the reload check (every 30 s in `perfcast serve`) reads the directory's version: unchanged
+        reload = client.post("/v1/admin/reload")
+        assert reload.status_code == 200 and reload.json()["reloaded"] is False, reload.text
+    assert current_version(saved).startswith("dir:")
     # predicting loads onnxruntime only, as for any served model
     code = ("import sys, json, perfcast\n"
             f"p = perfcast.Predictor.load({str(saved)!r})\n"

@@ -143,7 +143,9 @@ def current_version(uri: str | Path, *, tracking_uri: str | None = None) -> str:
     """
     text = str(uri)
     if not text.startswith("models:/"):
-        meta = _check_dir(Path(text).expanduser()) / "model.json"
+        from perfcast.models.routed import info_file  # noqa: PLC0415
+
+        meta = info_file(_check_dir(Path(text).expanduser()))
         return "dir:" + hashlib.sha256(meta.read_bytes()).hexdigest()[:16]
     ref = parse_model_uri(text)
     db = sqlite_path(tracking_uri)
@@ -159,8 +161,10 @@ def _download(model_uri: str, target: Path, tracking_uri: str | None) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(tmp))
     # the artifacts may land in a sub-folder named after the artifact path; a routed model also has a
-    # model.json per sub-directory, so the shallowest one is the model's own
-    found = min((p.parent for p in tmp.rglob("model.json")), key=lambda p: len(p.parts), default=tmp)
+    # model.json per sub-directory (an adaptation: transfer.json, and model.json under base/), so the
+    # shallowest one is the model's own
+    found = min((p.parent for name in ("model.json", "transfer.json") for p in tmp.rglob(name)),
+                key=lambda p: len(p.parts), default=tmp)
     found.rename(target)
     return _check_dir(target)
 
