@@ -67,7 +67,7 @@ def test_adapt_saves_a_model_perfcast_predict_uses(setup, capsys):
     assert 0.7 <= inside.mean() <= 0.9, inside.mean()
 
 
-def test_the_service_answers_an_adaptation(setup):
+def test_the_service_answers_an_adaptation(setup, capsys):
     """`Predictor` (what `perfcast serve` and the autotuner adapters run) loads a saved adaptation:
     predict and rank for the new GPU with intervals, the same numbers as the model itself."""
     tmp, base_dir, store, rest = setup
@@ -116,6 +116,9 @@ def test_the_service_answers_an_adaptation(setup):
         reload = client.post("/v1/admin/reload")
         assert reload.status_code == 200 and reload.json()["reloaded"] is False, reload.text
     assert current_version(saved).startswith("dir:")
+    # evaluate refits a model's hyperparameters per split: an adaptation has none, and says so
+    assert cli_main(["evaluate", "--suite", "sgemm_config", "--model", str(saved), "--quick"]) == 2
+    assert "is an adaptation to a new GPU (perfcast adapt): no family hyperparameters" in capsys.readouterr().err
     # predicting loads onnxruntime only, as for any served model
     code = ("import sys, json, perfcast\n"
             f"p = perfcast.Predictor.load({str(saved)!r})\n"

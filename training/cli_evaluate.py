@@ -45,9 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _hyperparameters_of(uri: str) -> dict[str, Any]:
+    from perfcast.models.transfer import is_transfer_dir  # noqa: PLC0415
     from perfcast.training.registry import resolve_model_dir  # noqa: PLC0415
 
     model_dir = resolve_model_dir(uri)
+    if is_transfer_dir(model_dir):
+        raise ValueError(f"{model_dir} is an adaptation to a new GPU (perfcast adapt): no family hyperparameters "
+                         "to refit per split; its held-out check is `perfcast adapt --holdout 0.2` (logged to MLflow)")
     meta = json.loads((Path(model_dir) / "model.json").read_text())
     hp = meta.get("hyperparameters")
     if not hp:
