@@ -42,6 +42,17 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def h100_h200_frame(repo_root):
+    """The bundled collector data, H100 and its H200 transfer draw, as one canonical frame (read once:
+    ~10 s of xz + JSON; tests filter it into new frames and never change it)."""
+    import pandas as pd  # noqa: PLC0415
+    from perfcast.measurements.ingest import read_path  # noqa: PLC0415
+
+    files = [repo_root / "data" / "h100" / f for f in ("h100.jsonl.xz", "h200-transfer.jsonl.xz")]
+    return pd.concat([c.frame for path in files for c in read_path(path)], ignore_index=True)
+
+
+@pytest.fixture(scope="session")
 def kt_gemm_sample(datasets_dir):
     """`sample(n_configs, seed)`: Kernel Tuner GEMM rows of `n_configs` random configs measured on the RTX
     2080 Ti, TITAN RTX and RTX 3090 (the same configs on each; two Turing GPUs and an Ampere one)."""

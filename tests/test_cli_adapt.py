@@ -10,7 +10,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from perfcast.measurements.ingest import read_path
 from perfcast.measurements.store import MeasurementStore
 from perfcast.models import GBCostModel
 from perfcast.models.routed import load_cost_model, write_routed_dir
@@ -173,11 +172,10 @@ def test_adapt_fails_clearly(setup, capsys):
     assert "--no-register needs --out" in capsys.readouterr().err
 
 
-def test_the_service_routes_an_adaptation_of_several_families(repo_root, tmp_path):
+def test_the_service_routes_an_adaptation_of_several_families(h100_h200_frame, tmp_path):
     """A routed base (a sub-model per kernel family, as `perfcast train` registers) adapted to the H200
     on two families: records of both, interleaved, answered through each family's base sub-model."""
-    files = [repo_root / "data" / "h100" / f for f in ("h100.jsonl.xz", "h200-transfer.jsonl.xz")]
-    f = pd.concat([c.frame for path in files for c in read_path(path)], ignore_index=True)
+    f = h100_h200_frame
     f = f[f["kernel"].isin(["triton.layernorm", "triton.softmax"]) & f["status"].eq("ok")]
     f = f.drop(columns=[c for c in f.columns if c.startswith("ir.")]).reset_index(drop=True)
     h100, h200 = f[f["system"] != "NVIDIA H200"], f[f["system"] == "NVIDIA H200"].sample(frac=1.0, random_state=0)

@@ -8,7 +8,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from perfcast.measurements.ingest import read_path
 from perfcast.models import GBCostModel
 from perfcast.models.routed import write_routed_dir
 from perfcast.models.transfer import TransferCostModel
@@ -68,17 +67,18 @@ def test_adapts_to_the_new_gpu(parts, base):
 def test_base_from_a_saved_directory_and_fitted_here(parts, base, tmp_path):
     train, test = parts
     base.save(tmp_path / "base")
-    from_dir = TransferCostModel(TARGET, base=str(tmp_path / "base")).fit(train).predict(test)
-    in_memory = TransferCostModel(TARGET, base=base).fit(train).predict(test)
+    # (interval_folds=0: the point prediction is what these compare; the interval has its own test)
+    from_dir = TransferCostModel(TARGET, base=str(tmp_path / "base"), interval_folds=0).fit(train).predict(test)
+    in_memory = TransferCostModel(TARGET, base=base, interval_folds=0).fit(train).predict(test)
     # the directory predicts through ONNX (float32 thresholds): the same model up to rounding
     np.testing.assert_allclose(from_dir["pred.runtime_ms"], in_memory["pred.runtime_ms"], rtol=2e-2)
     # a routed directory (what `perfcast train` registers by default) over the same sub-model
     base.save(tmp_path / "routed" / "xgemm")
     write_routed_dir(tmp_path / "routed", {str(train["kernel"].iloc[0]): "xgemm"})
-    from_routed = TransferCostModel(TARGET, base=str(tmp_path / "routed")).fit(train)
+    from_routed = TransferCostModel(TARGET, base=str(tmp_path / "routed"), interval_folds=0).fit(train)
     assert from_routed.sources_ == ["NVIDIA GeForce RTX 2080 Ti", "NVIDIA TITAN RTX"]
     np.testing.assert_allclose(from_routed.predict(test)["pred.runtime_ms"], from_dir["pred.runtime_ms"], rtol=1e-6)
-    fitted_here = TransferCostModel(TARGET, base_params=BASE).fit(train)
+    fitted_here = TransferCostModel(TARGET, base_params=BASE, interval_folds=0).fit(train)
     assert isinstance(fitted_here.base_, GBCostModel)
     assert _median_ape(test, fitted_here.predict(test)) < 10.0
 
@@ -112,7 +112,7 @@ def test_save_and_load_predict_the_same_through_onnx(parts, base, tmp_path):
 
 def test_update_adds_target_measurements(parts, base):
     train, test = parts
-    model = TransferCostModel(TARGET, base=base).fit(train)
+    model = TransferCostModel(TARGET, base=base, interval_folds=0).fit(train)
     before = _median_ape(test, model.predict(test))
     more = test.iloc[:400]
     model.update(more)
@@ -126,7 +126,7 @@ def test_bagged_residual_boosters_depend_less_on_the_seed(parts, base):
     train, test = parts
 
     def log_pred(**kw) -> np.ndarray:
-        model = TransferCostModel(TARGET, base=base, **kw).fit(train)
+        model = TransferCostModel(TARGET, base=base, interval_folds=0, **kw).fit(train)
         return np.log(model.predict(test)["pred.runtime_ms"].to_numpy())
 
     single = log_pred(n_bags=1, seed=0) - log_pred(n_bags=1, seed=1)
@@ -141,7 +141,7 @@ def test_auto_rounds_grow_with_the_measurements(parts, base, tmp_path):
     """num_boost_round="auto": 150 rounds up to 500 target rows, then 0.3 per row (a fixed 150 underfit
     thousands of measurements: benchmarks/transfer_scaling.py); an integer is taken as given."""
     train, test = parts
-    model = TransferCostModel(TARGET, base=base)
+    model = TransferCostModel(TARGET, base=base, interval_folds=0)
     assert model.num_boost_round == "auto"
     assert [model.rounds_for(n) for n in (20, 300, 500, 700, 4000)] == [150, 150, 150, 210, 1200]
     model.fit(train)
@@ -150,7 +150,7 @@ def test_auto_rounds_grow_with_the_measurements(parts, base, tmp_path):
     assert model.num_boost_round_ == 210 and {b.num_trees() for b in model.boosters_} == {210}
     loaded = TransferCostModel.load(model.save(tmp_path / "adapted"))
     assert loaded.num_boost_round == "auto" and loaded.num_boost_round_ == 210
-    fixed = TransferCostModel(TARGET, base=base, num_boost_round=40, n_bags=1).fit(train)
+    fixed = TransferCostModel(TARGET, base=base, num_boost_round=40, n_bags=1, interval_folds=0).fit(train)
     assert fixed.num_boost_round_ == 40 and fixed.boosters_[0].num_trees() == 40
 
 
@@ -198,11 +198,10 @@ def test_bad_input_is_a_clear_error(parts, base):
         TransferCostModel(TARGET).predict(test)
 
 
-def test_a_family_without_a_roofline(repo_root):
+def test_a_family_without_a_roofline(h100_h200_frame):
     """triton.layernorm has no roofline (features give NaN): the adaptation learns plain log runtime
     there. Bundled H100 -> H200 measurements, 150 H200 rows to adapt on."""
-    files = [repo_root / "data" / "h100" / f for f in ("h100.jsonl.xz", "h200-transfer.jsonl.xz")]
-    f = pd.concat([c.frame for path in files for c in read_path(path)], ignore_index=True)
+    f = h100_h200_frame
     f = f[f["kernel"].eq("triton.layernorm") & f["status"].eq("ok")].reset_index(drop=True)
     h100 = f[f["system"] != "NVIDIA H200"].reset_index(drop=True)
     h200 = f[f["system"] == "NVIDIA H200"].sample(frac=1.0, random_state=0).reset_index(drop=True)
