@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,34 @@ def test_resolve_does_not_import_mlflow(registry):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).is_dir()
+
+
+def test_a_moved_mlruns_folder_still_resolves(registry, tmp_path):
+    """mlruns/ moved with its database (a renamed checkout): the absolute artifact paths MLflow recorded
+    point nowhere; the registry finds the same paths below the folder that holds mlflow.db now."""
+    import sqlite3
+
+    uri, first, _ = registry
+    old_root = sqlite_path(uri).parent
+    new_root = tmp_path / "moved" / old_root.name
+    shutil.copytree(old_root, new_root)
+    with sqlite3.connect(new_root / "mlflow.db") as con:  # as if the old folder were gone
+        con.execute("UPDATE model_versions SET storage_location = replace(storage_location, ?, ?), "
+                    "source = replace(source, ?, ?)", (str(old_root), "/gone/checkout/" + old_root.name) * 2)
+    moved_uri = f"sqlite:///{new_root / 'mlflow.db'}"
+    d = resolve_model_dir(f"models:/{NAME}@champion", tracking_uri=moved_uri)
+    assert d.is_relative_to(new_root) and (d / "model.onnx").is_file()
+    assert d.relative_to(new_root) == first.model_dir.relative_to(old_root)
+    # artifacts that are nowhere: a clear error, and nothing half-downloaded left in the model cache
+    # (which would fail every later call)
+    with sqlite3.connect(new_root / "mlflow.db") as con:
+        con.execute("UPDATE model_versions SET storage_location = replace(storage_location, ?, ?), "
+                    "source = replace(source, ?, ?)", ("/gone/checkout/" + old_root.name, "/gone/nowhere") * 2)
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        with pytest.raises(ModelNotFoundError, match="artifacts hold no complete model directory"):
+            resolve_model_dir(f"models:/{NAME}@champion", tracking_uri=moved_uri, cache_dir=cache)
+    assert not list(cache.rglob("*.onnx")) and not (cache / NAME / "1").exists()
 
 
 def test_unknown_uris_are_clear_errors(registry, tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,8 @@ def resolve_model_dir(uri: str | Path, *, tracking_uri: str | None = None, cache
     if db is not None:
         version, location = _sqlite_version(db, ref)
         local = local_path(location)
+        if local is not None and not local.is_dir():
+            local = _relocated(local, db)
         if local is not None and local.is_dir():
             return _check_dir(local)
         target = (cache_dir or config.model_cache_dir()) / ref.name / version
@@ -153,6 +156,20 @@ def current_version(uri: str | Path, *, tracking_uri: str | None = None) -> str:
     return f"{ref.name}/{version}"
 
 
+def _relocated(local: Path, db: Path) -> Path | None:
+    """An artifact directory recorded before its tracking folder moved (a renamed or copied checkout:
+    `mlruns/` travels with its mlflow.db, the absolute paths MLflow wrote inside it do not): the same
+    path below the folder that holds the database now, if it is there."""
+    root = db.resolve().parent
+    parts = local.parts
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == root.name:
+            candidate = root.joinpath(*parts[i + 1:])
+            if candidate.is_dir():
+                return candidate
+    return None
+
+
 def _download(model_uri: str, target: Path, tracking_uri: str | None) -> Path:
     import mlflow  # noqa: PLC0415 (only for non-local artifact stores)
 
@@ -165,7 +182,15 @@ def _download(model_uri: str, target: Path, tracking_uri: str | None) -> Path:
     # shallowest one is the model's own
     found = min((p.parent for name in ("model.json", "transfer.json") for p in tmp.rglob(name)),
                 key=lambda p: len(p.parts), default=tmp)
+    from perfcast.models.routed import missing_files  # noqa: PLC0415
+
+    missing = missing_files(found)
+    if missing:  # not cached: a later call downloads again once the artifacts are reachable
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelNotFoundError(f"{model_uri}: its artifacts hold no complete model directory "
+                                 f"(missing {', '.join(missing)}); were they moved or deleted?")
     found.rename(target)
+    shutil.rmtree(tmp, ignore_errors=True)  # what was around the model directory, if anything
     return _check_dir(target)
 
 
