@@ -27,21 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_serving import timeit_pair  # alternating A/B timing, as the champion's serving benchmark
 
 TARGET = "NVIDIA GeForce RTX 3090"
 SOURCE = "NVIDIA TITAN RTX"
+BUDGET_S = 600.0  # time limit of each timed pair: the call counts, not time, bound this benchmark
 FILES = ("RTX_2080_Ti.json.gz", "RTX_Titan.json.gz", "RTX_3060_laptop.json.gz", "RTX_3090.json.gz")
-
-
-def timeit_pair(fa, fb, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds per call of fa(i) and fb(i), alternating call by call (both see the same machine load)."""
-    ta, tb = [], []
-    for i in range(n):
-        for fn, out in ((fa, ta), (fb, tb)):
-            t0 = time.perf_counter()
-            fn(i)
-            out.append(time.perf_counter() - t0)
-    return np.array(ta), np.array(tb)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,18 +75,22 @@ def main(argv: list[str] | None = None) -> int:
                      "base p50 ms": b, "ratio adapted / base": a / b})
         print(rows[-1], file=sys.stderr, flush=True)
 
+    # block=1: the two models alternate call by call
     add("rank 1,000 new configs (cold)", *timeit_pair(lambda i: adapted.rank(TARGET, problem, blocks[i]),
-                                                      lambda i: plain.rank(SOURCE, problem, blocks[i]), n_rank))
+                                                      lambda i: plain.rank(SOURCE, problem, blocks[i]), n_rank,
+                                                      BUDGET_S, block=1))
     add("rank the same 1,000 again (warm)", *timeit_pair(lambda i: adapted.rank(TARGET, problem, blocks[i]),
-                                                         lambda i: plain.rank(SOURCE, problem, blocks[i]), n_rank))
+                                                         lambda i: plain.rank(SOURCE, problem, blocks[i]), n_rank,
+                                                         BUDGET_S, block=1))
     singles = configs[n_rank * 1000:n_rank * 1000 + n_one]
 
     def one(predictor: Predictor, system: str, i: int) -> object:
         return predictor.predict([{"kernel": "clblast.xgemm", "system": system, "problem": problem, "params": singles[i]}])
 
-    add("predict 1 new config (cold)", *timeit_pair(lambda i: one(adapted, TARGET, i), lambda i: one(plain, SOURCE, i), n_one))
+    add("predict 1 new config (cold)",
+        *timeit_pair(lambda i: one(adapted, TARGET, i), lambda i: one(plain, SOURCE, i), n_one, BUDGET_S, block=1))
     add("predict 1 config asked before (warm)",
-        *timeit_pair(lambda i: one(adapted, TARGET, i), lambda i: one(plain, SOURCE, i), n_one))
+        *timeit_pair(lambda i: one(adapted, TARGET, i), lambda i: one(plain, SOURCE, i), n_one, BUDGET_S, block=1))
     from perfcast.training.evaluate import markdown_table
 
     print(f"\nServing an adaptation ({len(TransferCostModel.load(adapted_dir).sources_)} source GPUs) against its "

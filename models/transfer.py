@@ -148,10 +148,13 @@ class TransferCostModel:
         self.interval_folds = interval_folds
 
     # ------------------------------------------------------------------------------ helpers
+    def _source_runtime_ms(self, frame: pd.DataFrame) -> list[np.ndarray]:
+        """The base's runtime for each row as if it ran on each source system."""
+        return [_base_runtime_ms(self.base_, frame.assign(system=source)) for source in self.sources_]
+
     def _counterfactual(self, frame: pd.DataFrame, log_roofline: np.ndarray) -> np.ndarray:
         """log(base runtime as if on each source system) − log(roofline here): one column per source."""
-        return self._source_columns([_base_runtime_ms(self.base_, frame.assign(system=source))
-                                     for source in self.sources_], log_roofline)
+        return self._source_columns(self._source_runtime_ms(frame), log_roofline)
 
     @staticmethod
     def _source_columns(source_runtime_ms: list[np.ndarray], log_roofline: np.ndarray) -> np.ndarray:
@@ -275,8 +278,9 @@ class TransferCostModel:
         if self.interval_folds == 0 or len(target) < INTERVAL_MIN_ROWS:
             return None
         folds, rule = group_folds(problem_keys(target), 1.0 / self.interval_folds, seed=self.seed)
+        fold_ids = np.unique(folds)
         oof = np.full(len(target), np.nan)
-        for k in np.unique(folds):
+        for k in fold_ids:
             held, fit = folds == k, folds != k
             coef, intercept, boosters = self._fit_adaptation(
                 target[fit].reset_index(drop=True), X[fit], cf[fit], z[fit])
@@ -286,7 +290,7 @@ class TransferCostModel:
         errors = z - oof  # measured minus predicted, log runtime
         upper = conformal_quantile(errors, INTERVAL_TAIL_COVERAGE)
         lower = -conformal_quantile(-errors, INTERVAL_TAIL_COVERAGE)
-        return {"q10_log": float(lower), "q90_log": float(upper), "folds": int(len(np.unique(folds))),
+        return {"q10_log": float(lower), "q90_log": float(upper), "folds": len(fold_ids),
                 "rule": rule, "rows": int(len(target)),
                 "oof_coverage": float(np.mean((errors >= lower) & (errors <= upper))),
                 "oof_median_ape": float(np.median(np.abs(np.expm1(-errors))) * 100)}
@@ -323,8 +327,7 @@ class TransferCostModel:
             if other:
                 raise ValueError(f"TransferCostModel predicts {self.system!r} only; got rows of {other}")
         work = frame.reset_index(drop=True).assign(system=self.system)
-        X, log_roof = self._features(work)
-        return np.column_stack([X, self._counterfactual(work, log_roof), log_roof])
+        return self.assemble_inputs(self._features(work)[0], self._source_runtime_ms(work))
 
     def assemble_inputs(self, X: np.ndarray, source_runtime_ms: list[np.ndarray]) -> np.ndarray:
         """`prediction_inputs` from its parts computed elsewhere (the service's compiled feature plans):

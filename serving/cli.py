@@ -78,20 +78,15 @@ def example_rank_body(predictor: Any) -> dict[str, Any]:
     rows = getattr(predictor.model, "measured_rows", None)  # an adaptation keeps the new GPU's measurements
     if rows is not None and (rows["kernel"] == kernel).any():
         # its most measured problem and the 8 fastest configs measured there: a real request, not typical values
+        from perfcast.measurements.schema import frame_to_records  # noqa: PLC0415
+        from perfcast.models.calibration import problem_keys  # noqa: PLC0415
+
         rows = rows[rows["kernel"] == kernel]
-        problem_cols = [f"problem.{k}" for k in problem]
-        common = rows[problem_cols].astype(str).agg("|".join, axis=1).value_counts().index[0]
-        rows = rows[rows[problem_cols].astype(str).agg("|".join, axis=1) == common].nsmallest(8, "runtime_ms")
-        problem = {k: _plain(rows[f"problem.{k}"].iloc[0]) for k in problem}
-        candidates = [{p: _plain(row[f"params.{p}"]) for p in params} for _, row in rows.iterrows()]
+        keys = problem_keys(rows)
+        fastest = frame_to_records(rows[keys == keys.value_counts().index[0]].nsmallest(8, "runtime_ms"))
+        problem = {k: fastest[0].get("problem", {}).get(k) for k in problem}  # null where not measured
+        candidates = [{p: r.get("params", {}).get(p) for p in params} for r in fastest]
     return {"kernel": kernel, "system": system, "problem": problem, "candidates": candidates or [{}], "top_k": 3}
-
-
-def _plain(value: Any) -> Any:
-    """A JSON value: numpy scalars as Python ones, missing as null."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def serve(
