@@ -129,12 +129,14 @@ class TransferCostModel:
         interval_folds: folds of the cross-conformal 80% interval (`pred.runtime_ms.q10` / `.q90`): the
             adaptation is refitted this many times, each without one fold of the target rows, and the
             interval is what its errors on the left-out rows need; 0 predicts the point only.
+        n_jobs: threads that fit the adaptation and its interval refits side by side (each booster
+            runs on one thread, seeded, so the fitted model does not depend on `n_jobs`).
     """
 
     def __init__(self, system: str, base: Any = None, base_params: dict[str, Any] | None = None,
                  params: dict[str, Any] | None = None, num_boost_round: int | str = "auto", fast_fraction: float = 0.2,
                  fast_weight: float = 5.0, ridge_alpha: float = 1.0, n_bags: int = 5, seed: int = 0,
-                 interval_folds: int = 5):
+                 interval_folds: int = 5, n_jobs: int = 2):
         self.system = system
         self.base = base
         self.base_params = dict(base_params or {})
@@ -146,6 +148,7 @@ class TransferCostModel:
         self.n_bags = n_bags
         self.seed = seed
         self.interval_folds = interval_folds
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------------------ helpers
     def _source_runtime_ms(self, frame: pd.DataFrame) -> list[np.ndarray]:
@@ -213,6 +216,8 @@ class TransferCostModel:
             raise ValueError(f"num_boost_round must be 'auto' or an integer >= 1, got {self.num_boost_round!r}")
         if not (isinstance(self.interval_folds, int | np.integer) and (self.interval_folds == 0 or self.interval_folds >= 2)):
             raise ValueError(f"interval_folds must be 0 (no interval) or an integer >= 2, got {self.interval_folds!r}")
+        if not (isinstance(self.n_jobs, int | np.integer) and self.n_jobs >= 1):
+            raise ValueError(f"n_jobs must be an integer >= 1 (threads), got {self.n_jobs!r}")
         if "system" not in frame.columns:
             raise ValueError("TransferCostModel.fit needs a 'system' column (the new system's rows are its data)")
         frame = frame.reset_index(drop=True)
@@ -239,8 +244,7 @@ class TransferCostModel:
         z = np.log(y[usable]) - log_roof
         cf = self._counterfactual(target, log_roof)
         self.num_boost_round_ = self.rounds_for(len(target))
-        self.ridge_coef_, self.ridge_intercept_, self.boosters_ = self._fit_adaptation(target, X, cf, z)
-        self.interval_ = self._cross_conformal(target, X, cf, z)
+        self.ridge_coef_, self.ridge_intercept_, self.boosters_, self.interval_ = self._fit_with_interval(target, X, cf, z)
         self._session = None
         self.n_target_rows_ = len(target)
         self._target = target
@@ -268,32 +272,47 @@ class TransferCostModel:
             for i in range(self.n_bags)]
         return coef, intercept, boosters
 
-    def _cross_conformal(self, target: pd.DataFrame, X: np.ndarray, cf: np.ndarray,
-                         z: np.ndarray) -> dict[str, Any] | None:
-        """The 80% interval around the point prediction, in log runtime: each measured row predicted by
-        the adaptation refitted without its fold (whole problems where there are enough, else configs),
-        and the finite-sample conformal quantile of each tail of those errors (10% each)."""
+    def _fit_with_interval(self, target: pd.DataFrame, X: np.ndarray, cf: np.ndarray,
+                           z: np.ndarray) -> tuple[np.ndarray, float, list[Any], dict[str, Any] | None]:
+        """The adaptation on all target rows, and the 80% interval around its point prediction, in log
+        runtime: each measured row predicted by the adaptation refitted without its fold (whole problems
+        where there are enough, else configs), and the finite-sample conformal quantile of each tail of
+        those errors (10% each). The fits are independent, so they run on `n_jobs` threads (LightGBM
+        releases the GIL while it trains)."""
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
         from .calibration import conformal_quantile, group_folds, problem_keys  # noqa: PLC0415
 
-        if self.interval_folds == 0 or len(target) < INTERVAL_MIN_ROWS:
-            return None
-        folds, rule = group_folds(problem_keys(target), 1.0 / self.interval_folds, seed=self.seed)
-        fold_ids = np.unique(folds)
+        with_interval = self.interval_folds > 0 and len(target) >= INTERVAL_MIN_ROWS
+        folds, rule = (group_folds(problem_keys(target), 1.0 / self.interval_folds, seed=self.seed)
+                       if with_interval else (np.zeros(len(target), dtype=int), None))
+        fold_ids = np.unique(folds) if with_interval else np.array([], dtype=int)
+
+        def fit_without(k: int | None) -> tuple[np.ndarray, float, list[Any]]:
+            if k is None:
+                return self._fit_adaptation(target, X, cf, z)
+            keep = folds != k
+            return self._fit_adaptation(target[keep].reset_index(drop=True), X[keep], cf[keep], z[keep])
+
+        tasks: list[int | None] = [None, *(int(k) for k in fold_ids)]
+        with ThreadPoolExecutor(max_workers=min(self.n_jobs, len(tasks))) as pool:
+            (coef, intercept, boosters), *refits = list(pool.map(fit_without, tasks))
+        if not with_interval:
+            return coef, intercept, boosters, None
         oof = np.full(len(target), np.nan)
-        for k in fold_ids:
-            held, fit = folds == k, folds != k
-            coef, intercept, boosters = self._fit_adaptation(
-                target[fit].reset_index(drop=True), X[fit], cf[fit], z[fit])
+        for k, (k_coef, k_intercept, k_boosters) in zip(fold_ids, refits, strict=True):
+            held = folds == k
             Xc = self._booster_input(X[held], cf[held])
-            oof[held] = (self._ridge_input(cf[held]) @ coef + intercept
-                         + np.mean([b.predict(Xc) for b in boosters], axis=0))
+            oof[held] = (self._ridge_input(cf[held]) @ k_coef + k_intercept
+                         + np.mean([b.predict(Xc) for b in k_boosters], axis=0))
         errors = z - oof  # measured minus predicted, log runtime
         upper = conformal_quantile(errors, INTERVAL_TAIL_COVERAGE)
         lower = -conformal_quantile(-errors, INTERVAL_TAIL_COVERAGE)
-        return {"q10_log": float(lower), "q90_log": float(upper), "folds": len(fold_ids),
-                "rule": rule, "rows": int(len(target)),
-                "oof_coverage": float(np.mean((errors >= lower) & (errors <= upper))),
-                "oof_median_ape": float(np.median(np.abs(np.expm1(-errors))) * 100)}
+        interval = {"q10_log": float(lower), "q90_log": float(upper), "folds": len(fold_ids),
+                    "rule": rule, "rows": int(len(target)),
+                    "oof_coverage": float(np.mean((errors >= lower) & (errors <= upper))),
+                    "oof_median_ape": float(np.median(np.abs(np.expm1(-errors))) * 100)}
+        return coef, intercept, boosters, interval
 
     def rounds_for(self, n_rows: int) -> int:
         """Rounds of each residual booster for `n_rows` usable target measurements."""

@@ -172,6 +172,10 @@ def test_interval_covers_about_80_percent_of_unseen_configs(parts, base, tmp_pat
     assert loaded.interval_ == info
     again = loaded.predict(test)
     np.testing.assert_allclose(again["pred.runtime_ms.q90"] / again["pred.runtime_ms"], np.exp(info["q90_log"]))
+    # the refits run on 2 threads by default; one thread fits exactly the same model
+    one_thread = TransferCostModel(TARGET, base=base, n_jobs=1).fit(train)
+    assert one_thread.interval_ == info
+    pd.testing.assert_frame_equal(one_thread.predict(test), pred)
     point_only = TransferCostModel(TARGET, base=base, interval_folds=0).fit(train)
     assert point_only.interval_ is None and list(point_only.predict(test).columns) == ["pred.runtime_ms"]
     np.testing.assert_array_equal(point_only.predict(test)["pred.runtime_ms"], point)
@@ -192,6 +196,8 @@ def test_bad_input_is_a_clear_error(parts, base):
         TransferCostModel(TARGET, base=42).fit(train)
     with pytest.raises(ValueError, match="n_bags must be an integer >= 1"):
         TransferCostModel(TARGET, base=base, n_bags=0).fit(train)
+    with pytest.raises(ValueError, match="n_jobs must be an integer >= 1"):
+        TransferCostModel(TARGET, base=base, n_jobs=0).fit(train)
     with pytest.raises(ValueError, match="num_boost_round must be 'auto' or an integer >= 1"):
         TransferCostModel(TARGET, base=base, num_boost_round="many").fit(train)
     with pytest.raises(RuntimeError, match="not fitted"):
