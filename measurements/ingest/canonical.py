@@ -8,6 +8,7 @@ objects are rejected with their line number; everything else is checked by `vali
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from perfcast.measurements.ingest._common import (
@@ -70,26 +72,55 @@ def read_jsonl(path: Path, *, chunk_rows: int = 100_000) -> Iterator[IngestChunk
         yield flush()
 
 
+#: Bytes of CSV text pyarrow parses per block (one block at a time in memory per thread).
+CSV_BLOCK_BYTES = 1 << 24
+#: CSV columns always read as text (never typed from their values).
+TEXT_COLUMNS = frozenset({"kernel", "system", "status", "source", "measured_at", "runtime_ms_samples"})
+
+
+def _typed(values: pa.Array) -> pa.Array:
+    """A text column typed from its values, as Arrow infers a CSV column: int64, else float64, else
+    booleans (`true`/`false`, any case), else text. All-missing stays text (missing)."""
+    if values.null_count == len(values):
+        return values
+    for target in (pa.int64(), pa.float64()):
+        try:
+            return pc.cast(values, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    lowered = pc.utf8_lower(values)
+    is_true = pc.equal(lowered, "true")
+    if pc.all(pc.or_(is_true, pc.equal(lowered, "false"))).as_py():
+        return is_true
+    return values
+
+
 def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
-    """Yield chunks of a flat canonical CSV (dotted columns), parsed by pyarrow's multithreaded reader."""
+    """Yield chunks of a flat canonical CSV (dotted columns), parsed by pyarrow's multithreaded reader.
+
+    Columns are parsed as text and typed per block (`_typed`): Arrow's own inference fixes a column's
+    type from the file's first block, so a file of several kernel families (a column empty for the
+    first family, numbers for a later one) stopped at the first such value and lost the rest.
+    """
     with open_bytes(path) as fh:
         header = fh.readline().decode("utf-8", errors="replace")
+    names = next(csv.reader([header.rstrip("\r\n")]), [])
     # IR text spans lines inside quoted cells; pyarrow parses those only when told (a slower mode)
-    multiline = any(name.strip().strip('"').startswith(("ir.", "meta.")) for name in header.split(","))
+    multiline = any(name.startswith(("ir.", "meta.")) for name in names)
     try:
         with open_bytes(path) as fh:
             reader = pacsv.open_csv(
                 fh,
-                read_options=pacsv.ReadOptions(block_size=1 << 24),
+                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                 parse_options=pacsv.ParseOptions(newlines_in_values=multiline),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={"runtime_ms_samples": pa.string(), "measured_at": pa.string(),
-                                  "system": pa.string(), "kernel": pa.string()},
-                    strings_can_be_null=True),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                     strings_can_be_null=True),
             )
             line = 2  # after the header
             for batch in reader:
-                frame = batch.to_pandas()
+                columns = [column if name in TEXT_COLUMNS or name.startswith("ir.") else _typed(column)
+                           for name, column in zip(batch.schema.names, batch.columns, strict=True)]
+                frame = pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pandas()
                 frame[LINE_COLUMN] = np.arange(line, line + len(frame))
                 line += len(frame)
                 for start in range(0, len(frame), chunk_rows):
