@@ -1,9 +1,12 @@
-"""`perfcast data summary [--store DIR] [--json]`: what the measurement store holds; `perfcast data compact`."""
+"""`perfcast data summary [--store DIR] [--json]`: what the measurement store holds; `perfcast data compact`;
+`perfcast data export OUT`: the stored records as one JSONL, CSV or Parquet file."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
 
 from perfcast.measurements.store import MeasurementStore
@@ -19,6 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     compact.add_argument("--store", type=Path, default=None,
                          help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
     compact.add_argument("--kernel", default=None, help="only this kernel family")
+    export = sub.add_parser("export", help="write the stored records to one .jsonl[.gz|.xz], .csv or .parquet file "
+                                           "(canonical records; `perfcast ingest` reads it back)")
+    export.add_argument("output", type=Path, help="the file to write; its suffix picks the format")
+    export.add_argument("--store", type=Path, default=None,
+                        help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
+    export.add_argument("--kernel", action="append", default=None, help="only this kernel family (repeatable)")
+    export.add_argument("--system", action="append", default=None, help="only this system (repeatable)")
+    export.add_argument("--no-ir", action="store_true", help="leave out the IR text (`ir.*`)")
+    export.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _fmt(value: float) -> str:
@@ -56,6 +68,16 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "compact":
         result = store.compact(args.kernel)
         print(f"store {store.root}: {result['files_before']} files -> {result['files_after']}; {len(store):,} records")
+        return 0
+    if args.action == "export":
+        t0 = time.perf_counter()
+        try:
+            rows = store.export(args.output, kernel=args.kernel, system=args.system, with_ir=not args.no_ir,
+                                progress=not args.quiet)
+        except ValueError as exc:
+            print(f"perfcast data export: {exc}", file=sys.stderr)
+            return 1
+        print(f"{rows:,} records -> {args.output} ({time.perf_counter() - t0:.1f} s)")
         return 0
     summary = store.summary()
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))

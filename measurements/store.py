@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from perfcast.measurements.recordfile import RecordWriter, json_cell
 from perfcast.measurements.schema import SAMPLES_COLUMN, TARGETS
 from perfcast.measurements.validate import (
     FILE_COLUMN,
@@ -76,23 +77,6 @@ def _utc_stamp() -> str:
 def _safe_name(text: str) -> str:
     keep = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text)
     return keep[:80] or "records"
-
-
-def _json_value(value: object) -> object:
-    """A quarantined cell as JSON: NaN/NA -> null, numpy scalars -> Python, arrays -> lists."""
-    if isinstance(value, np.ndarray):
-        return [_json_value(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and not np.isfinite(value):
-        return None if np.isnan(value) else str(value)
-    if isinstance(value, int | float | str | bool):
-        return value
-    return str(value)
 
 
 def _tighten(frame: pd.DataFrame) -> pd.DataFrame:
@@ -206,8 +190,8 @@ class MeasurementStore:
         ordered = front + [c for c in rows.columns if c not in front]
         lines = []
         for record in rows[ordered].to_dict(orient="records"):
-            lines.append(json.dumps({k: _json_value(v) for k, v in record.items()
-                                     if k in front or _json_value(v) is not None}))
+            lines.append(json.dumps({k: json_cell(v) for k, v in record.items()
+                                     if k in front or json_cell(v) is not None}))
 
         def write(tmp: Path) -> None:
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -330,11 +314,12 @@ class MeasurementStore:
 
     def iter_batches(self, batch_rows: int = 131072, kernel: str | Sequence[str] | None = None,
                      columns: Sequence[str] | None = None,
-                     system: str | Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+                     system: str | Sequence[str] | None = None, *, with_ir: bool = False) -> Iterator[pd.DataFrame]:
         """Stream stored records in DataFrames of at most `batch_rows` rows (file by file).
 
-        Every batch has the same columns: the union over the selected files (or `columns`).
-        `system` keeps only those systems' rows (batches may then be shorter, never empty).
+        Every batch has the same columns: the union over the selected files (or `columns`; `ir.*` text
+        only with `with_ir` or when named). `system` keeps only those systems' rows (batches may then be
+        shorter, never empty).
         """
         with self._lock(shared=True):
             # open every file now: an open file stays readable even if compaction replaces it later
@@ -344,7 +329,7 @@ class MeasurementStore:
             handles = [pq.ParquetFile(fh) for fh in raw]
             union: list[str] = []
             for pf in handles:
-                for name in self._select(pf.schema_arrow.names, columns, with_ir=False):
+                for name in self._select(pf.schema_arrow.names, columns, with_ir=with_ir):
                     if name not in union:
                         union.append(name)
             if columns is not None:
@@ -364,6 +349,45 @@ class MeasurementStore:
         finally:
             for fh in raw:
                 fh.close()
+
+    def schema(self, kernel: str | Sequence[str] | None = None, *, with_ir: bool = False) -> pa.Schema:
+        """The Arrow schema of what `iter_batches` gives: the union of the selected files' columns (a
+        column stored as text in one file and as a number in another is text, as `read` has it)."""
+        with self._lock(shared=True):
+            schemas = [pq.read_schema(path).remove_metadata() for path in self.files(kernel)]
+        if not schemas:
+            return pa.schema([])
+        union = self._unify([s.empty_table() for s in schemas]).schema
+        return pa.schema([f for f in union if f.name in self._select(union.names, None, with_ir)])
+
+    def export(self, path: Path | str, *, kernel: str | Sequence[str] | None = None,
+               system: str | Sequence[str] | None = None, with_ir: bool = True, batch_rows: int = 16384,
+               progress: bool = False) -> int:
+        """Write the stored records (those of `kernel` / `system` when given) to one file, streamed: `.jsonl`
+        (`.gz`/`.xz`) as canonical nested records, `.csv` or `.parquet` with dotted columns. Any of them
+        reads back with `perfcast ingest`. Returns the number of records; raises `ValueError` when none
+        match (and writes nothing)."""
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        writer = RecordWriter(path, nested=True, schema=self.schema(kernel, with_ir=with_ir))
+        total = len(self) if kernel is None and system is None else None
+        bar = tqdm(desc="export", unit="rows", total=total, disable=not progress)
+        try:
+            for frame in self.iter_batches(batch_rows, kernel=kernel, system=system, with_ir=with_ir):
+                writer.write(frame)
+                bar.update(len(frame))
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            bar.close()
+        if writer.rows == 0:
+            writer.abort()
+            wanted = ", ".join(f"{k} {v!r}" for k, v in (("kernel", kernel), ("system", system)) if v is not None)
+            raise ValueError(f"store {self.root}: no records" + (f" of {wanted}" if wanted else "")
+                             + " to export (`perfcast data summary` lists what it has)")
+        writer.close()
+        return writer.rows
 
     def __len__(self) -> int:
         with self._lock(shared=True):

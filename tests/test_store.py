@@ -171,3 +171,38 @@ def test_concurrent_appends_store_each_record_once(store):
         stored = list(pool.map(_append_in_process, [str(store.root)] * 4, [rows] * 4))
     assert sum(stored) == 200  # the lock serialises the hash check and the write
     assert len(store) == 200
+
+
+@pytest.mark.parametrize("name", ["out.jsonl.gz", "out.csv", "out.parquet"])
+def test_export_reads_back_as_the_same_records(store, datasets_dir, tmp_path, name):
+    """`export` writes every stored record (IR text, samples, failed rows' meta, two families with other
+    columns) so that `perfcast ingest` of the file stores exactly the same records (the same hashes)."""
+    from perfcast.cli import main as cli_main
+
+    store.append(records_to_frame([_triton(i) for i in range(5)]
+                                  + [{**_triton(5), "status": "failed", "runtime_ms": None,
+                                      "meta": {"error": "OutOfResources: shared memory"}}]))
+    store.append(next(read_path(datasets_dir / "kerneltuner_convolution" / "MI250X.json.gz")).frame.head(40))
+    out = tmp_path / name
+    assert cli_main(["data", "export", str(out), "--store", str(store.root), "--quiet"]) == 0
+    assert not out.with_name(name + ".partial").exists()
+    again = MeasurementStore(tmp_path / "again")
+    assert cli_main(["ingest", str(out), "--store", str(again.root), "--no-progress"]) == 0
+    hashes = {s: set(s.read(columns=["_hash"])["_hash"]) for s in (store, again)}
+    assert len(hashes[store]) == 46 and hashes[again] == hashes[store]
+    back = again.read(kernel="triton.matmul", columns=["problem.M", "ir.ttgir", "meta.error"]).sort_values("problem.M")
+    assert back["ir.ttgir"].str.startswith("module").all() and back["meta.error"].notna().sum() == 1
+
+
+def test_export_filters_and_errors(store, datasets_dir, tmp_path):
+    store.append(records_to_frame([_triton(i) for i in range(5)]))
+    store.append(next(read_path(datasets_dir / "kerneltuner_convolution" / "MI250X.json.gz")).frame.head(40))
+    assert store.export(tmp_path / "amd.parquet", system="AMD Instinct MI250X") == 40
+    assert set(pq.read_table(tmp_path / "amd.parquet").column("kernel").to_pylist()) == {"kerneltuner.convolution"}
+    assert store.export(tmp_path / "no_ir.jsonl", kernel="triton.matmul", with_ir=False) == 5
+    assert all("ir" not in json.loads(line) for line in (tmp_path / "no_ir.jsonl").read_text().splitlines())
+    with pytest.raises(ValueError, match="no records of system 'NVIDIA A100'"):
+        store.export(tmp_path / "none.csv", system="NVIDIA A100")
+    with pytest.raises(ValueError, match="unknown format"):
+        store.export(tmp_path / "out.xlsx")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["amd.parquet", "no_ir.jsonl"]

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+from perfcast.measurements.recordfile import RecordWriter, file_kind
 
 DEFAULT_MODEL = "models:/perfcast-default@champion"
 
@@ -30,22 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true")
 
 
-def _kind(path: Path) -> str:
-    name = path.name.lower()
-    for suffix in (".gz", ".xz", ".bz2"):
-        name = name.removesuffix(suffix)
-    if name.endswith(".parquet") or name.endswith(".pq"):
-        return "parquet"
-    if name.endswith(".csv"):
-        return "csv"
-    if name.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    raise ValueError(f"{path}: unknown format (use .jsonl[.gz|.xz], .csv or .parquet)")
-
-
 def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Canonical flat frames of at most `chunk_rows` rows, in file order (nested JSONL records flattened)."""
-    kind = _kind(path)
+    kind = file_kind(path)
     if kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -67,39 +55,6 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-class _Writer:
-    """Appends chunks to a Parquet, CSV or JSONL file (one schema for Parquet: the first chunk's)."""
-
-    def __init__(self, path: Path, kind: str):
-        self.path, self.kind = path, kind
-        self._pq = None
-        self._schema = None
-        self._first = True
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.kind == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._pq is None:
-                self._schema = table.schema
-                self._pq = pq.ParquetWriter(self.path, self._schema)
-            else:
-                table = table.cast(self._schema) if table.schema != self._schema else table
-            self._pq.write_table(table)
-        elif self.kind == "csv":
-            frame.to_csv(self.path, mode="w" if self._first else "a", header=self._first, index=False)
-        else:
-            with open(self.path, "w" if self._first else "a") as fh:
-                frame.to_json(fh, orient="records", lines=True)
-        self._first = False
-
-    def close(self) -> None:
-        if self._pq is not None:
-            self._pq.close()
-
-
 def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_rows: int = 131072,
                  threads: int = 2, progress: bool = True) -> int:
     """Stream INPUT through the model into OUTPUT; returns the number of rows written."""
@@ -107,36 +62,30 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
     from perfcast.training.registry import resolve_model_dir
     from tqdm.auto import tqdm
 
-    in_kind, out_kind = _kind(input_path), _kind(output_path)  # fail on a bad suffix before any work
+    in_kind = file_kind(input_path)
+    file_kind(output_path)  # fail on a bad suffix before any work
     if not input_path.is_file():
         raise FileNotFoundError(f"{input_path}: no such file ({in_kind} input)")
     # a routed model splits each chunk by kernel over its per-family sub-models, order kept
     model = load_cost_model(resolve_model_dir(model_uri), threads=threads)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    # write beside the target and rename at the end: a failed run leaves no half-written OUTPUT
-    tmp = output_path.with_name(output_path.name + ".partial")
-    writer = _Writer(tmp, out_kind)
-    rows = 0
+    # written beside OUTPUT and moved into place at the end: a failed run leaves no half-written OUTPUT
+    writer = RecordWriter(output_path)
     bar = tqdm(desc="predict", unit="rows", disable=not progress)
     try:
         for chunk in iter_chunks(input_path, chunk_rows):
             pred = model.predict_frame(chunk.reset_index(drop=True))
-            out = pd.concat([chunk.reset_index(drop=True), pred.reset_index(drop=True)], axis=1)
-            writer.write(out)
-            rows += len(out)
-            bar.update(len(out))
+            writer.write(pd.concat([chunk.reset_index(drop=True), pred.reset_index(drop=True)], axis=1))
+            bar.update(len(chunk))
     except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
+        writer.abort()
         raise
     finally:
         bar.close()
-    writer.close()
-    if rows == 0:
-        tmp.unlink(missing_ok=True)
+    if writer.rows == 0:
+        writer.abort()
         raise ValueError(f"{input_path}: no records")
-    tmp.replace(output_path)
-    return rows
+    writer.close()
+    return writer.rows
 
 
 def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads: int = 1) -> int:
@@ -146,7 +95,7 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
     from perfcast.training.registry import resolve_model_dir
 
     model_dir = str(resolve_model_dir(model_uri))
-    if _kind(input_path) != "parquet" or _kind(output_path) != "parquet":
+    if file_kind(input_path) != "parquet" or file_kind(output_path) != "parquet":
         raise ValueError("--dask reads and writes Parquet")
 
     def run(part: pd.DataFrame) -> pd.DataFrame:
