@@ -283,10 +283,10 @@ class TransferCostModel:
 
         from .calibration import conformal_quantile, group_folds, problem_keys  # noqa: PLC0415
 
-        with_interval = self.interval_folds > 0 and len(target) >= INTERVAL_MIN_ROWS
-        folds, rule = (group_folds(problem_keys(target), 1.0 / self.interval_folds, seed=self.seed)
-                       if with_interval else (np.zeros(len(target), dtype=int), None))
-        fold_ids = np.unique(folds) if with_interval else np.array([], dtype=int)
+        fold_ids: list[int] = []
+        if self.interval_folds > 0 and len(target) >= INTERVAL_MIN_ROWS:
+            folds, rule = group_folds(problem_keys(target), 1.0 / self.interval_folds, seed=self.seed)
+            fold_ids = [int(k) for k in np.unique(folds)]
 
         def fit_without(k: int | None) -> tuple[np.ndarray, float, list[Any]]:
             if k is None:
@@ -294,10 +294,10 @@ class TransferCostModel:
             keep = folds != k
             return self._fit_adaptation(target[keep].reset_index(drop=True), X[keep], cf[keep], z[keep])
 
-        tasks: list[int | None] = [None, *(int(k) for k in fold_ids)]
+        tasks: list[int | None] = [None, *fold_ids]
         with ThreadPoolExecutor(max_workers=min(self.n_jobs, len(tasks))) as pool:
             (coef, intercept, boosters), *refits = list(pool.map(fit_without, tasks))
-        if not with_interval:
+        if not fold_ids:
             return coef, intercept, boosters, None
         oof = np.full(len(target), np.nan)
         for k, (k_coef, k_intercept, k_boosters) in zip(fold_ids, refits, strict=True):
