@@ -8,6 +8,7 @@ run never leaves a half-written file under the name asked for; `abort()` removes
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,6 @@ import pandas as pd
 import pyarrow as pa
 
 from .schema import frame_to_records
-
-#: The formats by name: what `file_kind` answers.
-KINDS: tuple[str, ...] = ("jsonl", "csv", "parquet")
 
 
 def file_kind(path: Path) -> str:
@@ -101,6 +99,9 @@ class RecordWriter:
             self._schema = table.schema
         if table.schema == self._schema:
             return table
+        unknown = [name for name in table.column_names if self._schema.get_field_index(name) < 0]
+        if unknown:  # never dropped silently
+            raise ValueError(f"{self.path}: columns {unknown} are not in the file's schema")
         columns = []
         for field in self._schema:
             column = table.column(field.name) if field.name in table.column_names else None
@@ -163,3 +164,31 @@ class RecordWriter:
         """Drop what was written; nothing appears under `path`."""
         self._close_handles()
         self.partial.unlink(missing_ok=True)
+
+
+def write_records(path: Path | str, chunks: Iterable[pd.DataFrame], *, nested: bool = False,
+                  schema: pa.Schema | None = None, desc: str = "write", total: int | None = None,
+                  progress: bool = False, none_message: str = "no records") -> int:
+    """Write every chunk to one record file (`RecordWriter`) under a progress bar; returns the rows written.
+
+    If a chunk fails (or `chunks` raises) nothing appears under `path`; with no rows at all neither,
+    and `ValueError(none_message)` is raised.
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    writer = RecordWriter(path, nested=nested, schema=schema)
+    bar = tqdm(desc=desc, unit="rows", total=total, disable=not progress)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+            bar.update(len(chunk))
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    if writer.rows == 0:
+        writer.abort()
+        raise ValueError(none_message)
+    writer.close()
+    return writer.rows

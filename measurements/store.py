@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from perfcast.measurements.recordfile import RecordWriter, json_cell
+from perfcast.measurements.recordfile import json_cell, write_records
 from perfcast.measurements.schema import SAMPLES_COLUMN, TARGETS
 from perfcast.measurements.validate import (
     FILE_COLUMN,
@@ -367,27 +367,13 @@ class MeasurementStore:
         (`.gz`/`.xz`) as canonical nested records, `.csv` or `.parquet` with dotted columns. Any of them
         reads back with `perfcast ingest`. Returns the number of records; raises `ValueError` when none
         match (and writes nothing)."""
-        from tqdm.auto import tqdm  # noqa: PLC0415
-
-        writer = RecordWriter(path, nested=True, schema=self.schema(kernel, with_ir=with_ir))
-        total = len(self) if kernel is None and system is None else None
-        bar = tqdm(desc="export", unit="rows", total=total, disable=not progress)
-        try:
-            for frame in self.iter_batches(batch_rows, kernel=kernel, system=system, with_ir=with_ir):
-                writer.write(frame)
-                bar.update(len(frame))
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            bar.close()
-        if writer.rows == 0:
-            writer.abort()
-            wanted = ", ".join(f"{k} {v!r}" for k, v in (("kernel", kernel), ("system", system)) if v is not None)
-            raise ValueError(f"store {self.root}: no records" + (f" of {wanted}" if wanted else "")
-                             + " to export (`perfcast data summary` lists what it has)")
-        writer.close()
-        return writer.rows
+        wanted = ", ".join(f"{k} {v!r}" for k, v in (("kernel", kernel), ("system", system)) if v is not None)
+        return write_records(
+            path, self.iter_batches(batch_rows, kernel=kernel, system=system, with_ir=with_ir), nested=True,
+            schema=self.schema(kernel, with_ir=with_ir), desc="export", progress=progress,
+            total=len(self) if kernel is None and system is None else None,
+            none_message=f"store {self.root}: no records" + (f" of {wanted}" if wanted else "")
+            + " to export (`perfcast data summary` lists what it has)")
 
     def __len__(self) -> int:
         with self._lock(shared=True):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-from perfcast.measurements.recordfile import RecordWriter, file_kind
+from perfcast.measurements.recordfile import file_kind, write_records
 
 DEFAULT_MODEL = "models:/perfcast-default@champion"
 
@@ -60,7 +60,6 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
     """Stream INPUT through the model into OUTPUT; returns the number of rows written."""
     from perfcast.models.routed import load_cost_model
     from perfcast.training.registry import resolve_model_dir
-    from tqdm.auto import tqdm
 
     in_kind = file_kind(input_path)
     file_kind(output_path)  # fail on a bad suffix before any work
@@ -68,24 +67,11 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
         raise FileNotFoundError(f"{input_path}: no such file ({in_kind} input)")
     # a routed model splits each chunk by kernel over its per-family sub-models, order kept
     model = load_cost_model(resolve_model_dir(model_uri), threads=threads)
+    chunks = (pd.concat([chunk, model.predict_frame(chunk).reset_index(drop=True)], axis=1)
+              for chunk in (c.reset_index(drop=True) for c in iter_chunks(input_path, chunk_rows)))
     # written beside OUTPUT and moved into place at the end: a failed run leaves no half-written OUTPUT
-    writer = RecordWriter(output_path)
-    bar = tqdm(desc="predict", unit="rows", disable=not progress)
-    try:
-        for chunk in iter_chunks(input_path, chunk_rows):
-            pred = model.predict_frame(chunk.reset_index(drop=True))
-            writer.write(pd.concat([chunk.reset_index(drop=True), pred.reset_index(drop=True)], axis=1))
-            bar.update(len(chunk))
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        bar.close()
-    if writer.rows == 0:
-        writer.abort()
-        raise ValueError(f"{input_path}: no records")
-    writer.close()
-    return writer.rows
+    return write_records(output_path, chunks, desc="predict", progress=progress,
+                         none_message=f"{input_path}: no records")
 
 
 def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads: int = 1) -> int:
