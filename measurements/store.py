@@ -47,6 +47,9 @@ from perfcast.measurements.validate import (
 from perfcast import config
 
 PART_PREFIX = "kernel="
+#: Rows per Parquet row group: a reader decodes a whole group at once, so streaming (`iter_batches`,
+#: `export`) holds at most this many rows of a column (IR text included) in memory.
+ROW_GROUP_ROWS = 65_536
 
 
 @dataclass
@@ -77,6 +80,10 @@ def _utc_stamp() -> str:
 def _safe_name(text: str) -> str:
     keep = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in text)
     return keep[:80] or "records"
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="lz4", row_group_size=ROW_GROUP_ROWS)
 
 
 def _tighten(frame: pd.DataFrame) -> pd.DataFrame:
@@ -243,7 +250,7 @@ class MeasurementStore:
                 # no pandas metadata: files are read column subsets and merged across families
                 table = pa.Table.from_pandas(part, preserve_index=False).replace_schema_metadata(None)
                 target = self.data_dir / f"{PART_PREFIX}{kernel}" / f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-                self._atomic_write(target, lambda tmp, t=table: pq.write_table(t, tmp, compression="lz4"))
+                self._atomic_write(target, lambda tmp, t=table: _write_parquet(t, tmp))
                 report.files.append(target)
             report.stored = int(keep.sum())
             if self._hashes is not None and report.stored:
@@ -397,7 +404,7 @@ class MeasurementStore:
                 tables = [pq.read_table(p).replace_schema_metadata(None) for p in files]
                 merged = self._unify(tables)
                 target = self.data_dir / f"{PART_PREFIX}{family}" / f"part-{_utc_stamp()}-{uuid.uuid4().hex[:12]}.parquet"
-                self._atomic_write(target, lambda tmp, t=merged: pq.write_table(t, tmp, compression="lz4"))
+                self._atomic_write(target, lambda tmp, t=merged: _write_parquet(t, tmp))
                 for path in files:
                     path.unlink()
                 after += 1

@@ -150,6 +150,17 @@ def test_compact_merges_files_and_keeps_every_record(store):
     assert len(store.files()) == 2
 
 
+def test_files_are_written_in_bounded_row_groups(store, monkeypatch):
+    """Readers decode a whole row group at once: bounded groups keep streaming memory flat."""
+    monkeypatch.setattr(store_module, "ROW_GROUP_ROWS", 4)
+    store.append(records_to_frame([_triton(i) for i in range(10)]))
+    store.append(records_to_frame([_triton(i) for i in range(10, 13)]))
+    store.compact()
+    (path,) = store.files()
+    assert pq.ParquetFile(path).num_row_groups == 4  # 13 rows in groups of at most 4
+    assert sorted(b for frame in store.iter_batches(batch_rows=100) for b in frame["problem.M"]) == list(range(1024, 1037))
+
+
 def test_iter_batches_system_filter(store, datasets_dir):
     for name in ("MI250X", "W6600"):
         chunk = next(read_path(datasets_dir / "kerneltuner_convolution" / f"{name}.json.gz"))
