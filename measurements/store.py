@@ -86,7 +86,8 @@ def _safe_name(text: str) -> str:
 
 
 def _row_group_bounds(table: pa.Table) -> list[int]:
-    """Row offsets that cut `table` into groups of at most `ROW_GROUP_ROWS` rows and ~`ROW_GROUP_BYTES`."""
+    """Row offsets that cut `table` into groups of at most `ROW_GROUP_ROWS` rows, a new group starting
+    where the values so far cross a multiple of `ROW_GROUP_BYTES` (so a group exceeds it by at most a row)."""
     n = table.num_rows
     row_bytes = np.zeros(n)
     for column in table.columns:
@@ -94,19 +95,14 @@ def _row_group_bounds(table: pa.Table) -> list[int]:
             row_bytes += pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
         else:
             row_bytes += column.nbytes / max(n, 1)
-    bounds, start, used = [0], 0, 0.0
-    for i, size in enumerate(row_bytes):
-        if i > start and (used + size > ROW_GROUP_BYTES or i - start >= ROW_GROUP_ROWS):
-            bounds.append(i)
-            start, used = i, 0.0
-        used += size
-    return [*bounds, n]
+    bucket = ((np.cumsum(row_bytes) - row_bytes) // ROW_GROUP_BYTES).astype(np.int64)
+    cuts = np.union1d(np.flatnonzero(np.diff(bucket)) + 1, np.arange(0, n, ROW_GROUP_ROWS))
+    return [*(int(c) for c in cuts if c > 0), n] if n else [0]
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
     with pq.ParquetWriter(path, table.schema, compression="lz4") as writer:
-        bounds = _row_group_bounds(table)
-        for start, stop in itertools.pairwise(bounds):
+        for start, stop in itertools.pairwise([0, *_row_group_bounds(table)]):
             writer.write_table(table.slice(start, stop - start), row_group_size=max(stop - start, 1))
 
 

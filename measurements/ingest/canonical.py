@@ -81,17 +81,23 @@ TEXT_COLUMNS = frozenset({"kernel", "system", "status", "source", "measured_at",
 def _typed(values: pa.Array) -> pa.Array:
     """A text column typed from its values, as Arrow infers a CSV column: int64, else float64, else
     booleans (`true`/`false`, any case), else text. All-missing stays text (missing)."""
-    if values.null_count == len(values):
+    present = values.drop_null()
+    if len(present) == 0:
+        return values
+    first = present[0].as_py().strip().lower()
+    if first in ("true", "false"):
+        lowered = pc.utf8_lower(values)
+        is_true = pc.equal(lowered, "true")
+        return is_true if pc.all(pc.or_(is_true, pc.equal(lowered, "false"))).as_py() else values
+    try:  # a failed cast scans the whole column: the first value rules out most text columns at once
+        float(first)
+    except ValueError:
         return values
     for target in (pa.int64(), pa.float64()):
         try:
             return pc.cast(values, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-    lowered = pc.utf8_lower(values)
-    is_true = pc.equal(lowered, "true")
-    if pc.all(pc.or_(is_true, pc.equal(lowered, "false"))).as_py():
-        return is_true
     return values
 
 
