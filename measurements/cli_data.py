@@ -33,6 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _canonical_system(name: str) -> str:
+    """The registry's name for an alias (`H100`), as ingest stores it; an unknown name as given."""
+    from perfcast.systems import UnknownSystemError, resolve_name  # noqa: PLC0415
+
+    try:
+        return resolve_name(name)
+    except UnknownSystemError:
+        return name
+
+
 def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
@@ -72,7 +82,8 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "export":
         t0 = time.perf_counter()
         try:
-            rows = store.export(args.output, kernel=args.kernel, system=args.system, with_ir=not args.no_ir,
+            systems = None if args.system is None else [_canonical_system(name) for name in args.system]
+            rows = store.export(args.output, kernel=args.kernel, system=systems, with_ir=not args.no_ir,
                                 progress=not args.quiet)
         except ValueError as exc:
             print(f"perfcast data export: {exc}", file=sys.stderr)

@@ -218,9 +218,15 @@ def test_export_filters_and_errors(store, datasets_dir, tmp_path):
     assert store.export(tmp_path / "amd.parquet", system="AMD Instinct MI250X") == 40
     assert set(pq.read_table(tmp_path / "amd.parquet").column("kernel").to_pylist()) == {"kerneltuner.convolution"}
     assert store.export(tmp_path / "no_ir.jsonl", kernel="triton.matmul", with_ir=False) == 5
+    from perfcast.cli import main as cli_main
+
+    # the command line takes a system's alias, as ingest does
+    assert cli_main(["data", "export", str(tmp_path / "h100.csv"), "--store", str(store.root), "--system", "H100",
+                     "--quiet"]) == 0
+    assert len(pd.read_csv(tmp_path / "h100.csv")) == 5
     assert all("ir" not in json.loads(line) for line in (tmp_path / "no_ir.jsonl").read_text().splitlines())
     with pytest.raises(ValueError, match="no records of system 'NVIDIA A100'"):
         store.export(tmp_path / "none.csv", system="NVIDIA A100")
     with pytest.raises(ValueError, match="unknown format"):
         store.export(tmp_path / "out.xlsx")
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["amd.parquet", "no_ir.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["amd.parquet", "h100.csv", "no_ir.jsonl"]
