@@ -100,6 +100,13 @@ def _row_group_bounds(table: pa.Table) -> list[int]:
     return [*(int(c) for c in cuts if c > 0), n] if n else [0]
 
 
+def _oversized_groups(path: Path) -> bool:
+    """Whether a file has a row group beyond the bounds `_write_parquet` keeps (written before them)."""
+    meta = pq.read_metadata(path)
+    groups = (meta.row_group(g) for g in range(meta.num_row_groups))
+    return any(g.num_rows > ROW_GROUP_ROWS or g.total_byte_size > 4 * ROW_GROUP_BYTES for g in groups)
+
+
 def _write_parquet(table: pa.Table, path: Path) -> None:
     with pq.ParquetWriter(path, table.schema, compression="lz4") as writer:
         for start, stop in itertools.pairwise([0, *_row_group_bounds(table)]):
@@ -411,7 +418,8 @@ class MeasurementStore:
             return int(sum(pq.read_metadata(p).num_rows for p in self.files()))
 
     def compact(self, kernel: str | Sequence[str] | None = None) -> dict[str, int]:
-        """Merge each kernel family's files into one (appends from the HTTP endpoint make many small ones).
+        """Merge each kernel family's files into one (appends from the HTTP endpoint make many small ones);
+        a lone file is rewritten when its row groups are larger than the store writes now.
 
         Runs under the exclusive lock, so no reader sees the old and the new files together; the merged
         file is written atomically before the old ones are removed. Returns files before and after.
@@ -422,7 +430,7 @@ class MeasurementStore:
             for family in families:
                 files = self.files(family)
                 before += len(files)
-                if len(files) < 2:
+                if len(files) == 0 or (len(files) == 1 and not _oversized_groups(files[0])):
                     after += len(files)
                     continue
                 tables = [pq.read_table(p).replace_schema_metadata(None) for p in files]

@@ -230,3 +230,18 @@ def test_export_filters_and_errors(store, datasets_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown format"):
         store.export(tmp_path / "out.xlsx")
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["amd.parquet", "h100.csv", "no_ir.jsonl"]
+
+
+def test_compact_rewrites_a_lone_file_with_oversized_row_groups(store, monkeypatch):
+    """A family written as one big row group (before the bounds) is rewritten by compact, once."""
+    monkeypatch.setattr(store_module, "ROW_GROUP_ROWS", 1 << 20)
+    monkeypatch.setattr(store_module, "ROW_GROUP_BYTES", 1 << 40)
+    store.append(records_to_frame([_triton(i, ir={"ttgir": f"{i} " + "x" * 3000}) for i in range(12)]))
+    (old,) = store.files()
+    assert pq.ParquetFile(old).num_row_groups == 1
+    monkeypatch.setattr(store_module, "ROW_GROUP_BYTES", 4096)
+    assert store.compact() == {"files_before": 1, "files_after": 1}
+    (new,) = store.files()
+    assert new != old and pq.ParquetFile(new).num_row_groups > 1 and len(store) == 12
+    store.compact()
+    assert store.files() == [new]  # within the bounds now: left alone
