@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from perfcast.measurements.store import MeasurementStore
+from perfcast.measurements.validate import canonical_system
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,16 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--system", action="append", default=None, help="only this system (repeatable)")
     export.add_argument("--no-ir", action="store_true", help="leave out the IR text (`ir.*`)")
     export.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _canonical_system(name: str) -> str:
-    """The registry's name for an alias (`H100`), as ingest stores it; an unknown name as given."""
-    from perfcast.systems import UnknownSystemError, resolve_name  # noqa: PLC0415
-
-    try:
-        return resolve_name(name)
-    except UnknownSystemError:
-        return name
 
 
 def _fmt(value: float) -> str:
@@ -82,7 +73,7 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "export":
         t0 = time.perf_counter()
         try:
-            systems = None if args.system is None else [_canonical_system(name) for name in args.system]
+            systems = None if args.system is None else [canonical_system(name) for name in args.system]  # aliases, as ingest stores them
             rows = store.export(args.output, kernel=args.kernel, system=systems, with_ir=not args.no_ir,
                                 progress=not args.quiet)
         except ValueError as exc:

@@ -54,7 +54,10 @@ def json_cell(value: object) -> object:
 def _is_list_column(series: pd.Series) -> bool:
     if isinstance(series.dtype, pd.ArrowDtype):
         return pa.types.is_list(series.dtype.pyarrow_dtype) or pa.types.is_large_list(series.dtype.pyarrow_dtype)
-    return series.dtype == object and series.map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
+    if series.dtype != object:
+        return False
+    present = series.dropna()  # a column holds one kind of value: its first says which
+    return len(present) > 0 and isinstance(present.iloc[0], list | tuple | np.ndarray)
 
 
 class RecordWriter:

@@ -180,9 +180,11 @@ def _download(model_uri: str, target: Path, tracking_uri: str | None) -> Path:
     # the artifacts may land in a sub-folder named after the artifact path; a routed model also has a
     # model.json per sub-directory (an adaptation: transfer.json, and model.json under base/), so the
     # shallowest one is the model's own
-    found = min((p.parent for name in ("model.json", "transfer.json") for p in tmp.rglob(name)),
+    from perfcast.models.routed import META_FILE, missing_files  # noqa: PLC0415
+    from perfcast.models.transfer import TRANSFER_FILE  # noqa: PLC0415
+
+    found = min((p.parent for name in (META_FILE, TRANSFER_FILE) for p in tmp.rglob(name)),
                 key=lambda p: len(p.parts), default=tmp)
-    from perfcast.models.routed import missing_files  # noqa: PLC0415
 
     missing = missing_files(found)
     if missing:  # not cached: a later call downloads again once the artifacts are reachable
