@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from perfcast.measurements.store import MeasurementStore
-from perfcast.measurements.validate import canonical_system
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,8 +72,7 @@ def main(args: argparse.Namespace) -> int:
     if args.action == "export":
         t0 = time.perf_counter()
         try:
-            systems = None if args.system is None else [canonical_system(name) for name in args.system]  # aliases, as ingest stores them
-            rows = store.export(args.output, kernel=args.kernel, system=systems, with_ir=not args.no_ir,
+            rows = store.export(args.output, kernel=args.kernel, system=args.system, with_ir=not args.no_ir,
                                 progress=not args.quiet)
         except ValueError as exc:
             print(f"perfcast data export: {exc}", file=sys.stderr)

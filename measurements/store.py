@@ -39,6 +39,7 @@ from perfcast.measurements.validate import (
     HASH_COLUMN,
     LINE_COLUMN,
     REASON_COLUMN,
+    canonical_system,
     hash_to_hex,
     hex_column_to_hash,
     record_hash_u64,
@@ -317,7 +318,8 @@ class MeasurementStore:
         """Stored records as one flat DataFrame (dotted columns).
 
         `ir.*` columns (IR text can be large) and `_hash` come back only when named in `columns`.
-        Columns missing from some files (other kernel families) read as missing values.
+        Columns missing from some files (other kernel families) read as missing values. `system` keeps
+        those systems' rows; a registered alias (`H100`) matches the canonical name ingest stores.
         """
         with self._lock(shared=True):  # compaction cannot swap files under a reader
             tables = self._read_tables(self.files(kernel), system, columns)
@@ -338,8 +340,7 @@ class MeasurementStore:
                 wanted = [*wanted, "system"]
             table = pq.read_table(path, columns=wanted).replace_schema_metadata(None)
             if system is not None:
-                systems = [system] if isinstance(system, str) else list(system)
-                mask = pc.is_in(table.column("system"), value_set=pa.array(systems, pa.string()))
+                mask = pc.is_in(table.column("system"), value_set=pa.array(_system_names(system), pa.string()))
                 table = table.filter(mask)
                 if columns is not None and "system" not in columns:
                     table = table.drop_columns(["system"])
@@ -352,13 +353,13 @@ class MeasurementStore:
         """Stream stored records in DataFrames of at most `batch_rows` rows (file by file).
 
         Every batch has the same columns: the union over the selected files (or `columns`; `ir.*` text
-        only with `with_ir` or when named). `system` keeps only those systems' rows (batches may then be
-        shorter, never empty).
+        only with `with_ir` or when named). `system` keeps only those systems' rows, aliases as in `read`
+        (batches may then be shorter, never empty).
         """
         with self._lock(shared=True):
             # open every file now: an open file stays readable even if compaction replaces it later
             raw = [open(path, "rb") for path in self.files(kernel)]  # noqa: SIM115 (closed below)
-        systems = None if system is None else ([system] if isinstance(system, str) else list(system))
+        systems = None if system is None else _system_names(system)
         try:
             handles = [pq.ParquetFile(fh) for fh in raw]
             union: list[str] = []
@@ -511,6 +512,13 @@ def _counts(frame: pd.DataFrame, col: str) -> dict[str, int]:
         return {}
     counts = frame[col].fillna("<missing>").value_counts()
     return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+
+
+def _system_names(system: str | Sequence[str]) -> list[str]:
+    """The stored names a `system=` filter matches: each name as given and its canonical registry name
+    (ingest stores the canonical one, so `H100` finds `NVIDIA H100 80GB HBM3`)."""
+    given = [system] if isinstance(system, str) else list(system)
+    return list(dict.fromkeys([*given, *(canonical_system(name) for name in given)]))
 
 
 def _unknown_systems(names) -> list[str]:

@@ -204,6 +204,17 @@ class TransferCostModel:
         names = [o.name for o in self._session.get_outputs()]
         return np.mean(self._session.run(names, {"X": Xc}), axis=0).astype(np.float64)
 
+    def _canonical_system(self) -> str:
+        from perfcast.features import canonical_system_names  # noqa: PLC0415
+
+        return str(canonical_system_names(pd.Series([self.system]))[0])
+
+    def _on_target(self, systems: pd.Series) -> np.ndarray:
+        """Which rows are of this model's system, aliases resolved (`H100` is `NVIDIA H100 80GB HBM3`)."""
+        from perfcast.features import canonical_system_names  # noqa: PLC0415
+
+        return np.asarray(canonical_system_names(systems.astype(str)) == self._canonical_system(), dtype=bool)
+
     # ---------------------------------------------------------------------------------- fit
     def fit(self, frame: pd.DataFrame) -> TransferCostModel:
         """Fit on the new system's rows of `frame` (and the base on the other rows when `base` is None)."""
@@ -221,7 +232,7 @@ class TransferCostModel:
         if "system" not in frame.columns:
             raise ValueError("TransferCostModel.fit needs a 'system' column (the new system's rows are its data)")
         frame = frame.reset_index(drop=True)
-        on_target = (frame["system"].astype(str) == self.system).to_numpy()
+        on_target = self._on_target(frame["system"])
         if self.base is None:
             if on_target.all():
                 raise ValueError(f"no rows of other systems than {self.system!r} to fit a base model on")
@@ -235,7 +246,7 @@ class TransferCostModel:
             raise ValueError(f"system {self.system!r}: {int(usable.sum())} usable runtime_ms rows (status ok, > 0); "
                              "need >= 20 measurements to adapt")
         target = target[usable].reset_index(drop=True)
-        self.sources_ = _source_systems(self.base_, set(target["kernel"].astype(str)), self.system)
+        self.sources_ = _source_systems(self.base_, set(target["kernel"].astype(str)), self._canonical_system())
         if not self.sources_:
             raise ValueError(f"the base model measured runtime on no system other than {self.system!r} "
                              "for these kernels: nothing to transfer from")
@@ -322,7 +333,7 @@ class TransferCostModel:
 
     def update(self, frame: pd.DataFrame) -> TransferCostModel:
         """Add measurements of the new system and refit the adaptation (the base stays as it is)."""
-        rows = frame[frame["system"].astype(str) == self.system]
+        rows = frame[self._on_target(frame["system"])]
         base, self.base = self.base, self.base_
         try:
             return self.fit(pd.concat([self.measured_rows, rows], ignore_index=True, sort=False))
@@ -342,7 +353,7 @@ class TransferCostModel:
         if not hasattr(self, "ridge_coef_"):
             raise RuntimeError("TransferCostModel is not fitted: call fit(frame) or TransferCostModel.load(dir)")
         if "system" in frame.columns:
-            other = sorted(set(frame["system"].astype(str)) - {self.system})
+            other = sorted(set(frame["system"][~self._on_target(frame["system"])].astype(str)))
             if other:
                 raise ValueError(f"TransferCostModel predicts {self.system!r} only; got rows of {other}")
         work = frame.reset_index(drop=True).assign(system=self.system)

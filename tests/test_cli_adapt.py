@@ -159,11 +159,22 @@ def test_adapt_logs_and_registers_in_mlflow(setup, capsys, monkeypatch):
     assert current_version(f"models:/{name}@champion", tracking_uri=uri) == f"{name}/2"
 
 
+def test_adapt_takes_a_registered_alias(setup, capsys):
+    """`--system RTX_3090` finds the rows ingest stored under the registry's name, and names the model by it."""
+    tmp, base_dir, store, _ = setup
+    out = tmp / "by-alias"
+    rc = cli_main(["adapt", "--system", "RTX_3090", "--base", str(base_dir), "--store", str(store.root),
+                   "--out", str(out), "--holdout", "0", "--no-register"])
+    printed = capsys.readouterr().out
+    assert rc == 0 and printed.startswith(f"{TARGET}: adapted from ") and "on 300 measurements" in printed
+    assert json.loads((out / "transfer.json").read_text())["system"] == TARGET
+
+
 def test_adapt_fails_clearly(setup, capsys):
     tmp, base_dir, store, _ = setup
     rc = cli_main(["adapt", "--system", "NVIDIA A100", "--base", str(base_dir), "--store", str(store.root),
                    "--out", str(tmp / "x")])
-    assert rc == 1 and "no measurements of system 'NVIDIA A100'" in capsys.readouterr().err
+    assert rc == 1 and "no measurements of system 'NVIDIA A100' (NVIDIA A100-SXM4-80GB)" in capsys.readouterr().err
     rc = cli_main(["adapt", "--system", TARGET, "--base", str(tmp / "missing"), "--store", str(store.root),
                    "--out", str(tmp / "y"), "--holdout", "0", "--no-register"])
     assert rc == 1 and "perfcast adapt:" in capsys.readouterr().err

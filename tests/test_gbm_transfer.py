@@ -185,6 +185,16 @@ def test_interval_covers_about_80_percent_of_unseen_configs(parts, base, tmp_pat
         TransferCostModel(TARGET, base=base, interval_folds=1).fit(train)
 
 
+def test_the_new_gpu_may_be_named_by_an_alias(parts, base):
+    """`RTX_3090` is the registry's alias of the stored name: the same rows, sources and predictions."""
+    train, test = parts
+    by_alias = TransferCostModel("RTX_3090", base=base, interval_folds=0).fit(train)
+    by_name = TransferCostModel(TARGET, base=base, interval_folds=0).fit(train)
+    assert by_alias.sources_ == by_name.sources_ == ["NVIDIA GeForce RTX 2080 Ti", "NVIDIA TITAN RTX"]
+    assert by_alias.n_target_rows_ == by_name.n_target_rows_ == 300
+    np.testing.assert_array_equal(by_alias.predict(test)["pred.runtime_ms"], by_name.predict(test)["pred.runtime_ms"])
+
+
 def test_bad_input_is_a_clear_error(parts, base):
     train, test = parts
     with pytest.raises(ValueError, match="need >= 20 measurements"):

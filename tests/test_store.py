@@ -175,6 +175,11 @@ def test_iter_batches_system_filter(store, datasets_dir):
     batches = list(store.iter_batches(batch_rows=128, system="AMD Radeon PRO W6600", columns=["kernel", "runtime_ms"]))
     assert sum(len(b) for b in batches) == 300
     assert all(list(b.columns) == ["kernel", "runtime_ms"] for b in batches)
+    # a registered alias finds the canonical name ingest stored; a name as stored still matches itself
+    assert sum(len(b) for b in store.iter_batches(system="W6600", columns=["kernel"])) == 300
+    assert len(store.read(system=["MI250X", "W6600"], columns=["system"])) == 600
+    assert set(store.read(system="MI250X", columns=["system"])["system"]) == {"AMD Instinct MI250X"}
+    assert store.read(system="W7800").empty  # registered, but nothing stored
 
 
 def _append_in_process(root: str, rows: list[dict]) -> int:

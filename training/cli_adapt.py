@@ -37,21 +37,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from perfcast.measurements.store import MeasurementStore
+    from perfcast.measurements.validate import canonical_system
 
     if args.no_register and args.out is None:
         print("perfcast adapt: --no-register needs --out DIR (else the model is not kept anywhere)", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    rows = MeasurementStore(args.store).read(kernel=args.kernel, system=args.system)
+    # an alias (H100) is the registry's name, as ingest stores it: that name also names the model and its tags
+    system = canonical_system(args.system)
+    rows = MeasurementStore(args.store).read(kernel=args.kernel, system=system)
     if rows.empty:
         print(f"perfcast adapt: the store has no measurements of system {args.system!r}"
+              + (f" ({system})" if system != args.system else "")
               + (f" and kernel {args.kernel}" if args.kernel else "")
               + " (`perfcast data summary` lists what it has)", file=sys.stderr)
         return 1
     hp = {"n_bags": args.n_bags, "seed": args.seed}
     work = Path(tempfile.mkdtemp(prefix="perfcast-adapt-"))
     try:
-        return _adapt(args, rows, hp, work, t0)
+        return _adapt(argparse.Namespace(**{**vars(args), "system": system}), rows, hp, work, t0)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # plots and a registered model were copied to MLflow
 
