@@ -80,10 +80,12 @@ def _adapt(args: argparse.Namespace, rows, hp: dict, work: Path, t0: float) -> i
                 .predict(held)
             metrics = {f"test.{k}": v for k, v in score(held, pred).items()}
             plots = tracking.make_plots(held, pred, ranking_groups(held), work / "plots")
+            ranking = (f"Spearman {metrics['test.spearman_median']:.4f}, "
+                       f"top-1 slowdown {metrics['test.top1_slowdown_geomean']:.3f} (geomean over problems)"
+                       if metrics.get("test.n_groups", 0) > 0 else
+                       "no ranking metrics (no held-out problem has 2 or more configs measured)")
             print(f"held-out {len(held):,} of {len(rows):,} measurements ({args.holdout:.0%} of the configs): "
-                  f"median APE {metrics['test.runtime_ms.median_ape']:.2f}%, "
-                  f"Spearman {metrics['test.spearman_median']:.4f}, "
-                  f"top-1 slowdown {metrics['test.top1_slowdown_geomean']:.3f} (geomean over problems), "
+                  f"median APE {metrics['test.runtime_ms.median_ape']:.2f}%, {ranking}, "
                   f"80% interval coverage {metrics.get('test.runtime_ms.coverage_80', float('nan')):.3f}")
         model = TransferCostModel(args.system, base=base, **hp).fit(rows)
         model_dir = model.save(args.out if args.out is not None else work / "model")
