@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from perfcast.measurements.ingest import ingest_path, read_path
-from perfcast.measurements.schema import SAMPLES_COLUMN, frame_to_records
+from perfcast.measurements.schema import SAMPLES_COLUMN, frame_to_records, records_to_frame
 from perfcast.measurements.store import MeasurementStore
 
 from perfcast.cli import main as cli_main
@@ -198,3 +198,22 @@ def test_csv_of_several_families_is_read_whole(datasets_dir, tmp_path, store, mo
     assert (entry.rows_read, entry.stored, entry.quarantined, entry.error) == (300, 300, 0, None)
     back = store.read(kernel="kerneltuner.convolution")
     assert back["params.block_size_x"].notna().all() and pd.api.types.is_integer_dtype(back["params.block_size_x"])
+
+
+def test_frame_to_records_is_unflatten_record_of_each_row(datasets_dir, tmp_path):
+    """The column-at-a-time build gives what `unflatten_record` gives row by row: the same keys in the same
+    order, missing cells (NaN, None, NA, NaT) left out, Python scalars (not numpy ones) and list cells kept."""
+    from perfcast.measurements.schema import unflatten_record
+
+    frame = pd.concat([_sample_records(datasets_dir, tmp_path),
+                       records_to_frame([{"kernel": "triton.matmul", "system": "NVIDIA H100 80GB HBM3", "status": "ok",
+                                          "params": {"BLOCK_M": 64}, "problem": {"M": 128, "dtype": "fp16"},
+                                          "runtime_ms": 0.5, "ir": {"ttgir": "module {}"}}])], ignore_index=True)
+    frame["problem.batch"] = pd.array([None] * (len(frame) - 1) + [4], dtype="Int64")  # nullable, mostly missing
+    frame["measured_at"] = pd.NaT
+    expected = [unflatten_record(row) for row in frame.to_dict(orient="records")]
+    got = frame_to_records(frame)
+    assert got == expected and [list(r) for r in got] == [list(r) for r in expected]
+    assert got[-1]["problem"] == {"M": 128, "dtype": "fp16", "batch": 4} and type(got[-1]["problem"]["batch"]) is int
+    assert "measured_at" not in got[0] and isinstance(got[0][SAMPLES_COLUMN], list | np.ndarray)
+    assert all(type(v) in (int, float, str, bool) for r in got for v in r.get("params", {}).values())
