@@ -68,7 +68,11 @@ class RecordWriter:
       dotted columns (pandas' `to_json`).
     - `.csv`: the flat columns; a list cell (`runtime_ms_samples`) is a JSON array, as ingest reads it.
     - `.parquet`: the flat columns in one schema: `schema` when given (columns a chunk lacks are written
-      as nulls, others cast to it), else the first chunk's.
+      as nulls, others cast to it; a column outside it is an error), else the chunks' own.
+
+    Chunks may differ in their columns (a file of several kernel families): a chunk that brings new
+    columns (or, in Parquet, a type the file's cannot hold) starts a new part file, and `close()` merges
+    the parts into one file with the union of the columns, earlier rows blank (null) in the new ones.
     """
 
     def __init__(self, path: Path | str, *, nested: bool = False, schema: pa.Schema | None = None):
@@ -78,35 +82,47 @@ class RecordWriter:
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.rows = 0
         self._schema = schema
+        self._fixed = schema is not None
+        self._columns: list[str] | None = None  # the CSV header of the current part
+        self._parts: list[Path] = []  # finished parts, when the columns changed along the way
+        self._current = self.partial
+        self._part_rows = 0
         self._pq = None
         self._text = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
+    def _opener(self):
+        import bz2  # noqa: PLC0415
+        import functools  # noqa: PLC0415
+        import gzip  # noqa: PLC0415
+        import lzma  # noqa: PLC0415
+
+        # .gz at zlib's default level: gzip.open's 9 took 2.4x as long for 8% less (IR text)
+        return {".gz": functools.partial(gzip.open, compresslevel=6), ".xz": lzma.open,
+                ".bz2": bz2.open}.get(self.path.suffix.lower(), open)
+
     def _open_text(self):
         if self._text is None:
-            import bz2  # noqa: PLC0415
-            import functools  # noqa: PLC0415
-            import gzip  # noqa: PLC0415
-            import lzma  # noqa: PLC0415
-
-            suffix = self.path.suffix.lower()
-            # .gz at zlib's default level: gzip.open's 9 took 2.4x as long for 8% less (IR text)
-            opener = {".gz": functools.partial(gzip.open, compresslevel=6), ".xz": lzma.open,
-                      ".bz2": bz2.open}.get(suffix, open)
-            self._text = opener(self.partial, "wt", encoding="utf-8")  # closed in close() / abort()
+            # newline="": the csv module's rows (a merge) and pandas' keep their own line ends
+            self._text = self._opener()(self._current, "wt", encoding="utf-8", newline="")  # closed in close() / abort()
         return self._text
 
-    def _aligned(self, frame: pd.DataFrame) -> pa.Table:
-        table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
-        if self._schema is None:
-            self._schema = table.schema
-        if table.schema == self._schema:
+    def _next_part(self) -> None:
+        self._close_handles()
+        self._parts.append(self._current)
+        self._current = self.partial.with_name(f"{self.partial.name}.{len(self._parts)}")
+        self._part_rows = 0
+
+    def _conform(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        """`table` in `schema`: absent or all-null columns as typed nulls, others cast; ValueError if a
+        column is outside it or cannot be cast."""
+        if table.schema == schema:
             return table
-        unknown = [name for name in table.column_names if self._schema.get_field_index(name) < 0]
+        unknown = [name for name in table.column_names if schema.get_field_index(name) < 0]
         if unknown:  # never dropped silently
             raise ValueError(f"{self.path}: columns {unknown} are not in the file's schema")
         columns = []
-        for field in self._schema:
+        for field in schema:
             column = table.column(field.name) if field.name in table.column_names else None
             if column is None or column.null_count == len(column):  # absent or all missing in this chunk
                 columns.append(pa.nulls(len(table), field.type))
@@ -118,23 +134,24 @@ class RecordWriter:
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                     raise ValueError(f"{self.path}: column {field.name!r} is {column.type} here and "
                                      f"{field.type} in the file's schema ({exc})") from exc
-        return pa.Table.from_arrays(columns, schema=self._schema)
+        return pa.Table.from_arrays(columns, schema=schema)
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append the rows of `frame`."""
         if self.kind == "parquet":
-            import pyarrow.parquet as pq  # noqa: PLC0415
-
-            table = self._aligned(frame)
-            if self._pq is None:
-                self._pq = pq.ParquetWriter(self.partial, self._schema)
-            self._pq.write_table(table)
+            self._write_parquet(pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None))
         elif self.kind == "csv":
             out = frame.copy(deep=False)
             for col in out.columns:
                 if _is_list_column(out[col]):
                     out[col] = [None if v is None or v is pd.NA else json.dumps(json_cell(v)) for v in out[col]]
-            out.to_csv(self._open_text(), header=self.rows == 0, index=False)
+            if self._columns is None:
+                self._columns = list(out.columns)
+            new = [c for c in out.columns if c not in self._columns]
+            if new:  # a header is written once per file: these rows go to a part with the wider one
+                self._next_part()
+                self._columns = self._columns + new
+            out.reindex(columns=self._columns).to_csv(self._open_text(), header=self._part_rows == 0, index=False)
         else:
             fh = self._open_text()
             if self.nested:
@@ -142,6 +159,57 @@ class RecordWriter:
             elif len(frame):
                 frame.to_json(fh, orient="records", lines=True)
         self.rows += len(frame)
+        self._part_rows += len(frame)
+
+    def _write_parquet(self, table: pa.Table) -> None:
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        if self._schema is None:
+            self._schema = table.schema
+        try:
+            table = self._conform(table, self._schema)
+        except ValueError:
+            if self._fixed:
+                raise
+            self._next_part()  # a Parquet file has one schema: the rest goes to a part with a wider one
+            self._schema = _widened(self._schema, table.schema)
+            table = self._conform(table, self._schema)
+        if self._pq is None:
+            self._pq = pq.ParquetWriter(self._current, self._schema)
+        self._pq.write_table(table)
+
+    def _merge_parts(self) -> None:
+        """One file of the parts, in order, with the last part's columns (a superset of the others')."""
+        parts = [*self._parts, self._current]
+        merged = self.partial.with_name(self.partial.name + ".merged")
+        if self.kind == "parquet":
+            import pyarrow.parquet as pq  # noqa: PLC0415
+
+            with pq.ParquetWriter(merged, self._schema) as writer:
+                for part in parts:
+                    source = pq.ParquetFile(part)
+                    for group in range(source.num_row_groups):  # a row group at a time: memory stays flat
+                        writer.write_table(self._conform(source.read_row_group(group), self._schema))
+        else:
+            import csv  # noqa: PLC0415
+            import sys  # noqa: PLC0415
+
+            csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # IR text cells run to ~100 KB
+            opener = self._opener()
+            with opener(merged, "wt", encoding="utf-8", newline="") as out:
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(self._columns)
+                for part in parts:
+                    with opener(part, "rt", encoding="utf-8", newline="") as fh:
+                        reader = csv.reader(fh)
+                        header = next(reader, None)
+                        if header is None:
+                            continue
+                        pad = [""] * (len(self._columns) - len(header))
+                        writer.writerows(row + pad for row in reader)
+        for part in parts:
+            part.unlink(missing_ok=True)
+        merged.replace(self.partial)
 
     def _close_handles(self) -> None:
         if self._pq is not None:
@@ -153,11 +221,13 @@ class RecordWriter:
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns its path."""
-        if self.kind == "parquet" and self._pq is None and self._schema is not None:
+        if self.kind == "parquet" and self._pq is None and self._schema is not None and not self._parts:
             import pyarrow.parquet as pq  # noqa: PLC0415
 
             pq.write_table(self._schema.empty_table(), self.partial)  # no rows: the columns only
         self._close_handles()
+        if self._parts:
+            self._merge_parts()
         if not self.partial.exists():
             self.partial.touch()
         self.partial.replace(self.path)
@@ -166,7 +236,25 @@ class RecordWriter:
     def abort(self) -> None:
         """Drop what was written; nothing appears under `path`."""
         self._close_handles()
-        self.partial.unlink(missing_ok=True)
+        for part in [*self._parts, self._current]:
+            part.unlink(missing_ok=True)
+
+
+def _widened(schema: pa.Schema, other: pa.Schema) -> pa.Schema:
+    """`schema` with `other`'s new columns appended and each shared column's type widened to hold both
+    (null -> bool, int64 -> double; text where nothing else holds both)."""
+    fields = []
+    for field in schema:
+        i = other.get_field_index(field.name)
+        if i < 0 or other.field(i).type == field.type:
+            fields.append(field)
+            continue
+        try:
+            fields.append(pa.unify_schemas([pa.schema([field]), pa.schema([other.field(i)])],
+                                           promote_options="permissive").field(0))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fields.append(pa.field(field.name, pa.string()))
+    return pa.schema(fields + [f for f in other if schema.get_field_index(f.name) < 0])
 
 
 def write_records(path: Path | str, chunks: Iterable[pd.DataFrame], *, nested: bool = False,
