@@ -6,6 +6,9 @@ It also *normalises* the valid rows into the canonical form (dtype aliases, defa
 UTC timestamps, `runtime_ms_samples` as a list column), so that the same measurement arriving as JSONL,
 CSV or Parquet hashes to the same value.
 
+Queries (records to predict) pass the same problem rules: `canonical_problem` per record (the
+service) and `check_queries` per frame (`perfcast predict`), so a query means what a stored row means.
+
 `record_hash` is the content hash used for deduplication: every field of the record except `source`
 (a provenance label: the same measurement arriving through another path or tool is still the same
 measurement). `measured_at` *is* part of the hash, so repeated measurements of one config at different
@@ -15,7 +18,9 @@ times are all kept, while re-ingesting the same file (whose timestamps come from
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,6 +123,162 @@ def canonical_system(name: str) -> str:
             except Exception:  # unknown to the registry: try the next spelling, else keep as given
                 continue
     return CANONICAL_SYSTEMS.get(text.lower(), text)
+
+
+class QueryError(ValueError):
+    """A query field no model can answer for; `field` names it (`problem.M`)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+_INTEGER_KEYS = tuple(c.split(".", 1)[1] for c in INTEGER_PROBLEM_FIELDS)
+_MATMUL_REQUIRED = ("M", "N", "K")
+_TF32_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
+
+
+def _positive_integer(value: object) -> int | None:
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float | np.integer | np.floating):
+        return None
+    number = float(value)
+    return int(number) if math.isfinite(number) and number > 0 and number == round(number) else None
+
+
+def _spelling(problem: Mapping, key: str, aliases: Mapping[str, str], allowed: tuple[str, ...]) -> str | None:
+    value = problem.get(key)
+    if type(value) is str and value in allowed:  # already canonical: the common case, kept cheap
+        return value
+    if _missing(value):
+        return None
+    name = value.strip().lower() if isinstance(value, str) else None
+    name = aliases.get(name, name)
+    if name not in allowed:
+        raise QueryError(f"problem.{key} must be one of {list(allowed)}, got {_plain(value)!r}", f"problem.{key}")
+    return name
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it is, for messages (`-5`, not `np.int64(-5)`)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A query's `problem` section by the rules `validate_frame` applies to measurements, so a query
+    means what the stored rows mean: M, N, K, batch positive integers (M, N, K required for matmul
+    kernels), dtype and layout spellings made canonical (`half` is `fp16`), matmul layouts defaulted,
+    `allow_tf32` a boolean. Returns `problem` itself when nothing changes; raises `QueryError` naming
+    the first bad field."""
+    matmul = kernel in MATMUL_FAMILIES
+    if problem is None and not matmul:
+        return None
+    if problem is not None and not isinstance(problem, Mapping):
+        raise QueryError(f"problem must be an object of problem fields, got {type(problem).__name__}", "problem")
+    source: Mapping[str, Any] = problem or {}
+    changed: dict[str, Any] = {}
+    for key in _INTEGER_KEYS:
+        value = source.get(key)
+        if type(value) is int and value > 0:
+            continue
+        if _missing(value):
+            if matmul and key in _MATMUL_REQUIRED:
+                raise QueryError(f"problem.{key} missing (required for matmul kernels)", f"problem.{key}")
+            continue
+        number = _positive_integer(value)
+        if number is None:
+            raise QueryError(f"problem.{key} must be a positive integer, got {_plain(value)!r}", f"problem.{key}")
+        if type(value) is not int:
+            changed[key] = number
+    dtype = _spelling(source, "dtype", DTYPE_ALIASES, DTYPES)
+    if dtype is not None and dtype != source.get("dtype"):
+        changed["dtype"] = dtype
+    for key in ("a_layout", "b_layout"):
+        layout = _spelling(source, key, LAYOUT_ALIASES, LAYOUTS)
+        if layout is None and matmul:
+            layout = MATMUL_PROBLEM_DEFAULTS[key]
+        if layout is not None and layout != source.get(key):
+            changed[key] = layout
+    tf32 = source.get("allow_tf32")
+    if tf32 is not None and type(tf32) is not bool and not _missing(tf32):
+        flag = bool(tf32) if isinstance(tf32, np.bool_) else _TF32_TEXT.get(str(tf32).strip().lower())
+        if flag is None:
+            raise QueryError(f"problem.allow_tf32 must be a boolean, got {_plain(tf32)!r}", "problem.allow_tf32")
+        changed["allow_tf32"] = flag
+    return {**source, **changed} if changed or problem is None else problem
+
+
+def check_queries(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Query rows (records to predict, no targets) by the rules measurements follow: per row the reason
+    it cannot be answered (`""` when it can), and the frame with canonical system names and problems
+    (`canonical_problem` once per distinct kernel and problem). Rows are never dropped."""
+    n = len(frame)
+    out = frame.reset_index(drop=True)
+    reasons = np.full(n, "", dtype=object)
+    for col in ("kernel", "system"):
+        if col not in out:
+            reasons[:] = f"{col} missing"
+            return out, reasons
+        reasons[_is_blank(out[col]) & (reasons == "")] = f"{col} missing"
+    names = out["system"].astype("string").str.strip()
+    mapping = {v: _known_system(v) for v in names.dropna().unique() if not v.startswith("{")}
+    for given, (canonical, error) in mapping.items():
+        rows = (names == given).fillna(False).to_numpy(dtype=bool)
+        if error:
+            reasons[rows & (reasons == "")] = error
+        elif canonical != given:
+            out.loc[rows, "system"] = canonical
+    cols = ["kernel", *(c for c in out.columns if isinstance(c, str) and c.startswith("problem."))]
+    try:
+        hashes = pd.util.hash_pandas_object(out[cols], index=False).to_numpy()
+    except TypeError:  # an unhashable cell (a list): hash the text of each value
+        hashes = pd.util.hash_pandas_object(out[cols].astype(str), index=False).to_numpy()
+    _, first, codes = np.unique(hashes, return_index=True, return_inverse=True)
+    problems: list[Mapping[str, Any] | None] = []
+    errors: list[str] = []
+    keys = [c.split(".", 1)[1] for c in cols[1:]]
+    for row in out[cols].iloc[first].itertuples(index=False, name=None):  # one per distinct problem
+        kernel = row[0]
+        given = {k: v for k, v in zip(keys, row[1:], strict=True) if not _missing(v)}
+        try:
+            problems.append(canonical_problem(kernel, given))
+            errors.append("")
+        except QueryError as exc:
+            problems.append(given)
+            errors.append(str(exc))
+    bad = np.array(errors, dtype=object)[codes]
+    reasons = np.where(reasons == "", bad, reasons)
+    for key in dict.fromkeys(k for problem in problems for k in (problem or {})):
+        values = np.array([(problem or {}).get(key) for problem in problems], dtype=object)[codes]
+        column = f"problem.{key}"
+        if column not in out or not np.array_equal(values, out[column].to_numpy(dtype=object), equal_nan=False):
+            out[column] = pd.Series(values, index=out.index).infer_objects()
+    return out, reasons
+
+
+def _known_system(name: str) -> tuple[str, str]:
+    """(canonical name, "") for a name the registry knows, else (name, why not)."""
+    try:
+        from perfcast.systems import resolve_name  # noqa: PLC0415 (optional: another stage)
+    except ImportError:
+        return canonical_system(name), ""
+    try:
+        return resolve_name(name), ""
+    except Exception:  # noqa: BLE001 (the registry's UnknownSystemError, whatever its base)
+        canonical = canonical_system(name)
+        if canonical != name:
+            return canonical, ""
+        return name, f"unknown system {name!r} (`perfcast systems list` shows the known ones; add specs with a systems YAML file)"
 
 
 class _Reasons:

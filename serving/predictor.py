@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record, with_problem_defaults
+from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record
+from perfcast.measurements.validate import QueryError, canonical_problem
 from perfcast.models.calibration import apply_correction
 from perfcast.models.onnx_model import MEASURED_PAIRS, log_offset, to_units
 from perfcast.models.routed import info_file
@@ -47,6 +48,14 @@ class PredictorInputError(ValueError):
         super().__init__(message)
         self.field = field
         self.known = list(known) if known is not None else None
+
+
+def _canonical_problem(kernel: str, problem: Any) -> Any:
+    """The problem by the measurements' rules (`half` is `fp16`, M > 0, ...): the model saw only those."""
+    try:
+        return canonical_problem(kernel, problem)
+    except QueryError as exc:
+        raise PredictorInputError(str(exc), field=exc.field) from exc
 
 
 class UnknownNameError(PredictorInputError):
@@ -629,32 +638,38 @@ class Predictor:
         """Flat query frame (dotted columns) -> `pred.<target>`, `.q10`, `.q90` columns, same rows."""
         return self.model.predict_frame(frame)
 
-    def _record_keys(self, records: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[tuple, Any]], list[_Engine]]:
-        """Per record its cache key (context, params) and engine, after checking kernel, system and fields."""
-        keys, engines = [], []
+    def _record_keys(self, records: Sequence[Mapping[str, Any]]
+                     ) -> tuple[list[Mapping[str, Any]], list[tuple[tuple, Any]], list[_Engine]]:  # fmt: skip
+        """The records with canonical problems, and per record its cache key (context, params) and
+        engine, after checking kernel, system and fields."""
+        out, keys, engines = [], [], []
         for i, record in enumerate(records):
             if type(record) is not dict and not isinstance(record, Mapping):
                 raise PredictorInputError(f"record {i} is not a mapping", field=f"records.{i}")
             try:
                 kernel = self.check_kernel(record.get("kernel"))
                 system = self.system_name(str(record.get("system")))
+                problem = _canonical_problem(kernel, record.get("problem"))
             except PredictorInputError as exc:
                 exc.field = f"records.{i}.{exc.field}"
                 raise
+            if problem is not record.get("problem"):
+                record = {**record, "problem": problem}
+            out.append(record)
             engine = self._engines.get(kernel) or self.engine(kernel)
-            params, problem, ir = record.get("params"), record.get("problem"), record.get("ir")
+            params, ir = record.get("params"), record.get("ir")
             engine.check_fields(kernel, "params", params, f"records.{i}.")
             engine.check_fields(kernel, "problem", problem, f"records.{i}.")
             engine.check_fields(kernel, "ir", ir, f"records.{i}.")
             names, values = _params_key(params)
             keys.append(((kernel, system, _freeze(problem), _ir_key(ir), names), values))
             engines.append(engine)
-        return keys, engines
+        return out, keys, engines
 
     def all_cached(self, records: Sequence[Mapping[str, Any]]) -> bool:
         """Whether every record's feature row is cached (its prediction needs no featurization)."""
         try:
-            keys, engines = self._record_keys(records)
+            _, keys, engines = self._record_keys(records)
         except PredictorInputError:
             return False
         return all(e.features.get(*key) is not None or e.raw.get(*key) is not None
@@ -667,8 +682,7 @@ class Predictor:
         (or only `targets`: onnxruntime then evaluates only their outputs). Records of several kernel
         families may be mixed (a routed model answers each with its family's sub-model); answers come
         back in the records' order."""
-        records = [with_problem_defaults(r) if type(r) is dict or isinstance(r, Mapping) else r for r in records]
-        keys, engines = self._record_keys(records)
+        records, keys, engines = self._record_keys(list(records))
         if not records:
             return []
         if targets is not None:
@@ -742,8 +756,7 @@ class Predictor:
         self._check_objective(objective, engine)
         system = self.system_name(system)
         self._check_covered(objective, kernel, system, engine)
-        if isinstance(problem, Mapping):
-            problem = with_problem_defaults({"kernel": kernel, "problem": problem})["problem"]
+        problem = _canonical_problem(kernel, problem)
         n = len(candidates)
         if n == 0:
             return []

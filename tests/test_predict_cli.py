@@ -83,7 +83,38 @@ def test_bad_inputs_fail_clearly(tmp_path, model_dir, queries, capsys):
     assert not (tmp_path / "o.parquet").exists()
 
 
-def test_dask_path_matches_streaming(tmp_path, model_dir, queries):
+def test_rows_the_model_cannot_answer_keep_their_place_and_say_why(tmp_path, model_dir, queries, capsys):
+    """A bad row neither stops the file nor loses the others: it is written in its place with NaN
+    predictions and `pred.error`, and the command lists it by row number. Spellings the store
+    normalises (`half`, `4096.0`) answer as the canonical record does."""
+    records = frame_to_records(queries.head(30))
+    other_spelling = {"fp16": "Half", "fp32": "float32", "bf16": "BFloat16"}
+    broken = {3: ("problem", "M", -5), 7: ("problem", "dtype", "fp99"), 11: ("system", None, "Radeon 9000"),
+              15: ("kernel", None, "nope.x")}
+    for i, (section, key, value) in broken.items():
+        if key is None:
+            records[i][section] = value
+        else:
+            records[i][section] = {**records[i][section], key: value}
+    spelled = other_spelling[records[20]["problem"]["dtype"]]
+    records[20]["problem"] = {**records[20]["problem"], "dtype": spelled, "M": float(records[20]["problem"]["M"])}
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.csv"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--chunk-rows", "8", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "4 of 30 rows have no prediction" in err and "row 4: problem.M must be a positive integer, got -5" in err
+    assert "row 8: problem.dtype must be one of" in err and "row 12: unknown system 'Radeon 9000'" in err
+    assert "row 16: " in err and "nope.x" in err
+    got = pd.read_csv(out)
+    assert len(got) == 30 and list(got["problem.dtype"].iloc[[7, 20]]) == ["fp99", spelled]  # rows as given
+    failed = sorted(np.flatnonzero(got["pred.error"].notna().to_numpy()))
+    assert failed == sorted(broken) and got.loc[failed, "pred.runtime_ms"].isna().all()
+    keep = [i for i in range(30) if i not in broken]
+    want = _expected(model_dir, queries.head(30)).iloc[keep]
+    np.testing.assert_allclose(got.loc[keep, PRED_COLS].to_numpy(float), want[PRED_COLS].to_numpy(float), rtol=1e-5, atol=1e-6)
+
+
+def test_dask_path_matches_streaming(tmp_path, model_dir, queries, capsys):
     src = tmp_path / "in.parquet"
     queries.to_parquet(src, index=False)
     out = tmp_path / "out_dask.parquet"
@@ -93,3 +124,9 @@ def test_dask_path_matches_streaming(tmp_path, model_dir, queries):
     np.testing.assert_array_equal(got["problem.M"].to_numpy(), queries["problem.M"].to_numpy())
     want = _expected(model_dir, queries)
     np.testing.assert_allclose(got[PRED_COLS].to_numpy(float), want[PRED_COLS].to_numpy(float), rtol=1e-5, atol=1e-6)
+    assert got["pred.error"].isna().all()
+    # a bad row is answered in its place there too, and named by its row number
+    queries.assign(**{"problem.M": np.where(queries.index == 5, -1, queries["problem.M"])}).to_parquet(src, index=False)
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--dask", "--quiet"]) == 0
+    got = pd.read_parquet(out)
+    assert list(np.flatnonzero(got["pred.error"].notna())) == [5] and "row 6: problem.M" in capsys.readouterr().err

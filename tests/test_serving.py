@@ -122,6 +122,33 @@ def test_unknown_system_and_kernel_list_what_is_known(predictor: Predictor) -> N
         predictor.rank("A100", {}, [{}], objective="speed")
 
 
+def test_a_query_means_what_a_stored_measurement_means(predictor: Predictor, heldout: pd.DataFrame) -> None:
+    """Spellings the store normalises (`half`, `T`, `4096.0`) answer as their canonical form does (the
+    model only saw canonical values: `half` was an unknown dtype category before and answered 2% off);
+    values the store would quarantine are a 400 naming the field, in `predict` and in `rank`."""
+    record = query_record(heldout.iloc[0])
+    params = record["params"]
+    other_spelling = {"row": " Row_Major", "col": "Column"}
+    spelled = {**record, "problem": {**record["problem"], "dtype": " Half ", "M": float(record["problem"]["M"]),
+                                     **{k: other_spelling[record["problem"][k]] for k in ("a_layout", "b_layout")}}}
+    assert record["problem"]["dtype"] == "fp16"
+    canonical, aliased = predictor.predict([record, spelled])
+    assert aliased == canonical
+    ranked = predictor.rank(record["system"], spelled["problem"], [params])
+    assert ranked[0]["prediction"] == canonical
+    for field, value in (("M", -5), ("M", 0), ("K", 64.5), ("N", "big"), ("dtype", "fp99"), ("a_layout", "diagonal")):
+        bad = {**record["problem"], field: value}
+        with pytest.raises(PredictorInputError) as err:
+            predictor.predict([record, {**record, "problem": bad}])
+        assert err.value.field == f"records.1.problem.{field}" and repr(value) in str(err.value)
+        with pytest.raises(PredictorInputError) as err:
+            predictor.rank(record["system"], bad, [params])
+        assert err.value.field == f"problem.{field}"
+    without_m = {k: v for k, v in record["problem"].items() if k != "M"}
+    with pytest.raises(PredictorInputError, match="problem.M missing"):
+        predictor.predict([{**record, "problem": without_m}])
+
+
 def test_energy_and_edp_objectives_from_power_times_runtime(power_model_dir: Path) -> None:
     pred = Predictor.load(power_model_dir)
     assert pred.targets == ("runtime_ms", "power_w")

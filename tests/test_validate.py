@@ -149,3 +149,46 @@ def test_inline_system_specs_become_sorted_json(system):
     valid, quarantine = validate_frame(records_to_frame([_record(system=system)]))
     assert quarantine.empty
     assert valid.loc[0, "system"] == '{"mem_bw_gbs": 300.0, "name": "my-gpu", "sm_count": 20}'
+
+
+PROBLEMS = [  # (kernel, problem): valid spellings, each bad value, the matmul defaults
+    ("triton.matmul", {"M": 4096, "N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"M": 4096.0, "N": "512", "K": " 64 ", "dtype": " Half ", "a_layout": "T", "b_layout": "column"}),
+    ("triton.matmul", {"M": 128, "N": 128, "K": 128, "dtype": "float32", "allow_tf32": "true", "batch": 4}),
+    ("triton.matmul", {"M": 128, "N": 128, "K": 128, "dtype": "fp32", "allow_tf32": "0"}),
+    ("cutlass.gemm", {"M": 128, "N": 128, "K": 128, "dtype": "bfloat16", "a_layout": "col"}),
+    ("triton.matmul", {"M": -5, "N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"M": 0, "N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"M": 4096.5, "N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"M": "big", "N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"M": float("inf"), "N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "fp99"}),
+    ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": 16}),
+    ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "fp16", "a_layout": "diagonal"}),
+    ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "fp32", "allow_tf32": "maybe"}),
+    ("triton.softmax", {"M": 64, "N": 1024, "dtype": "float16"}),
+    ("triton.softmax", {"M": 64, "N": -1, "dtype": "fp16"}),
+    ("kerneltuner.convolution", {"image_width": 4096, "filter_width": 15}),
+]
+
+
+@pytest.mark.parametrize(("kernel", "problem"), PROBLEMS)
+def test_a_query_problem_follows_the_rules_measurements_follow(kernel, problem):
+    """`canonical_problem` (what a query's problem passes: the service, `perfcast predict`) accepts what
+    `validate_frame` stores and normalises it the same way; what ingest quarantines, it refuses, naming
+    the field."""
+    from perfcast.measurements.validate import QueryError, canonical_problem
+
+    valid, quarantine = validate_frame(records_to_frame([_record(kernel=kernel, problem=problem)]))
+    if len(quarantine):
+        with pytest.raises(QueryError) as info:
+            canonical_problem(kernel, problem)
+        assert info.value.field in quarantine["_reason"].iloc[0], (info.value.field, quarantine["_reason"].iloc[0])
+        return
+    got = canonical_problem(kernel, problem)
+    stored = {c.split(".", 1)[1]: v for c, v in valid.iloc[0].items() if c.startswith("problem.") and not pd.isna(v)}
+    assert got == stored
+    assert all(type(got[k]) is int for k in ("M", "N", "K", "batch") if k in got)
+    if got == problem:
+        assert got is problem  # nothing to change: the same object (the service's common case)

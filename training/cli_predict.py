@@ -14,7 +14,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from perfcast.measurements.recordfile import file_kind, write_records
 
@@ -55,9 +57,60 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+ERROR_COLUMN = "pred.error"
+
+
+def predict_rows(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """`pred.*` of each row of `frame` (same order), and `pred.error`: why a row has no prediction (None
+    where it has one). A row the measurements' rules refuse (`check_queries`: an unknown system, M <= 0,
+    dtype `fp99`) or whose kernel family the model cannot answer keeps its place with NaN predictions."""
+    from perfcast.measurements.validate import check_queries
+
+    columns = [f"pred.{c}" for c in model.output_columns()]
+    checked, reasons = check_queries(frame)
+    out = pd.DataFrame(np.nan, index=checked.index, columns=columns)
+    known = _known_kernels(model)
+    if known is not None:
+        unknown = (reasons == "") & ~checked["kernel"].astype(str).isin(known).to_numpy()
+        reasons[unknown] = [f"unknown kernel {k!r}: this model knows {known}" for k in checked["kernel"][unknown]]
+    ok = reasons == ""
+    if ok.any():
+        try:
+            parts = [(np.flatnonzero(ok), model.predict_frame(checked[ok].reset_index(drop=True)))]
+        except ValueError:  # rows the model refuses (an adaptation answers one GPU): the others answered
+            parts = []
+            groups = pd.Series(pd.factorize(pd.MultiIndex.from_arrays(
+                [checked["kernel"].astype(str), checked["system"].astype(str)]))[0])
+            for code in pd.unique(groups[ok]):
+                rows = np.flatnonzero(ok & (groups == code).to_numpy())
+                try:
+                    parts.append((rows, model.predict_frame(checked.iloc[rows].reset_index(drop=True))))
+                except ValueError as exc:
+                    reasons[rows] = str(exc)
+        for rows, pred in parts:
+            out.iloc[rows, [out.columns.get_loc(c) for c in pred.columns]] = pred.to_numpy(dtype=np.float64)
+        # a (kernel, system) the model has no measurements of is not answered (see mask_uncovered)
+        unanswered = (reasons == "") & out[columns].isna().all(axis=1).to_numpy()
+        reasons[unanswered] = [f"the model has no measurements of {k} on {s} (`perfcast adapt` fits one from a "
+                               "few hundred of them)" for k, s in zip(checked["kernel"][unanswered],
+                                                                      checked["system"][unanswered], strict=True)]
+    out[ERROR_COLUMN] = pd.Series(np.where(reasons == "", None, reasons), index=out.index, dtype="string")
+    return out
+
+
+def _known_kernels(model: Any) -> list[str] | None:
+    """The kernel families a loaded model answers (a routed model's routes, else its feature schema's)."""
+    kernels = getattr(model, "kernels", None)
+    if kernels:
+        return sorted(kernels)
+    inputs = getattr(getattr(model, "schema", None), "inputs", None)
+    return sorted(inputs) if inputs else None
+
+
 def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_rows: int = 131072,
-                 threads: int = 2, progress: bool = True) -> int:
-    """Stream INPUT through the model into OUTPUT; returns the number of rows written."""
+                 threads: int = 2, progress: bool = True, errors: list[str] | None = None) -> int:
+    """Stream INPUT through the model into OUTPUT; returns the number of rows written. `errors`, when
+    given, receives `row N: reason` for each row without a prediction (N counts data rows from 1)."""
     from perfcast.models.routed import load_cost_model
     from perfcast.training.registry import resolve_model_dir
 
@@ -67,15 +120,27 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
         raise FileNotFoundError(f"{input_path}: no such file ({in_kind} input)")
     # a routed model splits each chunk by kernel over its per-family sub-models, order kept
     model = load_cost_model(resolve_model_dir(model_uri), threads=threads)
-    chunks = (pd.concat([chunk, model.predict_frame(chunk).reset_index(drop=True)], axis=1)
-              for chunk in (c.reset_index(drop=True) for c in iter_chunks(input_path, chunk_rows)))
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        start = 0
+        for chunk in iter_chunks(input_path, chunk_rows):
+            chunk = chunk.reset_index(drop=True)
+            pred = predict_rows(model, chunk)
+            if errors is not None:
+                failed = np.flatnonzero(pred[ERROR_COLUMN].notna().to_numpy())
+                errors.extend(f"row {start + i + 1}: {pred[ERROR_COLUMN].iloc[i]}" for i in failed)
+            start += len(chunk)
+            yield pd.concat([chunk, pred], axis=1)
+
     # written beside OUTPUT and moved into place at the end: a failed run leaves no half-written OUTPUT
-    return write_records(output_path, chunks, desc="predict", progress=progress,
+    return write_records(output_path, chunks(), desc="predict", progress=progress,
                          none_message=f"{input_path}: no records")
 
 
-def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads: int = 1) -> int:
-    """Parquet -> Parquet on a local Dask cluster (one onnxruntime session per partition task)."""
+def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads: int = 1,
+                 errors: list[str] | None = None) -> int:
+    """Parquet -> Parquet on a local Dask cluster (one onnxruntime session per partition task);
+    `errors` as in `predict_file`."""
     import dask.dataframe as dd
     from dask.distributed import Client, LocalCluster
     from perfcast.training.registry import resolve_model_dir
@@ -88,7 +153,7 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
         from perfcast.models.routed import load_cost_model
 
         m = load_cost_model(model_dir, threads=threads)
-        return pd.concat([part, m.predict_frame(part)], axis=1)
+        return pd.concat([part, predict_rows(m, part.reset_index(drop=True)).set_axis(part.index)], axis=1)
 
     from perfcast.models.routed import load_cost_model
 
@@ -96,26 +161,39 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
         ddf = dd.read_parquet(str(input_path))
         # explicit meta: dask must not call the model on its made-up sample rows
-        meta = ddf._meta.assign(**{c: pd.Series(dtype="float64") for c in pred_cols})
+        meta = ddf._meta.assign(**{c: pd.Series(dtype="float64") for c in pred_cols},
+                                **{ERROR_COLUMN: pd.Series(dtype="string")})
         ddf.map_partitions(run, meta=meta).to_parquet(str(output_path), write_index=False)
     import pyarrow.dataset as ds
 
-    return int(ds.dataset(str(output_path), format="parquet").count_rows())
+    written = ds.dataset(str(output_path), format="parquet")
+    if errors is not None:  # the parts are written in input order
+        reasons = written.to_table(columns=[ERROR_COLUMN]).column(ERROR_COLUMN).to_pylist()
+        errors.extend(f"row {i + 1}: {r}" for i, r in enumerate(reasons) if r is not None)
+    return int(written.count_rows())
 
 
 def main(args: argparse.Namespace) -> int:
     from perfcast.training.registry import ModelNotFoundError
 
     t0 = time.perf_counter()
+    errors: list[str] = []
     try:
         if args.dask:
-            rows = predict_dask(args.input, args.output, args.model, threads=1)
+            rows = predict_dask(args.input, args.output, args.model, threads=1, errors=errors)
         else:
             rows = predict_file(args.input, args.output, args.model, chunk_rows=args.chunk_rows,
-                                threads=args.threads, progress=not args.quiet)
+                                threads=args.threads, progress=not args.quiet, errors=errors)
     except (ModelNotFoundError, FileNotFoundError, ValueError) as exc:
         print(f"perfcast predict: {exc}", file=sys.stderr)
         return 1
+    if errors:
+        shown = "\n  ".join(errors[:5]) + (f"\n  ... and {len(errors) - 5:,} more" if len(errors) > 5 else "")
+        rest = "; the others are predicted" if len(errors) < rows else ""
+        print(f"perfcast predict: {len(errors):,} of {rows:,} rows have no prediction ({ERROR_COLUMN} in "
+              f"{args.output} says why{rest}):\n  {shown}", file=sys.stderr)
+        if len(errors) == rows:
+            return 1
     if not args.quiet:
         print(f"{rows:,} rows -> {args.output} in {time.perf_counter() - t0:.1f} s")
     return 0
