@@ -16,10 +16,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from perfcast.features.registry import featurize
 from perfcast.features.schema import FeatureSchema, FeatureSchemaError
 from perfcast.measurements.schema import records_to_frame
+from perfcast.measurements.validate import check_queries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +82,14 @@ def _clean(value: float) -> float | None:
 def main(args: argparse.Namespace) -> int:
     try:
         frame = load_records(args.input)
+        # the problem by the rules measurements pass (`half` is fp16; M > 0), as `perfcast predict` has it
+        frame, reasons = check_queries(frame)
+        for i in np.flatnonzero(reasons != "")[:5]:
+            print(f"perfcast features: record {i} left out: {reasons[i]}", file=sys.stderr)
+        if (reasons != "").all():
+            raise ValueError(f"none of the {len(frame)} records can be featurized")
+        kept = np.flatnonzero(reasons == "")  # the records' own numbers label the table
+        frame = frame.iloc[kept].reset_index(drop=True)
         schema = FeatureSchema.from_json(args.schema.read_text()) if args.schema else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -99,7 +109,7 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=2))
         return 0
     table = shown.T
-    table.columns = [f"record {i}" for i in range(len(shown))]
+    table.columns = [f"record {i}" for i in kept[: len(shown)]]
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200):
         print(table.to_string(float_format=lambda v: f"{v:.6g}"))
     print(f"\n{len(schema)} features, schema version {schema.version}; categorical codes index the vocabulary "

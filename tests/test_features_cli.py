@@ -48,3 +48,22 @@ def test_schema_mismatch_is_a_clear_error(tmp_path, capsys):
 def test_bad_input_is_an_error_not_a_crash(capsys):
     assert main(["features", "{not json"]) == 2
     assert "perfcast features" in capsys.readouterr().err
+
+
+def test_records_pass_the_measurement_rules(capsys):
+    """`half` is featurized as `fp16` (the vocabulary the models know); a record ingest would quarantine
+    is left out with its reason, and the others keep their own record numbers."""
+    base = {"kernel": "triton.matmul", "system": "H100", "params": {"BLOCK_M": 64},
+            "problem": {"M": 64, "N": 64, "K": 64, "dtype": "fp16"}}
+    records = [{**base, "problem": {**base["problem"], "M": -4}}, base,
+               {**base, "problem": {**base["problem"], "dtype": "half"}}]
+    assert main(["features", json.dumps(records), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "record 0 left out: problem.M must be a positive integer, got -4" in err
+    rows = json.loads(out)["records"]
+    assert len(rows) == 2 and rows[0] == rows[1]
+    assert main(["features", json.dumps(records)]) == 0
+    table = capsys.readouterr().out
+    assert "record 1" in table.splitlines()[0] and "record 2" in table.splitlines()[0]
+    assert main(["features", json.dumps(records[:1])]) == 2
+    assert "none of the 1 records" in capsys.readouterr().err
