@@ -60,16 +60,6 @@ DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8e4m3", "f
 MATMUL_PROBLEM_DEFAULTS: dict[str, Any] = {"a_layout": "row", "b_layout": "row"}
 
 
-def with_problem_defaults(record: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The record with the contract's default problem fields filled in (a new dict only when one is missing)."""
-    if record.get("kernel") not in MATMUL_FAMILIES:
-        return record
-    problem = record.get("problem")
-    if not isinstance(problem, Mapping) or all(k in problem for k in MATMUL_PROBLEM_DEFAULTS):
-        return record
-    return {**record, "problem": {**MATMUL_PROBLEM_DEFAULTS, **problem}}
-
-
 def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Nested record -> flat dict with dotted keys for `params`, `problem` and `ir`."""
     flat: dict[str, Any] = {}

@@ -267,18 +267,17 @@ def check_queries(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _known_system(name: str) -> tuple[str, str]:
-    """(canonical name, "") for a name the registry knows, else (name, why not)."""
+    """(canonical name, "") for a name the registry knows (or when it is not importable), else (name, why not)."""
+    canonical = canonical_system(name)
     try:
         from perfcast.systems import resolve_name  # noqa: PLC0415 (optional: another stage)
+
+        resolve_name(canonical)
     except ImportError:
-        return canonical_system(name), ""
-    try:
-        return resolve_name(name), ""
+        pass
     except Exception:  # noqa: BLE001 (the registry's UnknownSystemError, whatever its base)
-        canonical = canonical_system(name)
-        if canonical != name:
-            return canonical, ""
         return name, f"unknown system {name!r} (`perfcast systems list` shows the known ones; add specs with a systems YAML file)"
+    return canonical, ""
 
 
 class _Reasons:

@@ -60,6 +60,21 @@ def _missing(value: object) -> bool:
 ERROR_COLUMN = "pred.error"
 
 
+class RowErrors:
+    """Rows without a prediction: how many, and the first few as `row N: reason` (N from 1)."""
+
+    def __init__(self, keep: int = 5):
+        self.count = 0
+        self.first: list[str] = []
+        self.keep = keep
+
+    def add(self, start: int, reasons: pd.Series) -> None:
+        """Count the non-null `reasons` of rows numbered from `start` (0-based)."""
+        failed = np.flatnonzero(reasons.notna().to_numpy())
+        self.count += len(failed)
+        self.first += [f"row {start + i + 1}: {reasons.iloc[i]}" for i in failed[: self.keep - len(self.first)]]
+
+
 def predict_rows(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """`pred.*` of each row of `frame` (same order), and `pred.error`: why a row has no prediction (None
     where it has one). A row the measurements' rules refuse (`check_queries`: an unknown system, M <= 0,
@@ -108,9 +123,9 @@ def _known_kernels(model: Any) -> list[str] | None:
 
 
 def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_rows: int = 131072,
-                 threads: int = 2, progress: bool = True, errors: list[str] | None = None) -> int:
+                 threads: int = 2, progress: bool = True, errors: RowErrors | None = None) -> int:
     """Stream INPUT through the model into OUTPUT; returns the number of rows written. `errors`, when
-    given, receives `row N: reason` for each row without a prediction (N counts data rows from 1)."""
+    given, counts the rows without a prediction."""
     from perfcast.models.routed import load_cost_model
     from perfcast.training.registry import resolve_model_dir
 
@@ -127,8 +142,7 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
             chunk = chunk.reset_index(drop=True)
             pred = predict_rows(model, chunk)
             if errors is not None:
-                failed = np.flatnonzero(pred[ERROR_COLUMN].notna().to_numpy())
-                errors.extend(f"row {start + i + 1}: {pred[ERROR_COLUMN].iloc[i]}" for i in failed)
+                errors.add(start, pred[ERROR_COLUMN])
             start += len(chunk)
             yield pd.concat([chunk, pred], axis=1)
 
@@ -138,7 +152,7 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
 
 
 def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads: int = 1,
-                 errors: list[str] | None = None) -> int:
+                 errors: RowErrors | None = None) -> int:
     """Parquet -> Parquet on a local Dask cluster (one onnxruntime session per partition task);
     `errors` as in `predict_file`."""
     import dask.dataframe as dd
@@ -168,8 +182,7 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
 
     written = ds.dataset(str(output_path), format="parquet")
     if errors is not None:  # the parts are written in input order
-        reasons = written.to_table(columns=[ERROR_COLUMN]).column(ERROR_COLUMN).to_pylist()
-        errors.extend(f"row {i + 1}: {r}" for i, r in enumerate(reasons) if r is not None)
+        errors.add(0, written.to_table(columns=[ERROR_COLUMN]).column(ERROR_COLUMN).to_pandas())
     return int(written.count_rows())
 
 
@@ -177,7 +190,7 @@ def main(args: argparse.Namespace) -> int:
     from perfcast.training.registry import ModelNotFoundError
 
     t0 = time.perf_counter()
-    errors: list[str] = []
+    errors = RowErrors()
     try:
         if args.dask:
             rows = predict_dask(args.input, args.output, args.model, threads=1, errors=errors)
@@ -187,12 +200,12 @@ def main(args: argparse.Namespace) -> int:
     except (ModelNotFoundError, FileNotFoundError, ValueError) as exc:
         print(f"perfcast predict: {exc}", file=sys.stderr)
         return 1
-    if errors:
-        shown = "\n  ".join(errors[:5]) + (f"\n  ... and {len(errors) - 5:,} more" if len(errors) > 5 else "")
-        rest = "; the others are predicted" if len(errors) < rows else ""
-        print(f"perfcast predict: {len(errors):,} of {rows:,} rows have no prediction ({ERROR_COLUMN} in "
-              f"{args.output} says why{rest}):\n  {shown}", file=sys.stderr)
-        if len(errors) == rows:
+    if errors.count:
+        more = f"\n  ... and {errors.count - len(errors.first):,} more" if errors.count > len(errors.first) else ""
+        rest = "; the others are predicted" if errors.count < rows else ""
+        print(f"perfcast predict: {errors.count:,} of {rows:,} rows have no prediction ({ERROR_COLUMN} in "
+              f"{args.output} says why{rest}):\n  " + "\n  ".join(errors.first) + more, file=sys.stderr)
+        if errors.count == rows:
             return 1
     if not args.quiet:
         print(f"{rows:,} rows -> {args.output} in {time.perf_counter() - t0:.1f} s")
