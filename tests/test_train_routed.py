@@ -253,3 +253,16 @@ def test_worker_processes_fit_the_same_models(frame, monkeypatch, capsys):
     sample = frame.sample(300, random_state=2).reset_index(drop=True)
     pd.testing.assert_frame_equal(here.predict(sample), spawned.predict(sample))
     assert spawned.get_params()["n_jobs"] == 2
+
+
+def test_training_rows_of_a_system_named_by_an_alias():
+    """`train_models(frame=..., systems=[...])` selects as the store's filter does: `H100` is the registry's
+    `NVIDIA H100 80GB HBM3` whichever spelling the rows or the request use; unknown names match as given."""
+    from perfcast.training.train import select_rows
+
+    frame = pd.DataFrame({"kernel": ["a.b", "a.b", "c.d", "a.b"],
+                          "system": ["NVIDIA H100 80GB HBM3", "RTX_3090", "H100", "Mystery GPU"]})
+    assert list(select_rows(frame, systems=["H100"])["kernel"]) == ["a.b", "c.d"]
+    picked = select_rows(frame, kernels=["a.b"], systems=["NVIDIA GeForce RTX 3090", "Mystery GPU"])
+    assert list(picked["system"]) == ["RTX_3090", "Mystery GPU"]
+    assert select_rows(frame).equals(frame)

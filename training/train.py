@@ -271,6 +271,21 @@ class RoutedGBCostModel:
         return write_routed_dir(model_dir, self.routes_, metrics=metrics, eval_split=eval_split, extra=extra)
 
 
+def select_rows(frame: pd.DataFrame, kernels: Sequence[str] | None = None,
+                systems: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of `frame` of these kernels and systems (registry aliases: `H100` is `NVIDIA H100 80GB
+    HBM3`, on either side), as the store's filter selects them."""
+    from perfcast.features import canonical_system_names  # noqa: PLC0415
+
+    keep = np.ones(len(frame), dtype=bool)
+    if kernels:
+        keep &= frame["kernel"].isin(list(kernels)).to_numpy()
+    if systems:
+        wanted = set(canonical_system_names(pd.Series(list(systems), dtype=str)).astype(str))
+        keep &= np.asarray(canonical_system_names(frame["system"].astype(str)).isin(wanted), dtype=bool)
+    return frame[keep].reset_index(drop=True)
+
+
 def load_training_frame(
     store: Any, kernels: Sequence[str] | None = None, systems: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -633,11 +648,7 @@ def train_models(
         store = store if store is not None else MeasurementStore()
         frame = load_training_frame(store, kernels, systems)
     else:
-        frame = frame.reset_index(drop=True)
-        if kernels:
-            frame = frame[frame["kernel"].isin(list(kernels))].reset_index(drop=True)
-        if systems:
-            frame = frame[frame["system"].isin(list(systems))].reset_index(drop=True)
+        frame = select_rows(frame, kernels, systems)
     sample = None
     if max_rows_per_group > 0:
         frame = sample_problems(frame, max_rows_per_group, seed)
