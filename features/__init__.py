@@ -6,7 +6,6 @@ Public API::
     compile_plan(schema) -> FeaturePlan; plan.transform(columns) -> ndarray  # same values, small batches fast
     FeatureSchema, FeatureSchemaError, UNKNOWN_CODE
     register_extractor(kernel, extractor), get_extractor(kernel), Extractor, GenericExtractor
-    canonical_system_names(names) -> Categorical  # aliases (H100, RTX_3090) -> registry names
 
 `X` always has `roofline_ms` (physics lower bound, NaN where not derivable).
 """
@@ -16,7 +15,6 @@ from perfcast.features.registry import (
     ROOFLINE,
     Extractor,
     GenericExtractor,
-    canonical_system_names,
     featurize,
     get_extractor,
     register_extractor,
@@ -32,7 +30,6 @@ __all__ = [
     "FeaturePlan",
     "FeatureSchemaError",
     "GenericExtractor",
-    "canonical_system_names",
     "compile_plan",
     "featurize",
     "get_extractor",

@@ -42,6 +42,7 @@ from perfcast.measurements.validate import (
     canonical_system,
     hash_to_hex,
     hex_column_to_hash,
+    is_known_system,
     record_hash_u64,
     validate_frame,
 )
@@ -523,16 +524,4 @@ def _system_names(system: str | Sequence[str]) -> list[str]:
 
 def _unknown_systems(names) -> list[str]:
     """Systems the registry does not know (inline JSON specs count as known); [] without a registry."""
-    try:
-        from perfcast.systems import resolve_name  # noqa: PLC0415 (optional: another stage)
-    except ImportError:
-        return []
-    unknown = []
-    for name in names:
-        if name.startswith("{"):
-            continue
-        try:
-            resolve_name(name)
-        except Exception:
-            unknown.append(name)
-    return unknown
+    return [name for name in names if not name.startswith("{") and not is_known_system(name)]

@@ -125,6 +125,27 @@ def canonical_system(name: str) -> str:
     return CANONICAL_SYSTEMS.get(text.lower(), text)
 
 
+def canonical_systems(names: pd.Series) -> pd.Series:
+    """`canonical_system` of each name, looked up once per distinct value; missing values and inline
+    JSON specs (`{...}`) are kept as they are."""
+    distinct = [v for v in names.dropna().unique() if isinstance(v, str) and v and not v.startswith("{")]
+    changed = {v: c for v in distinct if (c := canonical_system(v)) != v}
+    return names.replace(changed) if changed else names
+
+
+def is_known_system(name: str) -> bool:
+    """Whether the registry knows `name` (True when it is not importable: nothing to check against)."""
+    try:
+        from perfcast.systems import resolve_name  # noqa: PLC0415 (optional: another stage)
+    except ImportError:
+        return True
+    try:
+        resolve_name(name)
+    except Exception:  # noqa: BLE001 (the registry's UnknownSystemError, whatever its base)
+        return False
+    return True
+
+
 class QueryError(ValueError):
     """A query field no model can answer for; `field` names it (`problem.M`)."""
 
@@ -230,14 +251,15 @@ def check_queries(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             reasons[:] = f"{col} missing"
             return out, reasons
         reasons[_is_blank(out[col]) & (reasons == "")] = f"{col} missing"
-    names = out["system"].astype("string").str.strip()
-    mapping = {v: _known_system(v) for v in names.dropna().unique() if not v.startswith("{")}
-    for given, (canonical, error) in mapping.items():
-        rows = (names == given).fillna(False).to_numpy(dtype=bool)
-        if error:
-            reasons[rows & (reasons == "")] = error
-        elif canonical != given:
-            out.loc[rows, "system"] = canonical
+    text = out["system"].astype("string").str.strip()
+    canonical = canonical_systems(text)
+    unknown = {v for v in canonical.dropna().unique() if not v.startswith("{") and not is_known_system(v)}
+    bad = canonical.isin(unknown).fillna(False).to_numpy(dtype=bool) & (reasons == "")
+    reasons[bad] = [f"unknown system {v!r} (`perfcast systems list` shows the known ones; add specs with a "
+                    "systems YAML file)" for v in canonical[bad]]
+    changed = (canonical != text).fillna(False).to_numpy(dtype=bool)
+    if changed.any():  # only renamed rows are written: an inline spec object stays an object
+        out.loc[changed, "system"] = canonical[changed]
     cols = ["kernel", *(c for c in out.columns if isinstance(c, str) and c.startswith("problem."))]
     try:
         hashes = pd.util.hash_pandas_object(out[cols], index=False).to_numpy()
@@ -264,20 +286,6 @@ def check_queries(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         if column not in out or not np.array_equal(values, out[column].to_numpy(dtype=object), equal_nan=False):
             out[column] = pd.Series(values, index=out.index).infer_objects()
     return out, reasons
-
-
-def _known_system(name: str) -> tuple[str, str]:
-    """(canonical name, "") for a name the registry knows (or when it is not importable), else (name, why not)."""
-    canonical = canonical_system(name)
-    try:
-        from perfcast.systems import resolve_name  # noqa: PLC0415 (optional: another stage)
-
-        resolve_name(canonical)
-    except ImportError:
-        pass
-    except Exception:  # noqa: BLE001 (the registry's UnknownSystemError, whatever its base)
-        return name, f"unknown system {name!r} (`perfcast systems list` shows the known ones; add specs with a systems YAML file)"
-    return canonical, ""
 
 
 class _Reasons:
@@ -483,12 +491,7 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if "system" in out:
         reasons.add(_is_blank(out["system"]), "system missing")
         system = _as_string(out["system"]).str.strip()
-        # aliases -> the registry's canonical name (one lookup per distinct value); unknown names kept
-        distinct = [v for v in system.dropna().unique() if v and not v.startswith("{")]
-        mapping = {v: canonical_system(v) for v in distinct}
-        if any(k != v for k, v in mapping.items()):
-            system = system.replace(mapping)
-        out["system"] = system
+        out["system"] = canonical_systems(system)  # aliases -> the registry's names; unknown names kept
     else:
         reasons.add(np.ones(n, dtype=bool), "system missing")
         out["system"] = pd.Series(pd.NA, index=out.index, dtype="string")

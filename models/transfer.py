@@ -204,21 +204,17 @@ class TransferCostModel:
         names = [o.name for o in self._session.get_outputs()]
         return np.mean(self._session.run(names, {"X": Xc}), axis=0).astype(np.float64)
 
-    def _canonical_system(self) -> str:
-        from perfcast.features import canonical_system_names  # noqa: PLC0415
-
-        return str(canonical_system_names(pd.Series([self.system]))[0])
-
     def _on_target(self, systems: pd.Series) -> np.ndarray:
         """Which rows are of this model's system, aliases resolved (`H100` is `NVIDIA H100 80GB HBM3`)."""
-        from perfcast.features import canonical_system_names  # noqa: PLC0415
+        from perfcast.measurements.validate import canonical_system, canonical_systems  # noqa: PLC0415
 
-        return np.asarray(canonical_system_names(systems.astype(str)) == self._canonical_system(), dtype=bool)
+        return (canonical_systems(systems.astype(str)) == canonical_system(self.system)).to_numpy(dtype=bool)
 
     # ---------------------------------------------------------------------------------- fit
     def fit(self, frame: pd.DataFrame) -> TransferCostModel:
         """Fit on the new system's rows of `frame` (and the base on the other rows when `base` is None)."""
         from perfcast.features import featurize  # noqa: PLC0415
+        from perfcast.measurements.validate import canonical_system  # noqa: PLC0415
 
         if not (isinstance(self.n_bags, int | np.integer) and self.n_bags >= 1):
             raise ValueError(f"n_bags must be an integer >= 1 (residual boosters to average), got {self.n_bags!r}")
@@ -246,7 +242,7 @@ class TransferCostModel:
             raise ValueError(f"system {self.system!r}: {int(usable.sum())} usable runtime_ms rows (status ok, > 0); "
                              "need >= 20 measurements to adapt")
         target = target[usable].reset_index(drop=True)
-        self.sources_ = _source_systems(self.base_, set(target["kernel"].astype(str)), self._canonical_system())
+        self.sources_ = _source_systems(self.base_, set(target["kernel"].astype(str)), canonical_system(self.system))
         if not self.sources_:
             raise ValueError(f"the base model measured runtime on no system other than {self.system!r} "
                              "for these kernels: nothing to transfer from")

@@ -275,14 +275,14 @@ def select_rows(frame: pd.DataFrame, kernels: Sequence[str] | None = None,
                 systems: Sequence[str] | None = None) -> pd.DataFrame:
     """The rows of `frame` of these kernels and systems (registry aliases: `H100` is `NVIDIA H100 80GB
     HBM3`, on either side), as the store's filter selects them."""
-    from perfcast.features import canonical_system_names  # noqa: PLC0415
+    from perfcast.measurements.validate import canonical_system, canonical_systems  # noqa: PLC0415
 
     keep = np.ones(len(frame), dtype=bool)
     if kernels:
         keep &= frame["kernel"].isin(list(kernels)).to_numpy()
     if systems:
-        wanted = set(canonical_system_names(pd.Series(list(systems), dtype=str)).astype(str))
-        keep &= np.asarray(canonical_system_names(frame["system"].astype(str)).isin(wanted), dtype=bool)
+        wanted = {canonical_system(name) for name in systems}
+        keep &= canonical_systems(frame["system"].astype(str)).isin(wanted).to_numpy(dtype=bool)
     return frame[keep].reset_index(drop=True)
 
 
