@@ -72,7 +72,8 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """A missing cell: None, NA, NaT or a float NaN (a list is a value, even an empty one)."""
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and math.isnan(value)
@@ -82,7 +83,7 @@ def unflatten_record(flat: Mapping[str, Any]) -> dict[str, Any]:
     """Flat dotted dict -> nested record; missing values (None/NaN) are left out."""
     record: dict[str, Any] = {}
     for key, value in flat.items():
-        if not isinstance(value, list | tuple) and _is_missing(value):
+        if not isinstance(value, list | tuple) and is_missing(value):
             continue
         section, dot, sub = key.partition(".")
         if dot and section in NESTED_SECTIONS:

@@ -35,6 +35,7 @@ from perfcast.measurements.schema import (
     STATUSES,
     TARGETS,
     TOP_LEVEL,
+    is_missing,
 )
 
 #: Bookkeeping columns: provenance of a row inside its source file, and the reason it was rejected.
@@ -177,7 +178,7 @@ def _spelling(problem: Mapping, key: str, aliases: Mapping[str, str], allowed: t
     value = problem.get(key)
     if type(value) is str and value in allowed:  # already canonical: the common case, kept cheap
         return value
-    if _missing(value):
+    if is_missing(value):
         return None
     name = value.strip().lower() if isinstance(value, str) else None
     name = aliases.get(name, name)
@@ -189,10 +190,6 @@ def _spelling(problem: Mapping, key: str, aliases: Mapping[str, str], allowed: t
 def _plain(value: object) -> object:
     """A numpy scalar as the Python value it is, for messages (`-5`, not `np.int64(-5)`)."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -212,7 +209,7 @@ def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapp
         value = source.get(key)
         if type(value) is int and value > 0:
             continue
-        if _missing(value):
+        if is_missing(value):
             if matmul and key in _MATMUL_REQUIRED:
                 raise QueryError(f"problem.{key} missing (required for matmul kernels)", f"problem.{key}")
             continue
@@ -231,7 +228,7 @@ def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapp
         if layout is not None and layout != source.get(key):
             changed[key] = layout
     tf32 = source.get("allow_tf32")
-    if tf32 is not None and type(tf32) is not bool and not _missing(tf32):
+    if tf32 is not None and type(tf32) is not bool and not is_missing(tf32):
         flag = bool(tf32) if isinstance(tf32, np.bool_) else _TF32_TEXT.get(str(tf32).strip().lower())
         if flag is None:
             raise QueryError(f"problem.allow_tf32 must be a boolean, got {_plain(tf32)!r}", "problem.allow_tf32")
@@ -271,7 +268,7 @@ def check_queries(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     keys = [c.split(".", 1)[1] for c in cols[1:]]
     for row in out[cols].iloc[first].itertuples(index=False, name=None):  # one per distinct problem
         kernel = row[0]
-        given = {k: v for k, v in zip(keys, row[1:], strict=True) if not _missing(v)}
+        given = {k: v for k, v in zip(keys, row[1:], strict=True) if not is_missing(v)}
         try:
             problems.append(canonical_problem(kernel, given))
             errors.append("")

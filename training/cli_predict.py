@@ -44,17 +44,13 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     elif kind == "csv":
         yield from pd.read_csv(path, chunksize=chunk_rows)
     else:
-        from perfcast.measurements.schema import records_to_frame
+        from perfcast.measurements.schema import is_missing, records_to_frame
 
         reader = pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
         for chunk in reader:
             records = chunk.to_dict(orient="records")
             # nested {"params": {...}} objects -> dotted columns; already-flat records pass through
-            yield records_to_frame([{k: v for k, v in r.items() if not _missing(v)} for r in records])
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+            yield records_to_frame([{k: v for k, v in r.items() if not is_missing(v)} for r in records])
 
 
 ERROR_COLUMN = "pred.error"
