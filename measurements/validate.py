@@ -6,8 +6,9 @@ It also *normalises* the valid rows into the canonical form (dtype aliases, defa
 UTC timestamps, `runtime_ms_samples` as a list column), so that the same measurement arriving as JSONL,
 CSV or Parquet hashes to the same value.
 
-Queries (records to predict) pass the same problem rules: `canonical_problem` per record (the
-service) and `check_queries` per frame (`perfcast predict`), so a query means what a stored row means.
+Queries (records to predict) pass the same rules: `canonical_problem` per record and `bad_count_param`
+per batch of new rows (the service), `check_queries` per frame (`perfcast predict`), so a query means
+what a stored row means.
 
 `record_hash` is the content hash used for deduplication: every field of the record except `source`
 (a provenance label: the same measurement arriving through another path or tool is still the same
@@ -155,6 +156,19 @@ class QueryError(ValueError):
         self.field = field
 
 
+#: Params that count or size something (tile edges, threads, warps, pipeline stages, vector widths,
+#: filter taps): the features divide by them, so a measurement or a query gives a positive integer or
+#: null. Every real dataset's values are (`BLOCK_M` 16..256, `num_warps` 1..16, `MDIMC` 8..32, ...);
+#: flags and switches that may be 0 (`SA`, `STRM`, `use_shmem`, `read_only`) are not in the list.
+COUNT_PARAMS: frozenset[str] = frozenset({
+    "BLOCK_M", "BLOCK_N", "BLOCK_K", "BLOCK_SIZE_M", "BLOCK_SIZE_N", "BLOCK_SIZE_K", "BLOCK_SIZE",
+    "GROUP_M", "GROUP_SIZE_M", "num_warps", "warps", "num_stages", "stages",
+    "MWG", "NWG", "KWG", "MDIMC", "NDIMC", "MDIMA", "NDIMB", "KWI", "VWM", "VWN",
+    "block_size_x", "block_size_y", "tile_size_x", "tile_size_y", "filter_width", "filter_height",
+    "tile_m", "tile_n", "tile_k", "cta_m", "cta_n", "cta_k", "threadblock_m", "threadblock_n", "threadblock_k",
+    "threads", "threads_per_cta", "TILE", "TILE_SIZE", "tile", "tile_size", "align", "alignment",
+})
+
 _INTEGER_KEYS = tuple(c.split(".", 1)[1] for c in INTEGER_PROBLEM_FIELDS)
 _MATMUL_REQUIRED = ("M", "N", "K")
 _TF32_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
@@ -172,6 +186,57 @@ def _positive_integer(value: object) -> int | None:
         return None
     number = float(value)
     return int(number) if math.isfinite(number) and number > 0 and number == round(number) else None
+
+
+def _not_positive_integers(values: Any) -> np.ndarray:
+    """Mask of the present values (not null) that are not positive integers (booleans are not)."""
+    if isinstance(values, pd.Series):
+        if pd.api.types.is_integer_dtype(values.dtype):  # the store's Int64 columns: a missing value is fine
+            return values.to_numpy(dtype="int64", na_value=1) <= 0
+        numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+        arr = values.to_numpy(dtype="float64", na_value=np.nan) if numeric else values.to_numpy(dtype=object)
+    else:
+        arr = np.asarray(values)
+        if arr.ndim == 0:
+            arr = arr.reshape(1)
+    kind = arr.dtype.kind
+    if kind in "iu":
+        return arr <= 0
+    if kind == "f":
+        return ~np.isnan(arr) & ~((arr > 0) & np.isfinite(arr) & (arr == np.round(arr)))
+    if kind == "b":
+        return np.ones(arr.shape, dtype=bool)
+    return np.fromiter((not is_missing(v) and _positive_integer(v) is None for v in arr.ravel()), dtype=bool,
+                       count=arr.size)
+
+
+def check_params(params: Mapping[str, Any] | None) -> None:
+    """A query's `params` by the measurements' rule: each `COUNT_PARAMS` field present is a positive
+    integer (or null). Raises `QueryError` naming the first bad field (`params.BLOCK_M`)."""
+    if not params:
+        return
+    if not isinstance(params, Mapping):
+        raise QueryError(f"params must be an object of config fields, got {type(params).__name__}", "params")
+    for key, value in params.items():
+        if (key in COUNT_PARAMS and not (type(value) is int and value > 0) and not is_missing(value)
+                and _positive_integer(value) is None):
+            raise QueryError(f"params.{key} must be a positive integer, got {_plain(value)!r}", f"params.{key}")
+
+
+def bad_count_param(columns: Mapping[str, Any]) -> tuple[str, int, Any] | None:
+    """The first `params.*` count (`COUNT_PARAMS`) in dotted `columns` (lists, arrays or scalars) that is
+    present but not a positive integer, as (column, row, value); None when every one is good."""
+    for name, values in columns.items():
+        if not name.startswith("params.") or name[7:] not in COUNT_PARAMS:
+            continue
+        if type(values) is list and len(values) == 1 and type(values[0]) is int and values[0] > 0:
+            continue  # one record of plain ints: the service's common case, kept cheap
+        bad = np.flatnonzero(_not_positive_integers(values))
+        if len(bad):
+            row = int(bad[0])
+            value = values if np.ndim(values) == 0 else values[row]
+            return name, row, _plain(value)
+    return None
 
 
 def _spelling(problem: Mapping, key: str, aliases: Mapping[str, str], allowed: tuple[str, ...]) -> str | None:
@@ -239,7 +304,8 @@ def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapp
 def check_queries(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Query rows (records to predict, no targets) by the rules measurements follow: per row the reason
     it cannot be answered (`""` when it can), and the frame with canonical system names and problems
-    (`canonical_problem` once per distinct kernel and problem). Rows are never dropped."""
+    (`canonical_problem` once per distinct kernel and problem; `COUNT_PARAMS` positive integers). Rows
+    are never dropped."""
     n = len(frame)
     out = frame.reset_index(drop=True)
     reasons = np.full(n, "", dtype=object)
@@ -277,6 +343,12 @@ def check_queries(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             errors.append(str(exc))
     bad = np.array(errors, dtype=object)[codes]
     reasons = np.where(reasons == "", bad, reasons)
+    for col in out.columns:
+        if isinstance(col, str) and col.startswith("params.") and col[7:] in COUNT_PARAMS:
+            bad = _not_positive_integers(out[col]) & (reasons == "")
+            if bad.any():
+                reasons[bad] = [f"{col} must be a positive integer, got {_plain(v)!r}"
+                                for v in out[col].to_numpy(dtype=object)[bad]]
     for key in dict.fromkeys(k for problem in problems for k in (problem or {})):
         values = np.array([(problem or {}).get(key) for problem in problems], dtype=object)[codes]
         column = f"problem.{key}"
@@ -593,6 +665,10 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             reasons.add(text.notna().to_numpy(dtype=bool) & mapped.isna().to_numpy(), "problem.allow_tf32 must be a boolean")
             raw = mapped
         out["problem.allow_tf32"] = raw.astype("boolean")
+
+    for col in out.columns:
+        if col.startswith("params.") and col[7:] in COUNT_PARAMS:
+            reasons.add(_not_positive_integers(out[col]), f"{col} must be a positive integer")
 
     for col in out.columns:
         if col.startswith(("params.", "meta.")) or (col.startswith("problem.") and out[col].dtype == object):

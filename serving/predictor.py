@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record
-from perfcast.measurements.validate import QueryError, canonical_problem
+from perfcast.measurements.validate import QueryError, bad_count_param, canonical_problem, check_params
 from perfcast.models.calibration import apply_correction
 from perfcast.models.onnx_model import MEASURED_PAIRS, log_offset, to_units
 from perfcast.models.routed import info_file
@@ -54,6 +54,14 @@ def _canonical_problem(kernel: str, problem: Any) -> Any:
     """The problem by the measurements' rules (`half` is `fp16`, M > 0, ...): the model saw only those."""
     try:
         return canonical_problem(kernel, problem)
+    except QueryError as exc:
+        raise PredictorInputError(str(exc), field=exc.field) from exc
+
+
+def _check_params(params: Any) -> None:
+    """Tile sizes, warps, stages... must be positive integers, as in every stored measurement."""
+    try:
+        check_params(params)
     except QueryError as exc:
         raise PredictorInputError(str(exc), field=exc.field) from exc
 
@@ -650,6 +658,7 @@ class Predictor:
                 kernel = self.check_kernel(record.get("kernel"))
                 system = self.system_name(str(record.get("system")))
                 problem = _canonical_problem(kernel, record.get("problem"))
+                _check_params(record.get("params"))
             except PredictorInputError as exc:
                 exc.field = f"records.{i}.{exc.field}"
                 raise
@@ -767,6 +776,15 @@ class Predictor:
             engine.check_fields(kernel, "params", cand, "candidates.")
 
         def build(rows: list[int]) -> dict[str, Any]:
+            columns = candidate_columns(rows)
+            bad = bad_count_param(columns)  # only candidates never featurized get here
+            if bad is not None:
+                name, row, value = bad
+                raise PredictorInputError(f"{name} must be a positive integer, got {value!r}",
+                                          field=f"candidates.{rows[row]}.{name.split('.', 1)[1]}")
+            return columns
+
+        def candidate_columns(rows: list[int]) -> dict[str, Any]:
             # the problem, system and IR are one value for every candidate: scalars, broadcast by the plan
             columns: dict[str, Any] = {"kernel": kernel, "system": system}
             for key, value in problem.items():

@@ -127,6 +127,12 @@ def test_unknown_system_or_kernel_is_400_listing_the_known(client: TestClient, h
     bad = {**record, "params": {**record["params"], "BLOCK_M": "big"}}
     r = client.post("/v1/predict", json={"records": [bad]})
     assert r.status_code == 400 and "BLOCK_M" in r.json()["detail"]
+    # a tile size no stored measurement could have: a 400 naming it, not a confident made-up runtime
+    negative = {**record["params"], "BLOCK_M": -128}
+    r = client.post("/v1/predict", json={"records": [record, {**record, "params": negative}]})
+    assert r.status_code == 400 and r.json()["field"] == "records.1.params.BLOCK_M" and "-128" in r.json()["detail"]
+    r = client.post("/v1/rank", json={"system": "A100", "problem": record["problem"], "candidates": [record["params"], negative]})
+    assert r.status_code == 400 and r.json()["field"] == "candidates.1.BLOCK_M"
 
 
 def test_measurements_are_stored_deduplicated_and_quarantined(client: TestClient, ah_frames: tuple, app_store: Path) -> None:

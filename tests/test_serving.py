@@ -144,6 +144,14 @@ def test_a_query_means_what_a_stored_measurement_means(predictor: Predictor, hel
         with pytest.raises(PredictorInputError) as err:
             predictor.rank(record["system"], bad, [params])
         assert err.value.field == f"problem.{field}"
+    for key, value in (("BLOCK_M", -64), ("num_warps", 0), ("BLOCK_K", 16.5)):  # counts: positive integers
+        bad_params = {**params, key: value}
+        with pytest.raises(PredictorInputError) as err:
+            predictor.predict([record, {**record, "params": bad_params}])
+        assert err.value.field == f"records.1.params.{key}" and repr(value) in str(err.value)
+        with pytest.raises(PredictorInputError) as err:
+            predictor.rank(record["system"], record["problem"], [params, bad_params])
+        assert err.value.field == f"candidates.1.{key}" and repr(value) in str(err.value)
     without_m = {k: v for k, v in record["problem"].items() if k != "M"}
     with pytest.raises(PredictorInputError, match="problem.M missing"):
         predictor.predict([{**record, "problem": without_m}])

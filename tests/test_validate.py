@@ -192,3 +192,58 @@ def test_a_query_problem_follows_the_rules_measurements_follow(kernel, problem):
     assert all(type(got[k]) is int for k in ("M", "N", "K", "batch") if k in got)
     if got == problem:
         assert got is problem  # nothing to change: the same object (the service's common case)
+
+
+PARAMS = [  # (kernel, params): counts as ints, floats, text; each bad value; flags that may be 0; null
+    ("triton.matmul", {"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8, "num_warps": 4, "num_stages": 3}),
+    ("triton.matmul", {"BLOCK_M": 128.0, "BLOCK_N": "64", "num_warps": None}),
+    ("triton.matmul", {"BLOCK_M": -128, "BLOCK_N": 64}),
+    ("triton.matmul", {"BLOCK_M": 0, "BLOCK_N": 64}),
+    ("triton.matmul", {"BLOCK_M": 1.5, "BLOCK_N": 64}),
+    ("triton.matmul", {"BLOCK_M": float("inf")}),
+    ("triton.matmul", {"num_warps": "four"}),
+    ("clblast.xgemm", {"MWG": 64, "NWG": 64, "SA": 0, "SB": 1, "STRM": 0}),
+    ("clblast.xgemm", {"MWG": 64, "MDIMC": -8, "SA": 0}),
+    ("kerneltuner.convolution", {"block_size_x": 32, "use_shmem": 0, "read_only": 0, "use_padding": 0}),
+    ("kerneltuner.convolution", {"block_size_x": 0, "use_shmem": 0}),
+    ("my.kernel", {"unroll": -1, "split": 0.5}),  # not a count param: any value, as before
+]
+
+
+@pytest.mark.parametrize(("kernel", "params"), PARAMS)
+def test_count_params_follow_one_rule_in_the_store_and_in_queries(kernel, params):
+    """Tile sizes, warps, stages (`COUNT_PARAMS`) must be positive integers: ingest quarantines the row,
+    `check_params` (the service's predict), `bad_count_param` (its rank) and `check_queries`
+    (`perfcast predict`) refuse the query, each naming the field; flags that may be 0 pass."""
+    from perfcast.measurements.validate import QueryError, bad_count_param, check_params, check_queries
+
+    frame = records_to_frame([_record(kernel=kernel, params=params)])
+    _, quarantine = validate_frame(frame)
+    _, reasons = check_queries(frame.drop(columns=["runtime_ms", "status"]))
+    columns = {f"params.{k}": [v] for k, v in params.items()}
+    if len(quarantine):
+        with pytest.raises(QueryError) as info:
+            check_params(params)
+        field = info.value.field
+        assert field in quarantine["_reason"].iloc[0] and "must be a positive integer" in str(info.value)
+        assert reasons[0].startswith(f"{field} must be a positive integer, got ")
+        assert bad_count_param(columns)[:2] == (field, 0)
+        return
+    check_params(params)
+    assert reasons[0] == "" and bad_count_param(columns) is None
+
+
+def test_count_params_are_checked_per_column_without_losing_rows():
+    """Hundreds of thousands of rows: one vectorised mask per count column, the bad rows named."""
+    from perfcast.measurements.validate import bad_count_param
+
+    n = 200_000
+    good = np.full(n, 64)
+    columns = {"params.BLOCK_M": good, "params.SA": np.zeros(n), "params.num_warps": list(good.astype(float))}
+    assert bad_count_param(columns) is None
+    columns["params.num_warps"][123_456] = 2.5
+    assert bad_count_param(columns) == ("params.num_warps", 123_456, 2.5)
+    frame = records_to_frame([_record(params={"BLOCK_M": 64, "num_warps": w}) for w in (4, -4, 8, None)])
+    valid, quarantine = validate_frame(frame)
+    assert len(valid) == 3 and list(quarantine["_line"]) == [2]
+    assert quarantine["_reason"].iloc[0] == "params.num_warps must be a positive integer"
