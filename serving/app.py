@@ -196,10 +196,16 @@ def create_app(
         else:
             predictions = await batcher.predict(pred, records)
         metrics.RECORDS.labels(endpoint="/v1/predict").inc(len(records))
+        n_targets = len(pred.meta.targets)
+        short = {(r.get("kernel"), r["system"]): None for r, p in zip(records, predictions, strict=True) if len(p) < n_targets}
         for p in predictions:
             for target in TARGETS:
                 p.setdefault(target, None)
-        return _json({"model": pred.meta.name, "model_version": pred.version, "predictions": predictions})
+        body = {"model": pred.meta.name, "model_version": pred.version, "predictions": predictions}
+        unanswered = [line for kernel, system in short for line in pred.unanswered(kernel, system)]
+        if unanswered:
+            body["unanswered"] = unanswered
+        return _json(body)
 
     @app.post("/v1/rank", response_model=RankResponse, responses=_ERRORS)
     async def rank(body: RankRequest) -> Response:
@@ -217,10 +223,15 @@ def create_app(
             ir=body.ir,
         )
         metrics.RECORDS.labels(endpoint="/v1/rank").inc(len(body.candidates))
+        short = bool(ranked) and len(ranked[0]["prediction"]) < len(pred.meta.targets)
         for item in ranked:
             for target in TARGETS:
                 item["prediction"].setdefault(target, None)
-        return _json({"model": pred.meta.name, "model_version": pred.version, "objective": body.objective, "candidates": ranked})
+        out = {"model": pred.meta.name, "model_version": pred.version, "objective": body.objective, "candidates": ranked}
+        unanswered = pred.unanswered(body.kernel, body.system) if short else []
+        if unanswered:
+            out["unanswered"] = unanswered
+        return _json(out)
 
     @app.post("/v1/measurements", response_model=MeasurementsResponse, responses=_ERRORS)
     async def measurements(body: MeasurementsRequest) -> dict[str, Any]:

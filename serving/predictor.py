@@ -525,6 +525,7 @@ class Predictor:
         self.meta = meta
         self.cache_rows = cache_rows
         self._system_names: dict[str, str] = {}
+        self._unanswered: dict[tuple[str | None, str], list[str]] = {}
         self._lock = threading.Lock()
         routes = getattr(model, "routes", None)
         if routes:  # routed: kernels sharing a sub-model share its engine
@@ -719,6 +720,29 @@ class Predictor:
         """Whether the model has `target` measurements of `kernel` on (canonical) `system`."""
         engine = self._engines.get(kernel) or self._default
         return engine is not None and engine.covers(target, kernel, system)
+
+    def unanswered(self, kernel: str | None, system: str) -> list[str]:
+        """Why targets the model predicts for `kernel` are left out of answers about `system`, one line
+        per such target ([] when it answers them all): it has no measurements of them there. A short
+        name of another GPU (`A100` for the PCIe card) is the usual cause, so the line names the GPUs
+        it does have."""
+        key = (kernel, system)
+        lines = self._unanswered.get(key)
+        if lines is None:
+            kernel = self.check_kernel(kernel)
+            engine = self.engine(kernel)
+            canonical = self.system_name(system)
+            given = "" if canonical == system else f" (asked as {system!r})"
+            lines = []
+            for target in engine.targets:
+                if engine.covers(target, kernel, canonical):
+                    continue
+                systems = [pair.split(" on ", 1)[1] for pair in self.measured_on(target) if pair.startswith(f"{kernel} on ")]
+                lines.append(f"{target}: this model has no {target} measurements of {kernel} on {canonical}{given}; "
+                             f"it has them on {', '.join(systems) or 'no GPU'}")
+            if len(self._unanswered) < 4096:  # systems are registry names: few pairs, but stay bounded
+                self._unanswered[key] = lines
+        return lines
 
     def measured_on(self, target: str) -> list[str]:
         """`kernel on system` pairs the model has `target` measurements of (all: `["*"]`; a routed

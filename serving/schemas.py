@@ -66,10 +66,18 @@ class Prediction(_Model):
     energy_j: Estimate | None = None
 
 
+_UNANSWERED = Field(
+    default=None,
+    description="Present when a target the model predicts is null in an answer: per target, the kernel and GPU "
+    "it has no measurements of, and the GPUs it has them on (often a short name of another card: `A100` is the SXM4).",
+)
+
+
 class PredictResponse(_Model):
     model: str
     model_version: str
     predictions: list[Prediction]
+    unanswered: list[str] | None = _UNANSWERED
 
 
 class RankRequest(_Model):
@@ -96,6 +104,7 @@ class RankResponse(_Model):
     model_version: str
     objective: Objective
     candidates: list[RankedCandidate]
+    unanswered: list[str] | None = _UNANSWERED
 
 
 class MeasurementRecord(_Model):
