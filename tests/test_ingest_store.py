@@ -115,7 +115,53 @@ def test_truncated_gzip_keeps_what_was_read(tmp_path, store):
     entry = ingest_path(path, store, progress=False).files[0]
     assert entry.stored > 0 and entry.quarantined >= 1
     last = [json.loads(line) for line in Path(entry.quarantine_path).read_text().splitlines()][-1]
-    assert "unreadable past this point" in last["_reason"]
+    assert "unreadable from this line on" in last["_reason"] and last["_line"] == entry.stored + 1
+
+
+GOOD = {"kernel": "triton.matmul", "system": "NVIDIA H100 80GB HBM3", "runtime_ms": 0.2,
+        "params": {"BLOCK_M": 64}, "problem": {"M": 64, "N": 64, "K": 64, "dtype": "fp16"}}
+
+
+def test_a_stray_non_utf8_byte_costs_its_line_not_the_file(tmp_path, store):
+    """A latin-1 `é` on line 4 of 10 used to lose the whole file (the text reader failed on its first
+    block); now that line is quarantined with its bytes escaped and the other nine are stored. A
+    byte-order mark before the first record is not an error."""
+    lines = [json.dumps({**GOOD, "runtime_ms": 0.1 * (i + 1)}).encode() for i in range(10)]
+    lines[0] = b"\xef\xbb\xbf" + lines[0]
+    lines[3] = json.dumps({**GOOD, "source": "caf\u00e9"}, ensure_ascii=False).encode("latin-1")
+    path = tmp_path / "mixed-encoding.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    entry = ingest_path(path, store, progress=False).files[0]
+    assert (entry.rows_read, entry.stored, entry.quarantined) == (10, 9, 1)
+    (row,) = [json.loads(line) for line in Path(entry.quarantine_path).read_text().splitlines()]
+    assert row["_line"] == 4 and row["_reason"].startswith("not UTF-8 text: byte 0xe9") and '"caf\\xe9"' in row["raw"]
+
+
+def test_csv_rows_with_the_wrong_number_of_cells_are_quarantined_alone(tmp_path, store, capsys):
+    """One ragged row used to make the whole CSV unreadable ('Expected 7 columns, got 8'); now it is
+    quarantined with its line number and text, and the rows around it are stored. A UTF-8 byte-order
+    mark (Excel's CSV) is recognised."""
+    header = "kernel,system,runtime_ms,problem.M,problem.N,problem.K,problem.dtype"
+    rows = [f"triton.matmul,H100,{0.1 * (i + 1):.1f},64,64,{64 * (i + 1)},fp16" for i in range(6)]
+    rows[1] += ",oops"          # line 3: a cell too many
+    rows[4] = "triton.matmul,H100"  # line 6: cells missing
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("\ufeff" + "\n".join([header, *rows]) + "\n").encode("utf-8"))
+    assert cli_main(["ingest", str(path), "--store", str(store.root), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "stored 4, duplicates 0, quarantined 2" in out
+    assert "line 3: expected 7 cells (the header's), got 8" in out and "line 6: expected 7 cells" in out
+    assert sorted(store.read()["problem.K"]) == [64, 192, 256, 384]
+    quarantined = [json.loads(line) for line in next((store.root / "quarantine").glob("*.jsonl")).read_text().splitlines()]
+    assert {r["_line"]: r["raw"] for r in quarantined} == {3: rows[1], 6: rows[4]}
+
+
+def test_an_empty_file_is_named_as_such(tmp_path, store):
+    from perfcast.measurements.ingest import IngestError
+
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(IngestError, match="empty file"):
+        ingest_path(tmp_path / "empty.csv", store, progress=False)
 
 
 def test_cli_ingest_and_summary(datasets_dir, tmp_path, capsys):

@@ -72,7 +72,7 @@ def detect_format(path: Path) -> str | None:
             return "gpperf"
         if sgemm_uci.sniff(path, head):
             return "sgemm_uci"
-        header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().split(",")
+        header = head.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").strip().split(",")
         if "kernel" in [h.strip().strip('"') for h in header]:
             return "csv"
     return None
@@ -89,6 +89,8 @@ def iter_files(path: Path, format: str = "auto", skipped: list[Path] | None = No
     if not path.exists():
         raise IngestError(f"{path}: no such file or directory")
     if path.is_file():
+        if path.stat().st_size == 0:
+            raise IngestError(f"{path}: empty file (0 bytes): nothing to ingest")
         fmt = format if format != "auto" else detect_format(path)
         if fmt is None:
             raise IngestError(f"{path}: format not recognised; pass --format ({', '.join(FORMATS)})")

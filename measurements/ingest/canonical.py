@@ -9,9 +9,11 @@ objects are rejected with their line number; everything else is checked by `vali
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,6 @@ from perfcast.measurements.ingest._common import (
     IngestChunk,
     IngestError,
     open_bytes,
-    open_text,
     rejects_frame,
 )
 from perfcast.measurements.schema import flatten_record
@@ -46,28 +47,37 @@ def read_jsonl(path: Path, *, chunk_rows: int = 100_000) -> Iterator[IngestChunk
         rejects.clear()
         return chunk
 
+    number = 0
     try:
-        with open_text(path) as fh:
+        # bytes per line, decoded one line at a time: a stray non-UTF-8 byte costs its line, not the file
+        with open_bytes(path) as fh:
             for number, line in enumerate(fh, start=1):
                 text = line.strip()
+                if number == 1 and text.startswith(b"\xef\xbb\xbf"):  # a byte-order mark (Windows editors)
+                    text = text[3:]
                 if not text:
                     continue
                 try:
-                    record = json.loads(text)
+                    record = json.loads(text.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    rejects.append({"_line": number, "_reason": f"not UTF-8 text: byte 0x{text[exc.start]:02x} at "
+                                    f"column {exc.start + 1}", "raw": text[:2000].decode("utf-8", "backslashreplace")})
+                    continue
                 except ValueError as exc:
                     rejects.append({"_line": number, "_reason": f"not valid JSON: {exc.msg} (column {exc.colno})",
-                                    "raw": text[:2000]})
+                                    "raw": text[:2000].decode("utf-8", "backslashreplace")})
                     continue
                 if not isinstance(record, dict):
-                    rejects.append({"_line": number, "_reason": "a record must be a JSON object", "raw": text[:2000]})
+                    rejects.append({"_line": number, "_reason": "a record must be a JSON object",
+                                    "raw": text[:2000].decode("utf-8", "backslashreplace")})
                     continue
                 records.append(flatten_record(record))
                 lines.append(number)
                 if len(records) >= chunk_rows:
                     yield flush()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError) as exc:
         # a truncated .gz/.xz (e.g. a collector killed mid-write): keep what was read, report the rest
-        rejects.append({"_line": None, "_reason": f"file unreadable past this point: {exc}"})
+        rejects.append({"_line": number + 1, "_reason": f"file unreadable from this line on: {exc}"})
     if records or rejects:
         yield flush()
 
@@ -109,16 +119,22 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     first family, numbers for a later one) stopped at the first such value and lost the rest.
     """
     with open_bytes(path) as fh:
-        header = fh.readline().decode("utf-8", errors="replace")
+        header = fh.readline().decode("utf-8-sig", errors="replace")
     names = next(csv.reader([header.rstrip("\r\n")]), [])
     # IR text spans lines inside quoted cells; pyarrow parses those only when told (a slower mode)
     multiline = any(name.startswith(("ir.", "meta.")) for name in names)
+    ragged: list[tuple[int, int, str]] = []
+
+    def skip(row: Any) -> str:  # a row with too few or too many cells: quarantined, the rest of the file read
+        ragged.append((row.expected_columns, row.actual_columns, row.text))
+        return "skip"
+
     try:
         with open_bytes(path) as fh:
             reader = pacsv.open_csv(
                 fh,
                 read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(newlines_in_values=multiline),
+                parse_options=pacsv.ParseOptions(newlines_in_values=multiline, invalid_row_handler=skip),
                 convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                      strings_can_be_null=True),
             )
@@ -133,6 +149,26 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
                     yield IngestChunk(frame.iloc[start:start + chunk_rows].reset_index(drop=True), file=str(path))
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{path}: not a readable CSV ({exc})") from exc
+    if ragged:
+        numbers = _ragged_lines(path, len(names))
+        rejects = [{"_line": numbers[i] if i < len(numbers) else None,
+                    "_reason": f"expected {expected} cells (the header's), got {actual}", "raw": text[:2000]}
+                   for i, (expected, actual, text) in enumerate(ragged)]
+        yield IngestChunk(pd.DataFrame(), rejects_frame(rejects, str(path)), file=str(path))
+
+
+def _ragged_lines(path: Path, n_columns: int) -> list[int]:
+    """First line numbers of the rows whose cell count is not the header's, in file order (a second,
+    slower read, only for files that have such rows)."""
+    found: list[int] = []
+    with io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        start = 1
+        for row in reader:
+            if row and len(row) != n_columns:
+                found.append(start)
+            start = reader.line_num + 1
+    return found
 
 
 def read_parquet(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
