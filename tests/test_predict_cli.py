@@ -71,6 +71,32 @@ def test_nested_jsonl_records_are_flattened(tmp_path, model_dir, queries):
     assert "params.BLOCK_M" in got.columns and (got["pred.runtime_ms"] > 0).all()
 
 
+def test_lines_that_are_not_records_keep_their_place(tmp_path, model_dir, queries, capsys):
+    """One broken JSONL line used to stop the whole file ('Expected object or value at position 215',
+    no line named, nothing written); now it is a row in its place with the reason in pred.error. A CSV
+    without a kernel column used to crash with a KeyError; now each row says 'kernel missing'."""
+    records = frame_to_records(queries.head(6))
+    lines = [json.dumps(r) for r in records]
+    lines[2] = '{"kernel": "triton.matmul", "params": '  # cut mid-record
+    lines.insert(4, "[1, 2]")
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.parquet"
+    src.write_text("\n".join(lines) + "\n")
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--quiet", "--chunk-rows", "2"]) == 0
+    got = pd.read_parquet(out)
+    assert len(got) == 7 and "_reason" not in got.columns and "_line" not in got.columns
+    errors = got["pred.error"].tolist()
+    assert errors[2].startswith("line 3: not valid JSON") and errors[4] == "line 5: a record must be a JSON object"
+    answered = [0, 1, 3, 5, 6]
+    assert got["pred.error"].iloc[answered].isna().all() and got["pred.runtime_ms"].iloc[answered].gt(0).all()
+    want = _expected(model_dir, queries.head(6)).iloc[[0, 1, 3, 4, 5]]
+    np.testing.assert_allclose(got["pred.runtime_ms"].iloc[answered], want["pred.runtime_ms"], rtol=1e-5)
+    assert "row 3: line 3: not valid JSON" in capsys.readouterr().err
+    no_kernel = tmp_path / "no-kernel.csv"
+    queries.head(3).drop(columns=["kernel"]).to_csv(no_kernel, index=False)
+    assert cli_main(["predict", str(no_kernel), str(tmp_path / "o.csv"), "--model", str(model_dir), "--quiet"]) == 1
+    assert pd.read_csv(tmp_path / "o.csv")["pred.error"].eq("kernel missing").all()
+
+
 def test_bad_inputs_fail_clearly(tmp_path, model_dir, queries, capsys):
     src = tmp_path / "in.txt"
     src.write_text("x")

@@ -44,13 +44,18 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     elif kind == "csv":
         yield from pd.read_csv(path, chunksize=chunk_rows)
     else:
-        from perfcast.measurements.schema import is_missing, records_to_frame
+        # ingest's reader: a line that is not a JSON object keeps its place as a row with a reason
+        from perfcast.measurements.ingest.canonical import read_jsonl
+        from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN
 
-        reader = pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
-        for chunk in reader:
-            records = chunk.to_dict(orient="records")
-            # nested {"params": {...}} objects -> dotted columns; already-flat records pass through
-            yield records_to_frame([{k: v for k, v in r.items() if not is_missing(v)} for r in records])
+        for chunk in read_jsonl(path, chunk_rows=chunk_rows):
+            frame = chunk.frame
+            if len(chunk.rejects):
+                bad = pd.DataFrame({LINE_COLUMN: chunk.rejects[LINE_COLUMN].to_numpy(), REASON_COLUMN: [
+                    f"line {line}: {reason}" for line, reason in zip(chunk.rejects[LINE_COLUMN], chunk.rejects[REASON_COLUMN],
+                                                                     strict=True)]})
+                frame = pd.concat([frame, bad], ignore_index=True).sort_values(LINE_COLUMN, kind="stable")
+            yield frame.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
 
 
 ERROR_COLUMN = "pred.error"
@@ -74,14 +79,21 @@ class RowErrors:
 def predict_rows(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """`pred.*` of each row of `frame` (same order), and `pred.error`: why a row has no prediction (None
     where it has one). A row the measurements' rules refuse (`check_queries`: an unknown system, M <= 0,
-    dtype `fp99`) or whose kernel family the model cannot answer keeps its place with NaN predictions."""
-    from perfcast.measurements.validate import check_queries
+    dtype `fp99`), one the reader could not parse (a `_reason` column, not part of the output) or whose
+    kernel family the model cannot answer keeps its place with NaN predictions."""
+    from perfcast.measurements.validate import REASON_COLUMN, check_queries
 
     columns = [f"pred.{c}" for c in model.output_columns()]
+    unread = frame.get(REASON_COLUMN)
+    if unread is not None:
+        frame = frame.drop(columns=[REASON_COLUMN])
     checked, reasons = check_queries(frame)
+    if unread is not None:
+        has = unread.notna().to_numpy()
+        reasons[has] = unread[has].to_numpy(dtype=object)
     out = pd.DataFrame(np.nan, index=checked.index, columns=columns)
     known = _known_kernels(model)
-    if known is not None:
+    if known is not None and "kernel" in checked:  # (without the column every row says "kernel missing")
         unknown = (reasons == "") & ~checked["kernel"].astype(str).isin(known).to_numpy()
         reasons[unknown] = [f"unknown kernel {k!r}: this model knows {known}" for k in checked["kernel"][unknown]]
     ok = reasons == ""
@@ -132,11 +144,14 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
     # a routed model splits each chunk by kernel over its per-family sub-models, order kept
     model = load_cost_model(resolve_model_dir(model_uri), threads=threads)
 
+    from perfcast.measurements.validate import REASON_COLUMN
+
     def chunks() -> Iterator[pd.DataFrame]:
         start = 0
         for chunk in iter_chunks(input_path, chunk_rows):
             chunk = chunk.reset_index(drop=True)
             pred = predict_rows(model, chunk)
+            chunk = chunk.drop(columns=[REASON_COLUMN], errors="ignore")  # the reader's note, now in pred.error
             if errors is not None:
                 errors.add(start, pred[ERROR_COLUMN])
             start += len(chunk)
