@@ -21,7 +21,7 @@ import pandas as pd
 from perfcast.features.registry import featurize
 from perfcast.features.schema import FeatureSchema, FeatureSchemaError
 from perfcast.measurements.schema import records_to_frame
-from perfcast.measurements.validate import check_queries
+from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN, check_queries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,8 +68,9 @@ def load_records(source: str) -> pd.DataFrame:
     chunks = list(read_path(path))
     frames = [c.frame for c in chunks if len(c.frame)]
     for chunk in chunks:
-        for row in chunk.rejects.head(5).itertuples():
-            print(f"rejected {path} line {getattr(row, '_line', '?')}: {getattr(row, '_reason', '?')}", file=sys.stderr)
+        # (not itertuples: namedtuple fields cannot start with "_", so `_line` came out as "?")
+        for row in chunk.rejects.head(5).to_dict(orient="records"):
+            print(f"rejected {path} line {row.get(LINE_COLUMN, '?')}: {row.get(REASON_COLUMN, '?')}", file=sys.stderr)
     if not frames:
         raise ValueError(f"{path}: no records read")
     return pd.concat(frames, ignore_index=True)

@@ -31,6 +31,15 @@ def test_jsonl_file_table(tmp_path, capsys):
     assert "roofline_ms" in out and "record 1" in out
 
 
+def test_lines_that_cannot_be_read_are_named(tmp_path, capsys):
+    path = tmp_path / "queries.jsonl"
+    path.write_text(json.dumps(QUERY) + "\n{not json\n" + json.dumps({**QUERY, "params": {**QUERY["params"], "BLOCK_M": 0}}) + "\n")
+    assert main(["features", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "line 2: not valid JSON" in err  # was "line ?: ?"
+    assert "record 1 left out: params.BLOCK_M must be a positive integer, got 0" in err
+
+
 def test_schema_mismatch_is_a_clear_error(tmp_path, capsys):
     assert main(["features", json.dumps([QUERY]), "--json"]) == 0
     from perfcast.features import featurize  # noqa: PLC0415
