@@ -6,9 +6,9 @@ It also *normalises* the valid rows into the canonical form (dtype aliases, defa
 UTC timestamps, `runtime_ms_samples` as a list column), so that the same measurement arriving as JSONL,
 CSV or Parquet hashes to the same value.
 
-Queries (records to predict) pass the same rules: `canonical_problem` per record and `bad_count_param`
-per batch of new rows (the service), `check_queries` per frame (`perfcast predict`), so a query means
-what a stored row means.
+Queries (records to predict) pass the same rules: `canonical_problem` and `check_params` per record,
+`bad_count_param` per batch of new rank candidates (the service), `check_queries` per frame
+(`perfcast predict`), so a query means what a stored row means.
 
 `record_hash` is the content hash used for deduplication: every field of the record except `source`
 (a provenance label: the same measurement arriving through another path or tool is still the same
@@ -195,6 +195,8 @@ def _not_positive_integers(values: Any) -> np.ndarray:
             return values.to_numpy(dtype="int64", na_value=1) <= 0
         numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
         arr = values.to_numpy(dtype="float64", na_value=np.nan) if numeric else values.to_numpy(dtype=object)
+    elif isinstance(values, list | tuple):  # numpy would read True as 1 and [64, "x"] as text
+        arr = np.asarray(values) if set(map(type, values)) <= {int, float} else np.asarray(values, dtype=object)
     else:
         arr = np.asarray(values)
         if arr.ndim == 0:

@@ -243,6 +243,8 @@ def test_count_params_are_checked_per_column_without_losing_rows():
     assert bad_count_param(columns) is None
     columns["params.num_warps"][123_456] = 2.5
     assert bad_count_param(columns) == ("params.num_warps", 123_456, 2.5)
+    assert bad_count_param({"params.BLOCK_M": [64, 128, True]}) == ("params.BLOCK_M", 2, True)  # not 1
+    assert bad_count_param({"params.BLOCK_M": [64, "128", None, float("nan")]}) is None
     frame = records_to_frame([_record(params={"BLOCK_M": 64, "num_warps": w}) for w in (4, -4, 8, None)])
     valid, quarantine = validate_frame(frame)
     assert len(valid) == 3 and list(quarantine["_line"]) == [2]
