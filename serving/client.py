@@ -24,6 +24,8 @@ class Client:
     def __init__(self, url: str = "http://127.0.0.1:8000", *, timeout_s: float = 30.0):
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        #: Why the last `predict`/`rank` answer left targets out (the service's `unanswered`; [] if none).
+        self.unanswered: list[str] = []
 
     def __enter__(self) -> Client:
         return self
@@ -47,6 +49,7 @@ class Client:
     def predict(self, records: Iterable[Mapping[str, Any]]) -> list[dict[str, dict[str, float]]]:
         """Like `Predictor.predict`: per record `{target: {"value", "q10", "q90"}}`."""
         answer = self._call("POST", "/v1/predict", {"records": [dict(r) for r in records]})
+        self.unanswered = answer.get("unanswered") or []
         return [{k: v for k, v in p.items() if v is not None} for p in answer["predictions"]]
 
     def rank(
@@ -71,6 +74,7 @@ class Client:
             if value is not None:
                 body[key] = value
         answer = self._call("POST", "/v1/rank", body)
+        self.unanswered = answer.get("unanswered") or []
         for item in answer["candidates"]:
             item["prediction"] = {k: v for k, v in item["prediction"].items() if v is not None}
         return answer["candidates"]

@@ -231,7 +231,12 @@ def test_client_over_loopback_matches_the_in_process_predictor(runtime_model_dir
             while not client.ready() and time.time() < deadline:
                 time.sleep(0.05)
             local = Predictor.load(runtime_model_dir)
+            assert client.predict([{**heldout_records[0], "system": "H100"}]) == [{}]  # not measured there
+            assert client.unanswered == [
+                "runtime_ms: this model has no runtime_ms measurements of triton.matmul on NVIDIA H100 80GB HBM3 (asked as 'H100'); "
+                f"it has them on {A100}"]
             assert client.predict(heldout_records) == local.predict(heldout_records)
+            assert client.unanswered == []
             problem = heldout_records[0]["problem"]
             candidates = [r["params"] for r in heldout_records]
             assert client.rank("A100", problem, candidates, top_k=4) == local.rank("A100", problem, candidates, top_k=4)
