@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from perfcast.measurements.store import MeasurementStore
+from perfcast.measurements.store import MeasurementStore, StoreError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,14 +60,22 @@ def format_summary(s: dict) -> str:
                      + ", ".join(s["unknown_systems"]))
     lines.append(f"quarantined rows: {s['quarantined_rows']:,} in {s['quarantine_files']} files "
                  f"under {Path(s['root']) / 'quarantine'}")
+    if s.get("unreadable_files"):
+        lines.append(f"UNREADABLE store files ({len(s['unreadable_files'])}; their records are not counted above, and "
+                     "reading the store fails until each is moved out or restored):")
+        lines += [f"  {entry}" for entry in s["unreadable_files"]]
     return "\n".join(lines)
 
 
 def main(args: argparse.Namespace) -> int:
     store = MeasurementStore(args.store)
     if args.action == "compact":
-        result = store.compact(args.kernel)
-        print(f"store {store.root}: {result['files_before']} files -> {result['files_after']}; {len(store):,} records")
+        try:
+            result = store.compact(args.kernel)
+            print(f"store {store.root}: {result['files_before']} files -> {result['files_after']}; {len(store):,} records")
+        except StoreError as exc:
+            print(f"perfcast data compact: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.action == "export":
         t0 = time.perf_counter()
@@ -81,4 +89,4 @@ def main(args: argparse.Namespace) -> int:
         return 0
     summary = store.summary()
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
-    return 0
+    return 1 if summary["unreadable_files"] else 0

@@ -102,9 +102,39 @@ def _row_group_bounds(table: pa.Table) -> list[int]:
     return [*(int(c) for c in cuts if c > 0), n] if n else [0]
 
 
+class StoreError(ValueError):
+    """A file of the store cannot be read (truncated, corrupted, not Parquet); the message names it."""
+
+
+@contextlib.contextmanager
+def _store_file(path: Path | str) -> Iterator[None]:
+    """Reading one store file: a broken one is a `StoreError` that names it and says what to do."""
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise StoreError(f"unreadable store file {path} ({exc}); move it out of the store to go on (its records "
+                         "leave the store: re-ingest their source files to get them back) or restore it from a "
+                         "backup. `perfcast data summary` lists every such file") from exc
+
+
+def _read_table(path: Path, **options) -> pa.Table:
+    with _store_file(path):
+        return pq.read_table(path, **options).replace_schema_metadata(None)
+
+
+def _read_schema(path: Path) -> pa.Schema:
+    with _store_file(path):
+        return pq.read_schema(path).remove_metadata()
+
+
+def _read_metadata(path: Path) -> pq.FileMetaData:
+    with _store_file(path):
+        return pq.read_metadata(path)
+
+
 def _oversized_groups(path: Path) -> bool:
     """Whether a file has a row group beyond the bounds `_write_parquet` keeps (written before them)."""
-    meta = pq.read_metadata(path)
+    meta = _read_metadata(path)
     groups = (meta.row_group(g) for g in range(meta.num_row_groups))
     return any(g.num_rows > ROW_GROUP_ROWS or g.total_byte_size > 4 * ROW_GROUP_BYTES for g in groups)
 
@@ -207,7 +237,7 @@ class MeasurementStore:
     def _stored_hashes(self) -> np.ndarray:
         state = self._files_state()
         if self._hashes is None or self._hashes_state != state:
-            chunks = [hex_column_to_hash(pq.read_table(p, columns=[HASH_COLUMN]).column(0)) for p in self.files()]
+            chunks = [hex_column_to_hash(_read_table(p, columns=[HASH_COLUMN]).column(0)) for p in self.files()]
             self._hashes = _sorted_unique(np.concatenate(chunks)) if chunks else np.array([], dtype=np.uint64)
             self._hashes_state = state
         return self._hashes
@@ -332,14 +362,21 @@ class MeasurementStore:
                                   + [c for c in columns if c not in frame.columns])
         return frame
 
-    def _read_tables(self, files: Sequence[Path], system, columns) -> list[pa.Table]:
+    def _read_tables(self, files: Sequence[Path], system, columns, unreadable: list[str] | None = None) -> list[pa.Table]:
+        """One table per file; a broken file raises `StoreError`, or is listed in `unreadable` when given."""
         tables = []
         for path in files:
-            names = pq.read_schema(path).names
-            wanted = self._select(names, columns, with_ir=False)
-            if system is not None and "system" not in wanted:
-                wanted = [*wanted, "system"]
-            table = pq.read_table(path, columns=wanted).replace_schema_metadata(None)
+            try:
+                names = _read_schema(path).names
+                wanted = self._select(names, columns, with_ir=False)
+                if system is not None and "system" not in wanted:
+                    wanted = [*wanted, "system"]
+                table = _read_table(path, columns=wanted)
+            except StoreError as exc:
+                if unreadable is None:
+                    raise
+                unreadable.append(f"{path}: {exc.__cause__}")
+                continue
             if system is not None:
                 mask = pc.is_in(table.column("system"), value_set=pa.array(_system_names(system), pa.string()))
                 table = table.filter(mask)
@@ -362,7 +399,10 @@ class MeasurementStore:
             raw = [open(path, "rb") for path in self.files(kernel)]  # noqa: SIM115 (closed below)
         systems = None if system is None else _system_names(system)
         try:
-            handles = [pq.ParquetFile(fh) for fh in raw]
+            handles = []
+            for fh in raw:
+                with _store_file(fh.name):
+                    handles.append(pq.ParquetFile(fh))
             union: list[str] = []
             for pf in handles:
                 for name in self._select(pf.schema_arrow.names, columns, with_ir=with_ir):
@@ -370,7 +410,7 @@ class MeasurementStore:
                         union.append(name)
             if columns is not None:
                 union = [c for c in columns if c in union] + [c for c in columns if c not in union]
-            for pf in handles:
+            for fh, pf in zip(raw, handles, strict=True):
                 names = pf.schema_arrow.names
                 wanted = [c for c in union if c in names]
                 if systems is not None and "system" not in wanted and "system" in names:
@@ -378,7 +418,7 @@ class MeasurementStore:
                 # a row group at a time: ParquetFile.iter_batches read ahead over the groups (a
                 # 267k-row family with IR text peaked at 600 MB of Arrow memory, one group at 150 MB)
                 batches = (batch for g in range(pf.num_row_groups)
-                           for batch in pf.read_row_group(g, columns=wanted).to_batches(batch_rows))
+                           for batch in _read_row_group(pf, fh.name, g, wanted).to_batches(batch_rows))
                 for batch in batches:
                     frame = batch.to_pandas(types_mapper=_types_mapper)
                     if systems is not None:
@@ -394,7 +434,7 @@ class MeasurementStore:
         """The Arrow schema of what `iter_batches` gives: the union of the selected files' columns (a
         column stored as text in one file and as a number in another is text, as `read` has it)."""
         with self._lock(shared=True):
-            schemas = [pq.read_schema(path).remove_metadata() for path in self.files(kernel)]
+            schemas = [_read_schema(path) for path in self.files(kernel)]
         if not schemas:
             return pa.schema([])
         union = self._unify([s.empty_table() for s in schemas]).schema
@@ -417,7 +457,7 @@ class MeasurementStore:
 
     def __len__(self) -> int:
         with self._lock(shared=True):
-            return int(sum(pq.read_metadata(p).num_rows for p in self.files()))
+            return int(sum(_read_metadata(p).num_rows for p in self.files()))
 
     def compact(self, kernel: str | Sequence[str] | None = None) -> dict[str, int]:
         """Merge each kernel family's files into one (appends from the HTTP endpoint make many small ones);
@@ -435,7 +475,7 @@ class MeasurementStore:
                 if len(files) == 0 or (len(files) == 1 and not _oversized_groups(files[0])):
                     after += len(files)
                     continue
-                tables = [pq.read_table(p).replace_schema_metadata(None) for p in files]
+                tables = [_read_table(p) for p in files]
                 merged = self._unify(tables)
                 target = self.data_dir / f"{PART_PREFIX}{family}" / f"part-{_utc_stamp()}-{uuid.uuid4().hex[:12]}.parquet"
                 self._atomic_write(target, lambda tmp, t=merged: _write_parquet(t, tmp))
@@ -451,9 +491,13 @@ class MeasurementStore:
     def summary(self) -> dict:
         """Counts per system, kernel and status; targets present; value ranges; unknown systems."""
         cols = ["kernel", "system", "status", *TARGETS, SAMPLES_COLUMN]
-        frame = self.read(columns=cols)
+        unreadable: list[str] = []  # listed, not raised: the summary is where one looks for them
+        with self._lock(shared=True):
+            tables = self._read_tables(self.files(), None, cols, unreadable)
+        frame = (self._unify(tables).to_pandas(types_mapper=_types_mapper).reindex(columns=cols) if tables
+                 else pd.DataFrame(columns=cols))
         n = len(frame)
-        out: dict = {"root": str(self.root), "records": n, "files": len(self.files())}
+        out: dict = {"root": str(self.root), "records": n, "files": len(self.files()), "unreadable_files": unreadable}
         out["per_kernel"] = _counts(frame, "kernel")
         out["per_system"] = _counts(frame, "system")
         out["per_status"] = _counts(frame, "status")
@@ -487,6 +531,11 @@ class MeasurementStore:
         out["quarantined_rows"] = quarantined
         out["quarantine_files"] = len(self.quarantine_files())
         return out
+
+
+def _read_row_group(pf: pq.ParquetFile, path: str, group: int, columns: list[str]) -> pa.Table:
+    with _store_file(path):
+        return pf.read_row_group(group, columns=columns)
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:

@@ -55,7 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"perfcast {name}", description=purpose)
     module.add_arguments(sub)
     args = sub.parse_args(argv[1:])
-    return int(module.main(args) or 0)
+    try:
+        return int(module.main(args) or 0)
+    except Exception as exc:
+        from perfcast.measurements.store import StoreError  # noqa: PLC0415 (only on this path)
+
+        if isinstance(exc, StoreError):  # a broken store file, from any command that reads the store
+            print(f"perfcast {name}: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -179,10 +179,15 @@ def create_app(
         return _error(413, str(exc))
 
     from perfcast.features.schema import FeatureSchemaError  # noqa: PLC0415
+    from perfcast.measurements.store import StoreError  # noqa: PLC0415
 
     @app.exception_handler(FeatureSchemaError)
     async def _schema_error(request: Request, exc: FeatureSchemaError) -> JSONResponse:
         return _error(400, f"cannot build the model's features from this input: {exc}")
+
+    @app.exception_handler(StoreError)
+    async def _store_broken(request: Request, exc: StoreError) -> JSONResponse:
+        return _error(503, f"the measurement store cannot take records now: {exc}")
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=_ERRORS)
     async def predict(body: PredictRequest) -> Response:
@@ -233,7 +238,8 @@ def create_app(
             out["unanswered"] = unanswered
         return _json(out)
 
-    @app.post("/v1/measurements", response_model=MeasurementsResponse, responses=_ERRORS)
+    @app.post("/v1/measurements", response_model=MeasurementsResponse,
+              responses={**_ERRORS, 503: {"model": ErrorResponse, "description": "A store file is unreadable (named)."}})
     async def measurements(body: MeasurementsRequest) -> dict[str, Any]:
         """Store new canonical measurements: validated, deduplicated, bad rows quarantined with a reason."""
         _check_count(len(body.records), "records")

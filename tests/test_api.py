@@ -150,6 +150,15 @@ def test_measurements_are_stored_deduplicated_and_quarantined(client: TestClient
     from perfcast.measurements.store import MeasurementStore
 
     assert len(MeasurementStore(app_store).read()) == 5
+    # a store file broken outside perfcast (a disk fault, a half-copied backup): 503 naming it, not a 500
+    (part,) = MeasurementStore(app_store).files()
+    original = part.read_bytes()
+    part.write_bytes(original[: len(original) // 2])
+    try:
+        r = client.post("/v1/measurements", json={"records": [{**records[0], "runtime_ms": 0.123}]})
+        assert r.status_code == 503 and str(part) in r.json()["detail"] and "unreadable store file" in r.json()["detail"]
+    finally:
+        part.write_bytes(original)
 
 
 def test_models_health_ready_and_metrics(client: TestClient, heldout_records: list[dict]) -> None:

@@ -125,6 +125,37 @@ def test_summary_counts(store):
     assert "Mystery GPU 9000" in summary["unknown_systems"]
 
 
+def test_a_broken_store_file_is_named_and_the_summary_still_works(store, capsys):
+    """A part file broken outside perfcast (a disk fault, a half-copied backup) used to surface as
+    pyarrow's 'Parquet magic bytes not found' with no file named, and a traceback from `data summary`.
+    Every read now raises `StoreError` naming the file and what to do; the summary lists it and counts
+    the rest; the CLI prints the error, not a traceback."""
+    from perfcast.measurements.store import StoreError
+
+    from perfcast.cli import main as cli_main
+
+    store.append(records_to_frame([_triton(i) for i in range(4)]))
+    store.append(records_to_frame([{**_triton(i), "kernel": "cublas.matmul", "params": {}} for i in range(3)]))
+    broken = store.files("triton.matmul")[0]
+    broken.write_bytes(broken.read_bytes()[:100])
+    for read in (store.read, lambda: list(store.iter_batches()), store.schema, lambda: len(store), store.compact,
+                 lambda: store.append(records_to_frame([_triton(9)]))):
+        with pytest.raises(StoreError, match="unreadable store file .*move it out of the store") as err:
+            read()
+        assert str(broken) in str(err.value)
+    summary = store.summary()
+    assert summary["records"] == 3 and summary["per_kernel"] == {"cublas.matmul": 3}
+    assert [entry.split(":", 1)[0] for entry in summary["unreadable_files"]] == [str(broken)]
+    assert cli_main(["data", "summary", "--store", str(store.root)]) == 1
+    assert "UNREADABLE store files (1" in capsys.readouterr().out
+    assert cli_main(["data", "export", str(store.root.parent / "out.csv"), "--store", str(store.root), "--quiet"]) == 1
+    assert cli_main(["train", "--store", str(store.root), "--no-register", "--out", str(store.root.parent / "m")]) == 1
+    err = capsys.readouterr().err
+    assert err.count(f"unreadable store file {broken}") == 2 and "Traceback" not in err
+    broken.unlink()  # moved out: the store works again without those records
+    assert len(store.read()) == 3 and store.summary()["unreadable_files"] == []
+
+
 def test_empty_store(store):
     assert len(store) == 0
     assert store.read().empty

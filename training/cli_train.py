@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -43,10 +44,10 @@ def main(args: argparse.Namespace) -> int:
         try:
             hp["params"] = json.loads(args.params)
         except json.JSONDecodeError as exc:
-            print(f"perfcast train: --params is not valid JSON: {exc}")
+            print(f"perfcast train: --params is not valid JSON: {exc}", file=sys.stderr)
             return 2
     if args.no_register and args.out is None:
-        print("perfcast train: --no-register needs --out DIR (else the model is not kept anywhere)")
+        print("perfcast train: --no-register needs --out DIR (else the model is not kept anywhere)", file=sys.stderr)
         return 2
     try:
         results = train_models(
@@ -63,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
             tracking_uri=args.tracking_uri,
         )
     except ValueError as exc:
-        print(f"perfcast train: {exc}")
+        print(f"perfcast train: {exc}", file=sys.stderr)
         return 1
     print(summarize(results).to_string(index=False))
     for r in results:
