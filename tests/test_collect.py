@@ -94,6 +94,20 @@ def test_spec_file_errors(tmp_path: Path):
         parse_spec({"defaults": {"repz": 3}, "sweeps": [MATMUL_SWEEP]})
 
 
+def test_collect_without_the_gpu_stack_says_what_is_missing(monkeypatch, capsys, tmp_path: Path):
+    """It used to end in a traceback ('No module named torch') on a machine without PyTorch."""
+    import importlib.util
+
+    from perfcast.cli import main as cli_main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("torch", "triton", "pynvml") else real(name, *a))
+    assert cli_main(["collect", "smoke", "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "measuring needs torch, triton, nvidia-ml-py on a machine with a CUDA GPU" in err and "--dry-run" in err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
 def test_expansion_is_config_major_deterministic_and_pruned():
     spec = parse_spec({"seed": 3, "sweeps": [MATMUL_SWEEP]})
     items = expand_sweep(spec.sweeps[0], spec.seed)

@@ -48,6 +48,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --bundle: keep IR for at most N compiled kernels of FAMILY (repeatable)")
 
 
+def missing_gpu_stack() -> str | None:
+    """Why this machine cannot measure (no torch/triton/nvidia-ml-py, or no CUDA GPU), or None."""
+    import importlib.util  # noqa: PLC0415
+
+    missing = [pkg for mod, pkg in (("torch", "torch"), ("triton", "triton"), ("pynvml", "nvidia-ml-py"))
+               if importlib.util.find_spec(mod) is None]
+    if missing:
+        return f"measuring needs {', '.join(missing)} on a machine with a CUDA GPU (`pip install -e \".[gpu]\"` there)"
+    import torch  # noqa: PLC0415
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible to torch (torch.cuda.is_available() is False)"
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
     if args.bundle:
         from .bundle import bundle  # noqa: PLC0415
@@ -91,6 +106,10 @@ def main(args: argparse.Namespace) -> int:
                           "triton_configs": len(unique_configs(triton_items)),
                           "power_items": sum(it.power for it in items)}, indent=1))
         return 0
+    problem = missing_gpu_stack()
+    if problem:
+        print(f"perfcast collect: {problem} (`--dry-run` shows the plan without a GPU)", file=sys.stderr)
+        return 2
     from .runner import Collector  # noqa: PLC0415  (imports torch/triton)
 
     out = Path(args.out or f"collect-{spec.name}.jsonl")
