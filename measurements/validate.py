@@ -231,8 +231,9 @@ def bad_count_param(columns: Mapping[str, Any]) -> tuple[str, int, Any] | None:
     for name, values in columns.items():
         if not name.startswith("params.") or name[7:] not in COUNT_PARAMS:
             continue
-        if type(values) is list and len(values) == 1 and type(values[0]) is int and values[0] > 0:
-            continue  # one record of plain ints: the service's common case, kept cheap
+        if type(values) is list and (len(values) == 1 and type(values[0]) is int and values[0] > 0
+                                     or values and set(map(type, values)) == {int} and min(values) > 0):
+            continue  # plain positive ints (one record, or a rank's candidates): the common case, kept cheap
         bad = np.flatnonzero(_not_positive_integers(values))
         if len(bad):
             row = int(bad[0])
