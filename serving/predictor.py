@@ -733,13 +733,13 @@ class Predictor:
             engine = self.engine(kernel)
             canonical = self.system_name(system)
             given = "" if canonical == system else f" (asked as {system!r})"
-            lines = []
+            by_gpus: dict[str, list[str]] = {}  # targets measured on the same GPUs share a line
             for target in engine.targets:
-                if engine.covers(target, kernel, canonical):
-                    continue
-                systems = [pair.split(" on ", 1)[1] for pair in self.measured_on(target) if pair.startswith(f"{kernel} on ")]
-                lines.append(f"{target}: this model has no {target} measurements of {kernel} on {canonical}{given}; "
-                             f"it has them on {', '.join(systems) or 'no GPU'}")
+                if not engine.covers(target, kernel, canonical):
+                    systems = [pair.split(" on ", 1)[1] for pair in self.measured_on(target) if pair.startswith(f"{kernel} on ")]
+                    by_gpus.setdefault(", ".join(systems) or "no GPU", []).append(target)
+            lines = [f"{', '.join(targets)}: this model has no {' or '.join(targets)} measurements of {kernel} on "
+                     f"{canonical}{given}; it has them on {gpus}" for gpus, targets in by_gpus.items()]
             if len(self._unanswered) < 4096:  # systems are registry names: few pairs, but stay bounded
                 self._unanswered[key] = lines
         return lines
