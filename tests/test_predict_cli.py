@@ -91,6 +91,20 @@ def test_lines_that_are_not_records_keep_their_place(tmp_path, model_dir, querie
     want = _expected(model_dir, queries.head(6)).iloc[[0, 1, 3, 4, 5]]
     np.testing.assert_allclose(got["pred.runtime_ms"].iloc[answered], want["pred.runtime_ms"], rtol=1e-5)
     assert "row 3: line 3: not valid JSON" in capsys.readouterr().err
+    # a CSV row with a cell too many stopped pandas ('Expected 12 fields in line 3, saw 13'): now it keeps its place
+    rows = queries.head(6).to_csv(index=False).splitlines()
+    rows[2] += ",extra"      # file line 3
+    rows[6] += ",x,y"        # file line 7, in the third chunk of 2 rows
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("\n".join(rows) + "\n")
+    assert cli_main(["predict", str(ragged), str(out), "--model", str(model_dir), "--quiet", "--chunk-rows", "2"]) == 0
+    got = pd.read_parquet(out)
+    assert len(got) == 6 and got["pred.error"].iloc[[1, 5]].tolist() == [
+        f"line 3: expected {len(queries.columns)} cells, saw {len(queries.columns) + 1}",
+        f"line 7: expected {len(queries.columns)} cells, saw {len(queries.columns) + 2}"]
+    kept = [0, 2, 3, 4]
+    np.testing.assert_allclose(got["pred.runtime_ms"].iloc[kept],
+                               _expected(model_dir, queries.head(6)).iloc[kept]["pred.runtime_ms"], rtol=1e-5)
     no_kernel = tmp_path / "no-kernel.csv"
     queries.head(3).drop(columns=["kernel"]).to_csv(no_kernel, index=False)
     assert cli_main(["predict", str(no_kernel), str(tmp_path / "o.csv"), "--model", str(model_dir), "--quiet"]) == 1

@@ -10,8 +10,10 @@ No mlflow import: the registry is read directly (see `perfcast.training.registry
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
     elif kind == "csv":
-        yield from pd.read_csv(path, chunksize=chunk_rows)
+        yield from _csv_chunks(path, chunk_rows)
     else:
         # ingest's reader: a line that is not a JSON object keeps its place as a row with a reason
         from perfcast.measurements.ingest.canonical import read_jsonl
@@ -56,6 +58,40 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
                                                                      strict=True)]})
                 frame = pd.concat([frame, bad], ignore_index=True).sort_values(LINE_COLUMN, kind="stable")
             yield frame.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
+
+
+_SKIPPED = re.compile(r"Skipping line (\d+): ([^\n]*)")
+
+
+def _skipped_lines(caught: list[warnings.WarningMessage]) -> dict[int, str]:
+    """`{file line: reason}` of the rows pandas skipped, from its ParserWarnings (then forgotten)."""
+    found = {int(m.group(1)): f"line {m.group(1)}: {m.group(2).replace('fields', 'cells')}"
+             for w in caught for m in _SKIPPED.finditer(str(w.message))}
+    caught.clear()
+    return found
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """pandas' C reader; a row with more cells than the header (which made pandas stop the whole file)
+    keeps its place as a row with a `_reason`. pandas reports each such line with the chunk it falls in."""
+    from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN
+
+    next_line = 2  # the file line of the next data row (after the header)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", pd.errors.ParserWarning)
+        for chunk in pd.read_csv(path, chunksize=chunk_rows, on_bad_lines="warn"):
+            skipped = _skipped_lines(caught)
+            if skipped:
+                total = len(chunk) + len(skipped)
+                chunk[LINE_COLUMN] = [n for n in range(next_line, next_line + total) if n not in skipped][: len(chunk)]
+                bad = pd.DataFrame({LINE_COLUMN: list(skipped), REASON_COLUMN: list(skipped.values())})
+                chunk = (pd.concat([chunk, bad], ignore_index=True).sort_values(LINE_COLUMN, kind="stable")
+                         .drop(columns=[LINE_COLUMN]).reset_index(drop=True))
+            next_line += len(chunk)
+            yield chunk
+        tail = _skipped_lines(caught)  # bad lines after the last good row come with no chunk of their own
+        if tail:
+            yield pd.DataFrame({REASON_COLUMN: [tail[n] for n in sorted(tail)]})
 
 
 ERROR_COLUMN = "pred.error"
