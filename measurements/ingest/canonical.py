@@ -126,7 +126,7 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     ragged: list[tuple[int, int, str]] = []
 
     def skip(row: Any) -> str:  # a row with too few or too many cells: quarantined, the rest of the file read
-        ragged.append((row.expected_columns, row.actual_columns, row.text))
+        ragged.append((row.expected_columns, row.actual_columns, row.text[:2000]))  # bounded: a file of them
         return "skip"
 
     try:
@@ -152,7 +152,7 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     if ragged:
         numbers = _ragged_lines(path, len(names))
         rejects = [{"_line": numbers[i] if i < len(numbers) else None,
-                    "_reason": f"expected {expected} cells (the header's), got {actual}", "raw": text[:2000]}
+                    "_reason": f"expected {expected} cells (the header's), got {actual}", "raw": text}
                    for i, (expected, actual, text) in enumerate(ragged)]
         yield IngestChunk(pd.DataFrame(), rejects_frame(rejects, str(path)), file=str(path))
 
