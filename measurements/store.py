@@ -132,6 +132,11 @@ def _read_metadata(path: Path) -> pq.FileMetaData:
         return pq.read_metadata(path)
 
 
+def _read_row_group(pf: pq.ParquetFile, path: str, group: int, columns: list[str]) -> pa.Table:
+    with _store_file(path):
+        return pf.read_row_group(group, columns=columns)
+
+
 def _oversized_groups(path: Path) -> bool:
     """Whether a file has a row group beyond the bounds `_write_parquet` keeps (written before them)."""
     meta = _read_metadata(path)
@@ -531,11 +536,6 @@ class MeasurementStore:
         out["quarantined_rows"] = quarantined
         out["quarantine_files"] = len(self.quarantine_files())
         return out
-
-
-def _read_row_group(pf: pq.ParquetFile, path: str, group: int, columns: list[str]) -> pa.Table:
-    with _store_file(path):
-        return pf.read_row_group(group, columns=columns)
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
