@@ -188,6 +188,11 @@ def _positive_integer(value: object) -> int | None:
     return int(number) if math.isfinite(number) and number > 0 and number == round(number) else None
 
 
+def _bad_count(value: object) -> bool:
+    """A present value that is not a positive integer (the `COUNT_PARAMS` rule for one value)."""
+    return not (type(value) is int and value > 0) and not is_missing(value) and _positive_integer(value) is None
+
+
 def _not_positive_integers(values: Any) -> np.ndarray:
     """Mask of the present values (not null) that are not positive integers (booleans are not)."""
     if isinstance(values, pd.Series):
@@ -208,8 +213,7 @@ def _not_positive_integers(values: Any) -> np.ndarray:
         return ~np.isnan(arr) & ~((arr > 0) & np.isfinite(arr) & (arr == np.round(arr)))
     if kind == "b":
         return np.ones(arr.shape, dtype=bool)
-    return np.fromiter((not is_missing(v) and _positive_integer(v) is None for v in arr.ravel()), dtype=bool,
-                       count=arr.size)
+    return np.fromiter(map(_bad_count, arr.ravel()), dtype=bool, count=arr.size)
 
 
 def check_params(params: Mapping[str, Any] | None) -> None:
@@ -220,8 +224,7 @@ def check_params(params: Mapping[str, Any] | None) -> None:
     if not isinstance(params, Mapping):
         raise QueryError(f"params must be an object of config fields, got {type(params).__name__}", "params")
     for key, value in params.items():
-        if (key in COUNT_PARAMS and not (type(value) is int and value > 0) and not is_missing(value)
-                and _positive_integer(value) is None):
+        if key in COUNT_PARAMS and _bad_count(value):
             raise QueryError(f"params.{key} must be a positive integer, got {_plain(value)!r}", f"params.{key}")
 
 

@@ -50,18 +50,12 @@ class PredictorInputError(ValueError):
         self.known = list(known) if known is not None else None
 
 
-def _canonical_problem(kernel: str, problem: Any) -> Any:
-    """The problem by the measurements' rules (`half` is `fp16`, M > 0, ...): the model saw only those."""
+def _query_rule(rule: Any, *args: Any) -> Any:
+    """A measurements' query rule (`canonical_problem`: `half` is `fp16`, M > 0; `check_params`: tile
+    sizes are positive integers), its `QueryError` as the 400 `PredictorInputError`: the model saw only
+    values that pass them."""
     try:
-        return canonical_problem(kernel, problem)
-    except QueryError as exc:
-        raise PredictorInputError(str(exc), field=exc.field) from exc
-
-
-def _check_params(params: Any) -> None:
-    """Tile sizes, warps, stages... must be positive integers, as in every stored measurement."""
-    try:
-        check_params(params)
+        return rule(*args)
     except QueryError as exc:
         raise PredictorInputError(str(exc), field=exc.field) from exc
 
@@ -658,8 +652,8 @@ class Predictor:
             try:
                 kernel = self.check_kernel(record.get("kernel"))
                 system = self.system_name(str(record.get("system")))
-                problem = _canonical_problem(kernel, record.get("problem"))
-                _check_params(record.get("params"))
+                problem = _query_rule(canonical_problem, kernel, record.get("problem"))
+                _query_rule(check_params, record.get("params"))
             except PredictorInputError as exc:
                 exc.field = f"records.{i}.{exc.field}"
                 raise
@@ -789,7 +783,7 @@ class Predictor:
         self._check_objective(objective, engine)
         system = self.system_name(system)
         self._check_covered(objective, kernel, system, engine)
-        problem = _canonical_problem(kernel, problem)
+        problem = _query_rule(canonical_problem, kernel, problem)
         n = len(candidates)
         if n == 0:
             return []

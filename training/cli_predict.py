@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from perfcast.measurements.recordfile import file_kind, write_records
+from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN, check_queries
 
 DEFAULT_MODEL = "models:/perfcast-default@champion"
 
@@ -48,16 +49,20 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     else:
         # ingest's reader: a line that is not a JSON object keeps its place as a row with a reason
         from perfcast.measurements.ingest.canonical import read_jsonl
-        from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN
 
         for chunk in read_jsonl(path, chunk_rows=chunk_rows):
-            frame = chunk.frame
-            if len(chunk.rejects):
-                bad = pd.DataFrame({LINE_COLUMN: chunk.rejects[LINE_COLUMN].to_numpy(), REASON_COLUMN: [
-                    f"line {line}: {reason}" for line, reason in zip(chunk.rejects[LINE_COLUMN], chunk.rejects[REASON_COLUMN],
-                                                                     strict=True)]})
-                frame = pd.concat([frame, bad], ignore_index=True).sort_values(LINE_COLUMN, kind="stable")
-            yield frame.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
+            bad = {line: f"line {line}: {reason}"
+                   for line, reason in zip(chunk.rejects[LINE_COLUMN], chunk.rejects[REASON_COLUMN], strict=True)}
+            yield _in_place(chunk.frame, bad)
+
+
+def _in_place(frame: pd.DataFrame, bad: dict[int, str]) -> pd.DataFrame:
+    """`frame` (file lines in `_line`) with a row per unreadable line {line: reason} in its place, the
+    reason in `_reason`; `_line` dropped."""
+    if bad:
+        rows = pd.DataFrame({LINE_COLUMN: list(bad), REASON_COLUMN: list(bad.values())})
+        frame = pd.concat([frame, rows], ignore_index=True).sort_values(LINE_COLUMN, kind="stable")
+    return frame.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
 
 
 _SKIPPED = re.compile(r"Skipping line (\d+): ([^\n]*)")
@@ -74,8 +79,6 @@ def _skipped_lines(caught: list[warnings.WarningMessage]) -> dict[int, str]:
 def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """pandas' C reader; a row with more cells than the header (which made pandas stop the whole file)
     keeps its place as a row with a `_reason`. pandas reports each such line with the chunk it falls in."""
-    from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN
-
     next_line = 2  # the file line of the next data row (after the header)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", pd.errors.ParserWarning)
@@ -84,9 +87,7 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             if skipped:
                 total = len(chunk) + len(skipped)
                 chunk[LINE_COLUMN] = [n for n in range(next_line, next_line + total) if n not in skipped][: len(chunk)]
-                bad = pd.DataFrame({LINE_COLUMN: list(skipped), REASON_COLUMN: list(skipped.values())})
-                chunk = (pd.concat([chunk, bad], ignore_index=True).sort_values(LINE_COLUMN, kind="stable")
-                         .drop(columns=[LINE_COLUMN]).reset_index(drop=True))
+                chunk = _in_place(chunk, skipped)
             next_line += len(chunk)
             yield chunk
         tail = _skipped_lines(caught)  # bad lines after the last good row come with no chunk of their own
@@ -117,8 +118,6 @@ def predict_rows(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     where it has one). A row the measurements' rules refuse (`check_queries`: an unknown system, M <= 0,
     dtype `fp99`), one the reader could not parse (a `_reason` column, not part of the output) or whose
     kernel family the model cannot answer keeps its place with NaN predictions."""
-    from perfcast.measurements.validate import REASON_COLUMN, check_queries
-
     columns = [f"pred.{c}" for c in model.output_columns()]
     unread = frame.get(REASON_COLUMN)
     if unread is not None:
@@ -179,8 +178,6 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
         raise FileNotFoundError(f"{input_path}: no such file ({in_kind} input)")
     # a routed model splits each chunk by kernel over its per-family sub-models, order kept
     model = load_cost_model(resolve_model_dir(model_uri), threads=threads)
-
-    from perfcast.measurements.validate import REASON_COLUMN
 
     def chunks() -> Iterator[pd.DataFrame]:
         start = 0
