@@ -528,7 +528,7 @@ class MeasurementStore:
                                      "median": float(values.median()), "max": float(values.max())}
             per_kernel[str(kernel)] = entry
         out["targets_per_kernel"] = per_kernel
-        out["unknown_systems"] = _unknown_systems(out["per_system"].keys())
+        out["unknown_systems"] = [name for name in out["per_system"] if not is_known_system(name)]
         quarantined = 0
         for path in self.quarantine_files():
             with open(path, "rb") as fh:
@@ -571,6 +571,3 @@ def _system_names(system: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys([*given, *(canonical_system(name) for name in given)]))
 
 
-def _unknown_systems(names) -> list[str]:
-    """Systems the registry does not know (inline JSON specs count as known); [] without a registry."""
-    return [name for name in names if not name.startswith("{") and not is_known_system(name)]
