@@ -569,5 +569,3 @@ def _system_names(system: str | Sequence[str]) -> list[str]:
     (ingest stores the canonical one, so `H100` finds `NVIDIA H100 80GB HBM3`)."""
     given = [system] if isinstance(system, str) else list(system)
     return list(dict.fromkeys([*given, *(canonical_system(name) for name in given)]))
-
-
