@@ -9,7 +9,6 @@ from pathlib import Path
 
 from perfcast.measurements.ingest import FORMATS, IngestError, ingest_path
 from perfcast.measurements.store import MeasurementStore
-from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,26 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kernel", default=None, help="kernel family for T4 results files (e.g. clblast.xgemm)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _first_reasons(path: Path, shown: int = 3, scanned: int = 10_000) -> list[str]:
-    """`line N: reason` of the first quarantined lines of a file (of at most `scanned` rows), by line."""
-    rows = []
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for i, text in enumerate(fh):
-                if i >= scanned:
-                    break
-                row = json.loads(text)
-                rows.append((row.get(LINE_COLUMN) if row.get(LINE_COLUMN) is not None else float("inf"), row.get(REASON_COLUMN)))
-    except (OSError, ValueError):
-        return []
-    rows.sort(key=lambda r: r[0])
-    out = [f"line {n if n != float('inf') else '?'}: {reason}" for n, reason in rows[:shown]]
-    if len(rows) > shown:
-        more = f"{len(rows) - shown:,}" + ("+" if len(rows) >= scanned else "")
-        out.append(f"... and {more} more in the quarantine file")
-    return out
 
 
 def main(args: argparse.Namespace) -> int:
@@ -71,9 +50,10 @@ def main(args: argparse.Namespace) -> int:
             if r.error:
                 line += f"  ERROR: {r.error}"
             print(line)
-            if r.quarantine_path:
-                for reason in _first_reasons(Path(r.quarantine_path)):
-                    print(f"  {reason}")
+            for reason in r.first_reasons:
+                print(f"  {reason}")
+            if r.quarantined > len(r.first_reasons) and r.first_reasons:
+                print(f"  ... and {r.quarantined - len(r.first_reasons):,} more in the quarantine file")
         if skipped:
             print(f"skipped {len(skipped)} file(s) no adapter recognises: " + ", ".join(skipped[:10])
                   + (" ..." if len(skipped) > 10 else ""))

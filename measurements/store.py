@@ -66,7 +66,8 @@ class AppendReport:
     quarantined: int = 0
     quarantine_path: Path | None = None
     files: list[Path] = field(default_factory=list)
-    #: The quarantined rows themselves when `append(..., write_quarantine=False)` (the caller writes them).
+    #: The quarantined rows themselves, with `_line` and `_reason` (with `append(..., write_quarantine=False)`
+    #: the caller writes them).
     quarantine_rows: pd.DataFrame | None = field(default=None, repr=False)
 
     def __iadd__(self, other: AppendReport) -> AppendReport:
@@ -277,8 +278,8 @@ class MeasurementStore:
         `file` labels quarantined rows (and names the quarantine file); rows that fail validation,
         plus any `rejects` an adapter could not even parse, go to one quarantine JSONL file.
         Duplicates (same `record_hash` as a stored row or an earlier row of this frame) are dropped.
-        With `write_quarantine=False` the rejected rows come back in `report.quarantine_rows` instead
-        (ingest collects them so that one source file gives one quarantine file).
+        The rejected rows come back in `report.quarantine_rows`; with `write_quarantine=False` they are not
+        written (ingest collects them so that one source file gives one quarantine file).
         """
         report = AppendReport()
         valid, quarantine = validate_frame(frame) if len(frame) else (frame.iloc[0:0], frame.iloc[0:0])
@@ -291,10 +292,9 @@ class MeasurementStore:
                 else:
                     quarantine[FILE_COLUMN] = quarantine[FILE_COLUMN].fillna(str(file))
             report.quarantined = len(quarantine)
+            report.quarantine_rows = quarantine
             if write_quarantine:
                 report.quarantine_path = self.write_quarantine(quarantine, file=file)
-            else:
-                report.quarantine_rows = quarantine
         if valid.empty:
             return report
 

@@ -357,16 +357,14 @@ def _store_records(records: list[dict[str, Any]], root: Path | None, lock: threa
     import pandas as pd  # noqa: PLC0415
     from perfcast.measurements.schema import records_to_frame  # noqa: PLC0415
     from perfcast.measurements.store import MeasurementStore  # noqa: PLC0415
-    from perfcast.measurements.validate import validate_frame  # noqa: PLC0415
 
     from perfcast.config import store_dir  # noqa: PLC0415
 
-    frame = records_to_frame(records)
-    _, quarantine = validate_frame(frame)
     with lock:
-        report = MeasurementStore(root or store_dir()).append(frame)
+        report = MeasurementStore(root or store_dir()).append(records_to_frame(records))
+    quarantine = report.quarantine_rows
     reasons = []
-    if len(quarantine):
+    if quarantine is not None and len(quarantine):
         # validate_frame numbers rows from 1 (`_line`, as in a file); answer positions in the request
         lines = pd.to_numeric(quarantine["_line"], errors="coerce") if "_line" in quarantine else pd.Series(dtype=float)
         for line, reason in zip(list(lines)[:100], list(quarantine["_reason"])[:100], strict=False):

@@ -104,6 +104,9 @@ def test_bad_lines_are_quarantined_with_file_line_reason(tmp_path, store):
     assert "JSON object" in by_line[3]["_reason"]
     assert "runtime_ms is not a number" in by_line[4]["_reason"] and by_line[4]["runtime_ms"] == "fast"
     assert "problem.a_layout" in by_line[6]["_reason"]
+    # the report keeps the first three by line, so the CLI shows them without reading the file back
+    assert [r.split(":")[0] for r in entry.first_reasons] == ["line 2", "line 3", "line 4"]
+    assert entry.first_reasons[2] == f"line 4: {by_line[4]['_reason']}"
 
 
 def test_truncated_gzip_keeps_what_was_read(tmp_path, store):

@@ -26,13 +26,15 @@ import pandas as pd
 from perfcast.measurements.ingest import autoheuristic, canonical, gpperf, kerneltuner, sgemm_uci
 from perfcast.measurements.ingest._common import IngestChunk, IngestError, open_bytes, strip_compression
 from perfcast.measurements.store import MeasurementStore
-from perfcast.measurements.validate import normalise_timestamps
+from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN, normalise_timestamps
 from tqdm.auto import tqdm
 
 __all__ = ["FORMATS", "FileReport", "IngestChunk", "IngestError", "IngestReport", "detect_format", "ingest_path",
            "iter_files", "read_file", "read_path"]
 
 FORMATS: tuple[str, ...] = ("sgemm_uci", "kerneltuner", "autoheuristic", "gpperf", "jsonl", "csv", "parquet")
+#: Quarantine reasons a `FileReport` keeps to show (all of them are in its quarantine file).
+SHOWN_REASONS = 3
 #: Files never ingested when walking a directory.
 IGNORED_NAMES = {"license", "license.txt", "readme", "readme.md", "readme.txt"}
 
@@ -166,6 +168,8 @@ class FileReport:
     duplicates: int = 0
     quarantined: int = 0
     quarantine_path: str | None = None
+    #: `line N: reason` of the first quarantined lines (at most `SHOWN_REASONS`), by line.
+    first_reasons: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
 
@@ -200,6 +204,15 @@ class IngestReport:
     @property
     def errors(self) -> list[str]:
         return [f"{f.file}: {f.error}" for f in self.files if f.error]
+
+
+def _first_reasons(rows: pd.DataFrame, shown: int = SHOWN_REASONS) -> list[str]:
+    """`line N: reason` of the `shown` quarantined rows with the lowest line numbers (unnumbered last)."""
+    lines = (pd.to_numeric(rows[LINE_COLUMN], errors="coerce") if LINE_COLUMN in rows
+             else pd.Series(float("nan"), index=rows.index))
+    first = lines.sort_values(kind="stable", na_position="last").index[:shown]
+    reasons = rows[REASON_COLUMN] if REASON_COLUMN in rows else pd.Series(None, index=rows.index)
+    return [f"line {int(lines[i]) if lines[i] == lines[i] else '?'}: {reasons[i]}" for i in first]
 
 
 def ingest_path(path: Path | str, store: MeasurementStore | None = None, format: str = "auto",
@@ -242,6 +255,7 @@ def ingest_path(path: Path | str, store: MeasurementStore | None = None, format:
                     rows = pd.concat(quarantine, ignore_index=True)
                     written = store.write_quarantine(rows, file=file)
                     entry.quarantine_path = str(written) if written else None
+                    entry.first_reasons = _first_reasons(rows)
                 entry.seconds = time.perf_counter() - started
     finally:
         bar.close()
