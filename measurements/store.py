@@ -324,10 +324,10 @@ class MeasurementStore:
 
     # ------------------------------------------------------------------ reading
     @staticmethod
-    def _select(names: Sequence[str], columns: Sequence[str] | None, with_ir: bool) -> list[str]:
+    def _select(names: Sequence[str], columns: Sequence[str] | None, with_ir: bool, with_hash: bool = False) -> list[str]:
         if columns is not None:
             return [c for c in columns if c in names]
-        return [c for c in names if (with_ir or not c.startswith("ir.")) and c != HASH_COLUMN]
+        return [c for c in names if (with_ir or not c.startswith("ir.")) and (with_hash or c != HASH_COLUMN)]
 
     @staticmethod
     def _unify(tables: list[pa.Table]) -> pa.Table:
@@ -350,15 +350,16 @@ class MeasurementStore:
             return pa.concat_tables(fixed, promote_options="permissive")
 
     def read(self, kernel: str | Sequence[str] | None = None, system: str | Sequence[str] | None = None,
-             columns: Sequence[str] | None = None) -> pd.DataFrame:
+             columns: Sequence[str] | None = None, *, with_hash: bool = False) -> pd.DataFrame:
         """Stored records as one flat DataFrame (dotted columns).
 
-        `ir.*` columns (IR text can be large) and `_hash` come back only when named in `columns`.
+        `ir.*` columns (IR text can be large) come back only when named in `columns`, `_hash` (each
+        record's identity) only when named or with `with_hash`.
         Columns missing from some files (other kernel families) read as missing values. `system` keeps
         those systems' rows; a registered alias (`H100`) matches the canonical name ingest stores.
         """
         with self._lock(shared=True):  # compaction cannot swap files under a reader
-            tables = self._read_tables(self.files(kernel), system, columns)
+            tables = self._read_tables(self.files(kernel), system, columns, with_hash=with_hash)
         if not tables:
             return pd.DataFrame(columns=list(columns) if columns is not None else [])
         frame = self._unify(tables).to_pandas(types_mapper=_types_mapper)
@@ -367,13 +368,14 @@ class MeasurementStore:
                                   + [c for c in columns if c not in frame.columns])
         return frame
 
-    def _read_tables(self, files: Sequence[Path], system, columns, unreadable: list[str] | None = None) -> list[pa.Table]:
+    def _read_tables(self, files: Sequence[Path], system, columns, unreadable: list[str] | None = None,
+                     with_hash: bool = False) -> list[pa.Table]:
         """One table per file; a broken file raises `StoreError`, or is listed in `unreadable` when given."""
         tables = []
         for path in files:
             try:
                 names = _read_schema(path).names
-                wanted = self._select(names, columns, with_ir=False)
+                wanted = self._select(names, columns, with_ir=False, with_hash=with_hash)
                 if system is not None and "system" not in wanted:
                     wanted = [*wanted, "system"]
                 table = _read_table(path, columns=wanted)

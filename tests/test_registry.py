@@ -227,3 +227,65 @@ def test_forced_promotion_is_logged_with_the_rules_verdict(registry):
     expected = "promoted" if challenger_wins(second.metrics, first.metrics)[0] else "kept"
     assert decision["rule_outcome"] == expected
     assert current_version(f"models:/{NAME}@champion", tracking_uri=uri) == f"{NAME}/2"
+
+
+def _retrain_after(store, first_rows: pd.DataFrame, new_rows: pd.DataFrame, name: str, uri: str):
+    """Champion trained on `first_rows`, then `new_rows` ingested and the same recipe retrained."""
+    kw = {"tracking_uri": uri, "progress": False, "name": name, "hyperparameters": {"num_boost_round": 15}}
+    store.append(first_rows)
+    train_models(store, **kw)
+    store.append(new_rows)
+    return train_models(store, **kw)[0]
+
+
+def test_promote_after_measuring_a_new_gpu_promotes_the_model_that_answers_it(datasets_dir, tmp_path):
+    """ingest -> retrain -> promote: the same recipe retrained with a new GPU's measurements used to tie
+    with the champion's re-fit and be kept, so the served model never learned the new GPU. Now the
+    champion as served (no answer for that GPU) is compared on the test records it never saw."""
+    from perfcast.measurements.store import MeasurementStore
+    from perfcast.training.train import load_training_frame, split_from_dict
+
+    store, uri = MeasurementStore(tmp_path / "store"), f"sqlite:///{tmp_path / 'mlflow.db'}"
+    second = _retrain_after(store, convolution(datasets_dir, "A100"), convolution(datasets_dir, "A4000"),
+                            "perfcast-newgpu", uri)
+    frame = load_training_frame(store)
+    _, test = split_from_dict(second.split).train_test(frame)
+    on_new_gpu = (frame["system"].iloc[test] == "NVIDIA RTX A4000").to_numpy()
+    new_gpu_tests, measured_ok = int(on_new_gpu.sum()), int((on_new_gpu & (frame["status"].iloc[test] == "ok")).sum())
+    decision = promote("perfcast-newgpu", store=store, tracking_uri=uri, progress=False)
+    new = decision["new_measurements"]
+    assert new["known_by"].startswith("the champion's training rows")
+    assert new["n_rows"] == new_gpu_tests > 0  # the A100 test records were in the champion's training
+    assert (new["n_compared"], new["new_answers"]) == (0, measured_ok)  # failed configs have no runtime
+    assert decision["champion_scored"].startswith("same hyperparameters")
+    assert decision["outcome"] == "promoted" and "has no model for" in decision["reason"]
+    assert current_version("models:/perfcast-newgpu@champion", tracking_uri=uri) == "perfcast-newgpu/2"
+
+
+def test_promote_after_more_configs_scores_the_served_champion_on_the_new_ones(datasets_dir, tmp_path):
+    """More configs of a GPU the champion knows: it is scored as served on the challenger's test records
+    from the new measurements only (on the rest it was fitted), and the rule compares on those."""
+    import numpy as np
+    from perfcast.measurements.store import MeasurementStore
+    from perfcast.measurements.validate import record_hash_u64
+    from perfcast.models.routed import load_cost_model
+    from perfcast.training.cli_promote import _compare
+    from perfcast.training.evaluate import score
+    from perfcast.training.train import load_training_frame, split_from_dict
+
+    rows = convolution(datasets_dir, "A100")
+    half = np.random.default_rng(3).random(len(rows)) < 0.5
+    store, uri = MeasurementStore(tmp_path / "store"), f"sqlite:///{tmp_path / 'mlflow.db'}"
+    second = _retrain_after(store, rows[half], rows[~half], "perfcast-more", uri)
+    champion_dir = resolve_model_dir("models:/perfcast-more@champion", tracking_uri=uri)
+    frame = load_training_frame(store)
+    _, test = split_from_dict(second.split).train_test(frame)
+    later = np.isin(frame["_hash"].to_numpy()[test], record_hash_u64(rows[~half].reset_index(drop=True)))
+    decision = promote("perfcast-more", store=store, tracking_uri=uri, dry_run=True, progress=False)
+    new = decision["new_measurements"]
+    assert new["n_rows"] == int(later.sum()) > 0 and new["n_compared"] == new["n_rows"] and new["new_answers"] == 0
+    test_rows = frame.iloc[test[later]].reset_index(drop=True)
+    served = score(test_rows, load_cost_model(champion_dir).predict_frame(test_rows))
+    assert new["champion_metrics"]["test.runtime_ms.median_ape"] == pytest.approx(served["runtime_ms.median_ape"])
+    worse, better = _compare(new["challenger_metrics"], new["champion_metrics"], new["n_compared"])
+    assert decision["outcome"] == ("would-promote (dry run)" if not worse and better else "kept")

@@ -16,6 +16,14 @@ The rule (also logged with every decision to the MLflow experiment `perfcast-pro
    more than 5% relative). Without ranking metrics (one config per problem) only the median APE
    counts. The 80% interval coverage `test.runtime_ms.coverage_80` must stay within 0.80 ± 0.05 if
    the champion's did; bringing it into that band when the champion's was outside counts as better.
+3. New measurements (ingest -> retrain -> promote): when some of the split's test records were never
+   seen by the champion (`training_rows.npz`, which `perfcast train` writes beside every model; for an
+   older champion, the records of (kernel, system) pairs it has no measurements of), the champion's
+   re-fitted recipe only has to be no worse (the same recipe is the same fit: a tie), and the challenger
+   must win by rule 2 against the champion *as served* on those records: the challenger's recipe fitted
+   on the split's training rows against `load_cost_model(champion)`, whose uncovered pairs are null.
+   Records the champion cannot answer count as better; the coverage band widens by two standard
+   errors of a coverage measured on that many records.
 """
 
 from __future__ import annotations
@@ -35,7 +43,11 @@ RULE = (
     f"both scored on the challenger's frozen split; challenger wins iff it is better on {SLOWDOWN} or {APE} "
     f"and worse on neither ({SLOWDOWN} by > {SLOWDOWN_TOL}, {APE} by > {APE_REL_TOL:.0%} relative; "
     f"{SLOWDOWN} ignored when either side lacks it), and {COVERAGE_KEY} stays within "
-    f"{COVERAGE_TARGET} +- {COVERAGE_TOL} when the champion's did (entering that band counts as better)"
+    f"{COVERAGE_TARGET} +- {COVERAGE_TOL} when the champion's did (entering that band counts as better). "
+    "When the challenger was trained on records the champion never saw: no worse than the champion's "
+    "hyperparameters on that split, and winning by the same rule against the champion as served on the test "
+    "records it never saw (the coverage band widened by 2*sqrt(0.16/n) for n such records; answering records "
+    "the champion has no model for counts as better)"
 )
 
 
@@ -48,30 +60,94 @@ def _num(metrics: dict[str, Any], key: str) -> float:
     return v
 
 
-def challenger_wins(challenger: dict[str, Any], champion: dict[str, Any]) -> tuple[bool, str]:
-    """Apply the promotion rule to two metric dicts (same split); returns (wins, reason)."""
+def _compare(challenger: dict[str, Any], champion: dict[str, Any], n_rows: int | None = None
+             ) -> tuple[str | None, list[str]]:  # fmt: skip
+    """The rule's two halves for two metric dicts: why the challenger is worse beyond tolerance (or
+    cannot be compared), None if it is not; and the headline metrics it is better on. With `n_rows`
+    (coverages measured on a sample that small) the band widens by two standard errors, 2·sqrt(0.16/n)."""
     ca, ha = _num(challenger, APE), _num(champion, APE)
     if not (math.isfinite(ca) and math.isfinite(ha)):
-        return False, f"{APE} missing (challenger {ca}, champion {ha}): cannot compare"
+        return f"{APE} missing (challenger {ca}, champion {ha}): cannot compare", []
     cs, hs = _num(challenger, SLOWDOWN), _num(champion, SLOWDOWN)
     use_slowdown = math.isfinite(cs) and math.isfinite(hs)
     if ca > ha * (1 + APE_REL_TOL):
-        return False, f"{APE}: challenger {ca:.4g} worse than champion {ha:.4g} by > {APE_REL_TOL:.0%}"
+        return f"{APE}: challenger {ca:.4g} worse than champion {ha:.4g} by > {APE_REL_TOL:.0%}", []
     if use_slowdown and cs > hs + SLOWDOWN_TOL:
-        return False, f"{SLOWDOWN}: challenger {cs:.5g} worse than champion {hs:.5g} by > {SLOWDOWN_TOL}"
+        return f"{SLOWDOWN}: challenger {cs:.5g} worse than champion {hs:.5g} by > {SLOWDOWN_TOL}", []
     cc, hc = _num(challenger, COVERAGE_KEY), _num(champion, COVERAGE_KEY)
-    c_in = math.isfinite(cc) and abs(cc - COVERAGE_TARGET) <= COVERAGE_TOL
-    h_in = math.isfinite(hc) and abs(hc - COVERAGE_TARGET) <= COVERAGE_TOL
+    tol = COVERAGE_TOL + (2 * math.sqrt(COVERAGE_TARGET * (1 - COVERAGE_TARGET) / n_rows) if n_rows else 0.0)
+    c_in = math.isfinite(cc) and abs(cc - COVERAGE_TARGET) <= tol
+    h_in = math.isfinite(hc) and abs(hc - COVERAGE_TARGET) <= tol
     if h_in and not c_in:
-        return False, f"{COVERAGE_KEY}: challenger {cc:.3f} outside {COVERAGE_TARGET} +- {COVERAGE_TOL}"
+        return f"{COVERAGE_KEY}: challenger {cc:.3f} outside {COVERAGE_TARGET} +- {tol:.3g}", []
     better = [f"{APE} {ca:.4g} < {ha:.4g}"] if ca < ha else []
     if use_slowdown and cs < hs:
         better.append(f"{SLOWDOWN} {cs:.5g} < {hs:.5g}")
     if c_in and not h_in:
-        better.append(f"{COVERAGE_KEY} {cc:.3f} within {COVERAGE_TARGET} +- {COVERAGE_TOL} (champion {hc:.3f})")
+        better.append(f"{COVERAGE_KEY} {cc:.3f} within {COVERAGE_TARGET} +- {tol:.3g} (champion {hc:.3f})")
+    return None, better
+
+
+def challenger_wins(challenger: dict[str, Any], champion: dict[str, Any]) -> tuple[bool, str]:
+    """Apply the promotion rule to two metric dicts (same split); returns (wins, reason)."""
+    worse, better = _compare(challenger, champion)
+    if worse:
+        return False, worse
     if not better:
         return False, "challenger is better on no headline metric"
     return True, "challenger better: " + "; ".join(better)
+
+
+def _recipe(meta: dict[str, Any]) -> str:
+    """What `meta_factory` re-fits from: two models with the same recipe make the same fit of one split."""
+    return json.dumps({k: meta.get(k) for k in ("routed", "routes", "routing", "hyperparameters")}, sort_keys=True)
+
+
+def _new_measurements(champ_dir: Path, champ_meta: dict[str, Any], frame: Any, test: Any) -> tuple[Any, str]:
+    """The split's test rows (positions in `frame`) the champion was never fitted on, and how that is known:
+    from its `training_rows.npz`, or for a model without one, the (kernel, system) pairs it never measured."""
+    import numpy as np
+    from perfcast.training.train import HASH_COLUMN, seen_in_training
+
+    seen = seen_in_training(champ_dir, frame[HASH_COLUMN].to_numpy()[test]) if HASH_COLUMN in frame else None
+    if seen is not None:
+        return test[~seen], "the champion's training rows (training_rows.npz)"
+    pairs = {(p["kernel"], p["system"]) for ps in (champ_meta.get("measured_pairs") or {}).values() for p in ps}
+    if not pairs:
+        return test[:0], "unknown (the champion keeps no record of its training rows)"
+    rows = frame.iloc[test]
+    new = np.array([(k, s) not in pairs for k, s in zip(rows["kernel"].astype(str), rows["system"].astype(str),
+                                                         strict=True)], dtype=bool)
+    return test[new], "the (kernel, system) pairs the champion has measurements of (no training_rows.npz)"
+
+
+def _served_comparison(ch_meta: dict[str, Any], champ_dir: Path, frame: Any, train: Any, new: Any) -> dict[str, Any]:
+    """On records the champion never saw: the challenger's recipe fitted on the split's training rows
+    (its held-out model) against the champion as it is served (`load_cost_model`, uncovered pairs null)."""
+    from perfcast.models.routed import load_cost_model
+    from perfcast.training.baselines import usable
+    from perfcast.training.evaluate import score
+    from perfcast.training.train import meta_factory
+
+    model = meta_factory(ch_meta)()
+    model.fit(frame.iloc[train].reset_index(drop=True))
+    rows = frame.iloc[new].reset_index(drop=True)
+    ch_pred = model.predict(rows)
+    champ_pred = load_cost_model(champ_dir).predict_frame(rows)
+    new_answers = 0
+    for target in ("runtime_ms", "power_w", "energy_j"):
+        col = f"pred.{target}"
+        if col in ch_pred:
+            champ_has = champ_pred[col].notna().to_numpy() if col in champ_pred else False
+            new_answers += int((usable(rows, target) & ch_pred[col].notna().to_numpy() & ~champ_has).sum())
+    both = (ch_pred["pred.runtime_ms"].notna() & champ_pred["pred.runtime_ms"].notna()).to_numpy()
+    part = rows[both].reset_index(drop=True)
+
+    def scored(pred: Any) -> dict[str, float]:
+        return {f"test.{k}": v for k, v in score(part, pred[both].reset_index(drop=True)).items()} if both.any() else {}
+
+    return {"n_rows": int(len(rows)), "n_compared": int(both.sum()), "new_answers": new_answers,
+            "challenger_metrics": scored(ch_pred), "champion_metrics": scored(champ_pred)}
 
 
 def _meta(model_dir: Path) -> dict[str, Any]:
@@ -103,8 +179,10 @@ def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, pro
         return decision
     ch_metrics = ch_meta.get("metrics", {})
     decision["split_id"] = split.get("split_id")
+    keys = sorted({SLOWDOWN, APE, COVERAGE_KEY})
     champ_split = champ_meta.get("eval_split") or {}
-    if champ_split.get("split_id") == split.get("split_id"):
+    served = None
+    if champ_split.get("split_id") == split.get("split_id"):  # the same rows: nothing new to either
         champ_metrics = champ_meta.get("metrics", {})
         decision["champion_scored"] = "stored metrics (same frozen split)"
     else:
@@ -126,18 +204,54 @@ def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, pro
         # a routed challenger's split is one frozen split per sub-model; a routed champion re-fits one
         # model per family with its routes (either side may be routed or single)
         frozen = split_from_dict(split)
-        if progress:
-            print(f"re-scoring champion v{champ_version} on the challenger's split {split.get('split_id')}", flush=True)
-        result = evaluate(meta_factory(champ_meta), frame, frozen)
-        result.pop("_model", None)
-        champ_metrics = {k: v for k, v in result.items() if isinstance(v, int | float)}
-        decision["champion_scored"] = "re-fitted on the challenger's split"
-    wins, reason = challenger_wins(ch_metrics, champ_metrics)
-    keys = sorted({SLOWDOWN, APE, COVERAGE_KEY})
+        train, test = frozen.train_test(frame)  # SplitMismatchError if the stored rows changed
+        if _recipe(champ_meta) == _recipe(ch_meta):
+            champ_metrics = ch_metrics
+            decision["champion_scored"] = "same hyperparameters and routes as the challenger: the same fit of its split"
+        else:
+            if progress:
+                print(f"re-scoring champion v{champ_version} on the challenger's split {split.get('split_id')}", flush=True)
+            result = evaluate(meta_factory(champ_meta), frame, frozen)
+            result.pop("_model", None)
+            champ_metrics = {k: v for k, v in result.items() if isinstance(v, int | float)}
+            decision["champion_scored"] = "re-fitted on the challenger's split"
+        new, known_by = _new_measurements(champ_dir, champ_meta, frame, test)
+        if len(new):
+            if progress:
+                print(f"scoring champion v{champ_version} as served on {len(new):,} test records it never saw",
+                      flush=True)
+            served = _served_comparison(ch_meta, champ_dir, frame, train, new)
+            decision["new_measurements"] = {"known_by": known_by, **{k: served[k] for k in ("n_rows", "n_compared",
+                                                                                             "new_answers")},
+                                            "challenger_metrics": {k: served["challenger_metrics"].get(k) for k in keys},
+                                            "champion_metrics": {k: served["champion_metrics"].get(k) for k in keys}}
     decision["challenger_metrics"] = {k: ch_metrics.get(k) for k in keys}
     decision["champion_metrics"] = {k: champ_metrics.get(k) for k in keys}
+    if served is None:
+        wins, reason = challenger_wins(ch_metrics, champ_metrics)
+    else:
+        wins, reason = _new_measurements_verdict(ch_metrics, champ_metrics, served)
     decision.update(outcome="promoted" if wins else "kept", reason=reason)
     return decision
+
+
+def _new_measurements_verdict(ch_metrics: dict[str, Any], champ_metrics: dict[str, Any],
+                              served: dict[str, Any]) -> tuple[bool, str]:
+    """The rule when the challenger was trained on records the champion never saw: no worse than the
+    champion's recipe on the frozen split, and better than the champion as served on those records."""
+    worse, _ = _compare(ch_metrics, champ_metrics)
+    if worse:
+        return False, f"on the frozen split, against the champion's hyperparameters: {worse}"
+    where = f"on {served['n_rows']:,} test records the champion never saw, against it as served"
+    worse, better = (_compare(served["challenger_metrics"], served["champion_metrics"], served["n_compared"])
+                     if served["n_compared"] else (None, []))
+    if worse:
+        return False, f"{where}: {worse}"
+    if served["new_answers"]:
+        better.append(f"answers {served['new_answers']:,} measurements the champion has no model for")
+    if not better:
+        return False, f"{where}: better on no headline metric"
+    return True, f"{where}: " + "; ".join(better)
 
 
 def promote(name: str, *, store: Any = None, tracking_uri: str | None = None, dry_run: bool = False,

@@ -8,7 +8,8 @@ per family (`family`: `perfcast-<family>`, dots as dashes). For each registered 
    data holds a single problem, e.g. one Kernel Tuner GEMM cache; a routed model freezes one such
    split per sub-model: `RoutedSplit`), fit on its training part and score the held-out part with
    `perfcast.training.evaluate` (these are the logged metrics and the split `perfcast promote` compares on);
-2. refit on all rows (the served model), save the ONNX directory with the metrics and split inside;
+2. refit on all rows (the served model), save the ONNX directory with the metrics and split inside, and
+   which stored records it saw (`training_rows.npz`: promote scores it only on records it never saw);
 3. log the run to MLflow (params, data snapshot, schema, metrics, plots, model directory), register it
    and set alias `challenger` (and `champion` when the name has none).
 """
@@ -38,6 +39,9 @@ GRANULARITIES = ("routed", "all", "family")
 #: A family with fewer rows shares the sub-model of the largest family measured on its main GPU
 #: (measured: `cuda.tiled_matmul`, 195 rows, median APE 46% with `cutlass.gemm` vs 56% alone).
 MIN_FAMILY_ROWS = 1000
+#: The stored records (`_hash`) a model was fitted on, so `perfcast promote` can tell new measurements.
+TRAINING_ROWS_FILE = "training_rows.npz"
+HASH_COLUMN = "_hash"
 
 
 @dataclass
@@ -289,13 +293,43 @@ def select_rows(frame: pd.DataFrame, kernels: Sequence[str] | None = None,
 def load_training_frame(
     store: Any, kernels: Sequence[str] | None = None, systems: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """All stored measurements (failed configs included) of the given kernels/systems, IR text left out."""
-    frame = store.read(kernel=list(kernels) if kernels else None, system=list(systems) if systems else None)
+    """All stored measurements (failed configs included) of the given kernels/systems, IR text left out;
+    `_hash` (uint64) is each record's identity in the store, for `save_training_rows`."""
+    from perfcast.measurements.validate import hex_to_hash  # noqa: PLC0415
+
+    frame = store.read(kernel=list(kernels) if kernels else None, system=list(systems) if systems else None,
+                       with_hash=True)
     if len(frame) == 0:
         where = f" for kernels={list(kernels)}" if kernels else ""
         where += f" systems={list(systems)}" if systems else ""
         raise ValueError(f"the measurement store at {getattr(store, 'root', store)} has no rows{where}: run perfcast ingest")
+    if HASH_COLUMN in frame:
+        frame[HASH_COLUMN] = hex_to_hash(frame[HASH_COLUMN].to_numpy())
     return frame.reset_index(drop=True)
+
+
+def save_training_rows(model_dir: Path, frame: pd.DataFrame) -> int:
+    """Record which stored records (`_hash`) a model was fitted on in `model_dir/training_rows.npz`.
+
+    Kept as the sorted top 32 bits, delta-coded (about 2 bytes a record compressed): a new record
+    mistaken for a seen one is rare (n / 2**32) and only leaves it out of promote's comparison.
+    A frame without `_hash` (not read from a store) records nothing. Returns the records written."""
+    if HASH_COLUMN not in frame:
+        return 0
+    top = np.unique((frame[HASH_COLUMN].to_numpy(dtype=np.uint64) >> np.uint64(32)).astype(np.uint32))
+    np.savez_compressed(Path(model_dir) / TRAINING_ROWS_FILE, delta=np.diff(top, prepend=np.uint32(0)))
+    return int(len(top))
+
+
+def seen_in_training(model_dir: Path, hashes: np.ndarray) -> np.ndarray | None:
+    """Which of the stored records `hashes` (uint64 `_hash`) the model in `model_dir` was fitted on;
+    None when it has no record of its training rows (trained from a frame, or before it was kept)."""
+    path = Path(model_dir) / TRAINING_ROWS_FILE
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        top = np.cumsum(data["delta"], dtype=np.uint32)
+    return np.isin((np.asarray(hashes, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32), top)
 
 
 def sample_problems(frame: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
@@ -488,6 +522,7 @@ def train_one(
         model.meta_["training_sample"] = dict(training_sample)
     model_dir = Path(out_dir) if out_dir is not None else work / "model"
     model.save(model_dir, metrics=metrics)
+    save_training_rows(model_dir, frame)
     snapshot = model.meta_["data"]
     result = TrainResult(
         name=name,
@@ -581,6 +616,7 @@ def train_routed(
     model_dir = Path(out_dir) if out_dir is not None else work / "model"
     model.save(model_dir, metrics=metrics, eval_split=split_dict, group_metrics=group_metrics, group_splits=group_splits,
                training_sample=training_sample)
+    save_training_rows(model_dir, frame)
     meta = json.loads((model_dir / "model.json").read_text())
     result = TrainResult(name=name, model_dir=model_dir, n_rows=len(frame), kernels=sorted(meta["kernels"]),
                          metrics=metrics, split=split_dict)
