@@ -172,6 +172,12 @@ COUNT_PARAMS: frozenset[str] = frozenset({
     "threads", "threads_per_cta", "TILE", "TILE_SIZE", "tile", "tile_size", "align", "alignment",
 })
 
+#: The largest count or problem dimension taken: no GPU holds an operand of 2^40 elements (512 GiB even
+#: at 4 bits), and above 2^63 a value no longer fits the store's int64 columns (1e30 wrapped to -2^63).
+MAX_INTEGER = 2**40
+#: How every message says the rule for those fields.
+INTEGER_RULE = "a positive integer (at most 2^40)"
+
 _INTEGER_KEYS = tuple(c.split(".", 1)[1] for c in INTEGER_PROBLEM_FIELDS)
 _MATMUL_REQUIRED = ("M", "N", "K")
 _TF32_TEXT = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
@@ -188,19 +194,21 @@ def _positive_integer(value: object) -> int | None:
     if not isinstance(value, int | float | np.integer | np.floating):
         return None
     number = float(value)
-    return int(number) if math.isfinite(number) and number > 0 and number == round(number) else None
+    return int(number) if math.isfinite(number) and 0 < number <= MAX_INTEGER and number == round(number) else None
 
 
 def _bad_count(value: object) -> bool:
     """A present value that is not a positive integer (the `COUNT_PARAMS` rule for one value)."""
-    return not (type(value) is int and value > 0) and not is_missing(value) and _positive_integer(value) is None
+    return (not (type(value) is int and 0 < value <= MAX_INTEGER) and not is_missing(value)
+            and _positive_integer(value) is None)
 
 
 def _not_positive_integers(values: Any) -> np.ndarray:
     """Mask of the present values (not null) that are not positive integers (booleans are not)."""
     if isinstance(values, pd.Series):
         if pd.api.types.is_integer_dtype(values.dtype):  # the store's Int64 columns: a missing value is fine
-            return values.to_numpy(dtype="int64", na_value=1) <= 0
+            arr = values.to_numpy(dtype="int64", na_value=1)
+            return (arr <= 0) | (arr > MAX_INTEGER)
         numeric = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
         arr = values.to_numpy(dtype="float64", na_value=np.nan) if numeric else values.to_numpy(dtype=object)
     elif isinstance(values, list | tuple):  # numpy would read True as 1 and [64, "x"] as text
@@ -211,9 +219,9 @@ def _not_positive_integers(values: Any) -> np.ndarray:
             arr = arr.reshape(1)
     kind = arr.dtype.kind
     if kind in "iu":
-        return arr <= 0
+        return (arr <= 0) | (arr > MAX_INTEGER)
     if kind == "f":
-        return ~np.isnan(arr) & ~((arr > 0) & np.isfinite(arr) & (arr == np.round(arr)))
+        return ~np.isnan(arr) & ~((arr > 0) & (arr <= MAX_INTEGER) & (arr == np.round(arr)))
     if kind == "b":
         return np.ones(arr.shape, dtype=bool)
     return np.fromiter(map(_bad_count, arr.ravel()), dtype=bool, count=arr.size)
@@ -228,7 +236,7 @@ def check_params(params: Mapping[str, Any] | None) -> None:
         raise QueryError(f"params must be an object of config fields, got {type(params).__name__}", "params")
     for key, value in params.items():
         if key in COUNT_PARAMS and _bad_count(value):
-            raise QueryError(f"params.{key} must be a positive integer, got {_plain(value)!r}", f"params.{key}")
+            raise QueryError(f"params.{key} must be {INTEGER_RULE}, got {_plain(value)!r}", f"params.{key}")
 
 
 def bad_count_param(columns: Mapping[str, Any]) -> tuple[str, int, Any] | None:
@@ -237,8 +245,9 @@ def bad_count_param(columns: Mapping[str, Any]) -> tuple[str, int, Any] | None:
     for name, values in columns.items():
         if not name.startswith("params.") or name[7:] not in COUNT_PARAMS:
             continue
-        if type(values) is list and (len(values) == 1 and type(values[0]) is int and values[0] > 0
-                                     or values and set(map(type, values)) == {int} and min(values) > 0):
+        if type(values) is list and (len(values) == 1 and type(values[0]) is int and 0 < values[0] <= MAX_INTEGER
+                                     or values and set(map(type, values)) == {int} and min(values) > 0
+                                     and max(values) <= MAX_INTEGER):
             continue  # plain positive ints (one record, or a rank's candidates): the common case, kept cheap
         bad = np.flatnonzero(_not_positive_integers(values))
         if len(bad):
@@ -281,7 +290,7 @@ def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapp
     changed: dict[str, Any] = {}
     for key in _INTEGER_KEYS:
         value = source.get(key)
-        if type(value) is int and value > 0:
+        if type(value) is int and 0 < value <= MAX_INTEGER:
             continue
         if is_missing(value):
             if matmul and key in _MATMUL_REQUIRED:
@@ -289,7 +298,7 @@ def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapp
             continue
         number = _positive_integer(value)
         if number is None:
-            raise QueryError(f"problem.{key} must be a positive integer, got {_plain(value)!r}", f"problem.{key}")
+            raise QueryError(f"problem.{key} must be {INTEGER_RULE}, got {_plain(value)!r}", f"problem.{key}")
         if type(value) is not int:
             changed[key] = number
     dtype = _spelling(source, "dtype", DTYPE_ALIASES, DTYPES)
@@ -356,7 +365,7 @@ def check_queries(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         if isinstance(col, str) and col.startswith("params.") and col[7:] in COUNT_PARAMS:
             bad = _not_positive_integers(out[col]) & (reasons == "")
             if bad.any():
-                reasons[bad] = [f"{col} must be a positive integer, got {_plain(v)!r}"
+                reasons[bad] = [f"{col} must be {INTEGER_RULE}, got {_plain(v)!r}"
                                 for v in out[col].to_numpy(dtype=object)[bad]]
     for key in dict.fromkeys(k for problem in problems for k in (problem or {})):
         values = np.array([(problem or {}).get(key) for problem in problems], dtype=object)[codes]
@@ -637,17 +646,17 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     # problem
     kernel_values = out["kernel"].fillna("").to_numpy(dtype=object)
     is_matmul = np.isin(kernel_values, MATMUL_FAMILIES)
+    absent: dict[str, np.ndarray] = {}
     for col in INTEGER_PROBLEM_FIELDS:
         if col in out:
             values, not_number = _to_numeric(out[col])
             arr = values.to_numpy()
-            reasons.add(not_number | (arr <= 0) | (np.isfinite(arr) & (arr != np.round(arr))),
-                        f"{col} must be a positive integer")
-            out[col] = pd.array(np.where(np.isfinite(arr) & (arr == np.round(arr)), arr, np.nan), dtype="Float64")
-            out[col] = out[col].round().astype("Int64")
+            absent[col] = np.isnan(arr) & ~not_number  # a bad value is reported as bad, not as missing
+            good = (arr > 0) & (arr <= MAX_INTEGER) & (arr == np.round(arr))
+            reasons.add(~absent[col] & ~good, f"{col} must be {INTEGER_RULE}")
+            out[col] = pd.array(np.where(good, arr, np.nan), dtype="Float64").round().astype("Int64")
     for col in ("problem.M", "problem.N", "problem.K"):
-        missing = out[col].isna().to_numpy() if col in out else np.ones(n, dtype=bool)
-        reasons.add(is_matmul & missing, f"{col} missing (required for matmul kernels)")
+        reasons.add(is_matmul & absent.get(col, np.ones(n, dtype=bool)), f"{col} missing (required for matmul kernels)")
     if "problem.dtype" in out:
         dtype = _as_string(out["problem.dtype"]).str.strip().str.lower()
         dtype = _apply_aliases(dtype, DTYPE_ALIASES)
@@ -659,7 +668,7 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             layout = _as_string(out[col]).str.strip().str.lower()
             layout = _apply_aliases(layout, LAYOUT_ALIASES)
             reasons.add(layout.notna().to_numpy(dtype=bool) & ~layout.isin(LAYOUTS).to_numpy(dtype=bool),
-                        f"{col} must be 'row' or 'col'")
+                        f"{col} must be one of {list(LAYOUTS)}")
         else:
             layout = pd.Series(pd.NA, index=out.index, dtype="string")
         # the contract's default, made explicit so equal records hash equal
@@ -677,7 +686,7 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     for col in out.columns:
         if col.startswith("params.") and col[7:] in COUNT_PARAMS:
-            reasons.add(_not_positive_integers(out[col]), f"{col} must be a positive integer")
+            reasons.add(_not_positive_integers(out[col]), f"{col} must be {INTEGER_RULE}")
 
     for col in out.columns:
         if col.startswith(("params.", "meta.")) or (col.startswith("problem.") and out[col].dtype == object):

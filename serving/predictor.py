@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from perfcast.measurements.schema import KERNEL_FAMILIES, TARGETS, flatten_record
-from perfcast.measurements.validate import QueryError, bad_count_param, canonical_problem, check_params
+from perfcast.measurements.validate import (
+    INTEGER_RULE,
+    QueryError,
+    bad_count_param,
+    canonical_problem,
+    check_params,
+)
 from perfcast.models.calibration import apply_correction
 from perfcast.models.onnx_model import MEASURED_PAIRS, log_offset, to_units
 from perfcast.models.routed import info_file
@@ -798,7 +804,7 @@ class Predictor:
             bad = bad_count_param(columns)  # only candidates never featurized get here
             if bad is not None:
                 name, row, value = bad
-                raise PredictorInputError(f"{name} must be a positive integer, got {value!r}",
+                raise PredictorInputError(f"{name} must be {INTEGER_RULE}, got {value!r}",
                                           field=f"candidates.{rows[row]}.{name.split('.', 1)[1]}")
             return columns
 

@@ -37,7 +37,7 @@ def test_lines_that_cannot_be_read_are_named(tmp_path, capsys):
     assert main(["features", str(path)]) == 0
     err = capsys.readouterr().err
     assert "line 2: not valid JSON" in err  # was "line ?: ?"
-    assert "record 1 left out: params.BLOCK_M must be a positive integer, got 0" in err
+    assert "record 1 left out: params.BLOCK_M must be a positive integer (at most 2^40), got 0" in err
 
 
 def test_schema_mismatch_is_a_clear_error(tmp_path, capsys):
@@ -68,7 +68,7 @@ def test_records_pass_the_measurement_rules(capsys):
                {**base, "problem": {**base["problem"], "dtype": "half"}}]
     assert main(["features", json.dumps(records), "--json"]) == 0
     out, err = capsys.readouterr()
-    assert "record 0 left out: problem.M must be a positive integer, got -4" in err
+    assert "record 0 left out: problem.M must be a positive integer (at most 2^40), got -4" in err
     rows = json.loads(out)["records"]
     assert len(rows) == 2 and rows[0] == rows[1]
     assert main(["features", json.dumps(records)]) == 0

@@ -142,10 +142,10 @@ def test_rows_the_model_cannot_answer_keep_their_place_and_say_why(tmp_path, mod
     src.write_text("".join(json.dumps(r) + "\n" for r in records))
     assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--chunk-rows", "8", "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert "5 of 30 rows have no prediction" in err and "row 4: problem.M must be a positive integer, got -5" in err
+    assert "5 of 30 rows have no prediction" in err and "row 4: problem.M must be a positive integer (at most 2^40), got -5" in err
     assert "row 8: problem.dtype must be one of" in err and "row 12: unknown system 'Radeon 9000'" in err
     assert "row 16: " in err and "nope.x" in err
-    assert "row 19: params.num_warps must be a positive integer, got -4" in err
+    assert "row 19: params.num_warps must be a positive integer (at most 2^40), got -4" in err
     got = pd.read_csv(out)
     assert len(got) == 30 and list(got["problem.dtype"].iloc[[7, 20]]) == ["fp99", spelled]  # rows as given
     failed = sorted(np.flatnonzero(got["pred.error"].notna().to_numpy()))

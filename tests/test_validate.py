@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from perfcast.measurements.schema import records_to_frame
-from perfcast.measurements.validate import record_hash, validate_frame
+from perfcast.measurements.validate import INTEGER_RULE, record_hash, validate_frame
 
 
 def _record(**overrides) -> dict:
@@ -162,6 +162,9 @@ PROBLEMS = [  # (kernel, problem): valid spellings, each bad value, the matmul d
     ("triton.matmul", {"M": 4096.5, "N": 4096, "K": 4096, "dtype": "fp16"}),
     ("triton.matmul", {"M": "big", "N": 4096, "K": 4096, "dtype": "fp16"}),
     ("triton.matmul", {"M": float("inf"), "N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"M": 1e30, "N": 4096, "K": 4096, "dtype": "fp16"}),  # stored as -2^63 before
+    ("triton.matmul", {"M": 2**63, "N": 4096, "K": 4096, "dtype": "fp16"}),
+    ("triton.matmul", {"M": 2**40, "N": 1, "K": 1, "dtype": "int4", "batch": 2**40 + 1}),
     ("triton.matmul", {"N": 4096, "K": 4096, "dtype": "fp16"}),
     ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "fp99"}),
     ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": 16}),
@@ -185,6 +188,8 @@ def test_a_query_problem_follows_the_rules_measurements_follow(kernel, problem):
         with pytest.raises(QueryError) as info:
             canonical_problem(kernel, problem)
         assert info.value.field in quarantine["_reason"].iloc[0], (info.value.field, quarantine["_reason"].iloc[0])
+        # the same reason: `M=inf` is a bad value in both, not a missing one in the store
+        assert str(info.value).split(", got ")[0] in quarantine["_reason"].iloc[0], quarantine["_reason"].iloc[0]
         return
     got = canonical_problem(kernel, problem)
     stored = {c.split(".", 1)[1]: v for c, v in valid.iloc[0].items() if c.startswith("problem.") and not pd.isna(v)}
@@ -201,6 +206,8 @@ PARAMS = [  # (kernel, params): counts as ints, floats, text; each bad value; fl
     ("triton.matmul", {"BLOCK_M": 0, "BLOCK_N": 64}),
     ("triton.matmul", {"BLOCK_M": 1.5, "BLOCK_N": 64}),
     ("triton.matmul", {"BLOCK_M": float("inf")}),
+    ("triton.matmul", {"BLOCK_M": 1e30}),
+    ("triton.matmul", {"BLOCK_M": 2**63}),
     ("triton.matmul", {"num_warps": "four"}),
     ("clblast.xgemm", {"MWG": 64, "NWG": 64, "SA": 0, "SB": 1, "STRM": 0}),
     ("clblast.xgemm", {"MWG": 64, "MDIMC": -8, "SA": 0}),
@@ -225,8 +232,8 @@ def test_count_params_follow_one_rule_in_the_store_and_in_queries(kernel, params
         with pytest.raises(QueryError) as info:
             check_params(params)
         field = info.value.field
-        assert field in quarantine["_reason"].iloc[0] and "must be a positive integer" in str(info.value)
-        assert reasons[0].startswith(f"{field} must be a positive integer, got ")
+        assert field in quarantine["_reason"].iloc[0] and f"must be {INTEGER_RULE}" in str(info.value)
+        assert reasons[0].startswith(f"{field} must be {INTEGER_RULE}, got ")
         assert bad_count_param(columns)[:2] == (field, 0)
         return
     check_params(params)
@@ -248,4 +255,14 @@ def test_count_params_are_checked_per_column_without_losing_rows():
     frame = records_to_frame([_record(params={"BLOCK_M": 64, "num_warps": w}) for w in (4, -4, 8, None)])
     valid, quarantine = validate_frame(frame)
     assert len(valid) == 3 and list(quarantine["_line"]) == [2]
-    assert quarantine["_reason"].iloc[0] == "params.num_warps must be a positive integer"
+    assert quarantine["_reason"].iloc[0] == f"params.num_warps must be {INTEGER_RULE}"
+
+
+def test_integers_too_large_for_the_store_are_quarantined_not_wrapped():
+    """`M=1e30` used to be stored as -9223372036854775808 (the cast to int64 wrapped), `M=inf` was
+    quarantined as 'missing'. The largest accepted value, 2^40, is stored exactly."""
+    frame = records_to_frame([_record(problem={"M": m, "N": 64, "K": 64, "dtype": "fp16"})
+                              for m in (2**40, 1e30, float("inf"), 2**40 + 1)])
+    valid, quarantine = validate_frame(frame)
+    assert list(valid["problem.M"]) == [2**40]
+    assert list(quarantine["_reason"]) == [f"problem.M must be {INTEGER_RULE}"] * 3
