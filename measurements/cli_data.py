@@ -11,22 +11,24 @@ from pathlib import Path
 
 from perfcast.measurements.store import MeasurementStore, StoreError
 
+from perfcast.config import STORE_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     summary = sub.add_parser("summary", help="counts per system, kernel and status; targets present; value ranges")
     summary.add_argument("--store", type=Path, default=None,
-                         help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
+                         help=STORE_HELP)
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     compact = sub.add_parser("compact", help="merge each kernel family's Parquet files into one")
     compact.add_argument("--store", type=Path, default=None,
-                         help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
+                         help=STORE_HELP)
     compact.add_argument("--kernel", default=None, help="only this kernel family")
     export = sub.add_parser("export", help="write the stored records to one .jsonl[.gz|.xz], .csv or .parquet file "
                                            "(canonical records; `perfcast ingest` reads it back)")
     export.add_argument("output", type=Path, help="the file to write; its suffix picks the format")
     export.add_argument("--store", type=Path, default=None,
-                        help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
+                        help=STORE_HELP)
     export.add_argument("--kernel", action="append", default=None, help="only this kernel family (repeatable)")
     export.add_argument("--system", action="append", default=None, help="only this system (repeatable)")
     export.add_argument("--no-ir", action="store_true", help="leave out the IR text (`ir.*`)")

@@ -10,6 +10,8 @@ from pathlib import Path
 from perfcast.measurements.ingest import FORMATS, IngestError, ingest_path
 from perfcast.measurements.store import MeasurementStore
 
+from perfcast.config import STORE_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH",
@@ -17,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="auto", choices=("auto", *FORMATS),
                         help="adapter to use (default: detect from name and content)")
     parser.add_argument("--store", type=Path, default=None,
-                        help="store directory (default: $PERFCAST_STORE or ./.perfcast/store)")
+                        help=STORE_HELP)
     parser.add_argument("--system", default=None,
                         help="system name for files that do not name theirs (T4 results, AutoHeuristic logs)")
     parser.add_argument("--kernel", default=None, help="kernel family for T4 results files (e.g. clblast.xgemm)")

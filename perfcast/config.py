@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: The one way every command's `--store` / `--tracking-uri` help says where the default comes from.
+STORE_HELP = "measurement store directory (default: $PERFCAST_STORE or ./.perfcast/store)"
+TRACKING_URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)"
+
 
 def _env_path(var: str, default: Path) -> Path:
     value = os.environ.get(var)

@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 from perfcast import config
+from perfcast.config import STORE_HELP
 
 MANIFEST_NAME = "quickstart_ingested.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, default=None, help="measurement store (default ./.perfcast/store)")
+    parser.add_argument("--store", type=Path, default=None, help=STORE_HELP)
     parser.add_argument("--data", type=Path, action="append", default=None,
                         help="file or folder to ingest (repeatable; default: ../shared/datasets and ./data)")
     parser.add_argument("--model-name", default=None, help="registered model name (default perfcast-default)")

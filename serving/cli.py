@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from perfcast.config import STORE_HELP
+
 DEFAULT_MODEL = "models:/perfcast-default@champion"
 
 
@@ -22,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: loopback only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (one per core is best)")
-    parser.add_argument("--store", default=None, help="measurement store for POST /v1/measurements")
+    parser.add_argument("--store", default=None, help=STORE_HELP + "; POST /v1/measurements writes to it")
     parser.add_argument(
         "--reload-interval", type=float, default=30.0, help="seconds between alias checks for a new champion (0: off)"
     )

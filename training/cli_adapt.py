@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from perfcast.config import STORE_HELP, TRACKING_URI_HELP
+
 DEFAULT_BASE = "models:/perfcast-default@champion"
 
 
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--system", required=True, help="the new GPU (its store rows are the measurements)")
     parser.add_argument("--base", default=DEFAULT_BASE,
                         help=f"model of the other GPUs: directory or models:/ URI (default {DEFAULT_BASE})")
-    parser.add_argument("--store", type=Path, default=None, help="measurement store (default ./.perfcast/store)")
+    parser.add_argument("--store", type=Path, default=None, help=STORE_HELP)
     parser.add_argument("--kernel", action="append", default=None, help="only this kernel family (repeatable)")
     parser.add_argument("--holdout", type=float, default=0.2,
                         help="share of the new GPU's configs held out for the logged check (0 = skip)")
@@ -32,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="registered model name (default perfcast-adapt-<system>)")
     parser.add_argument("--out", type=Path, default=None, help="also keep the model directory here")
     parser.add_argument("--no-register", action="store_true", help="save only; no MLflow run or registry")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+    parser.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
 
 
 def main(args: argparse.Namespace) -> int:

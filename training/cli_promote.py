@@ -35,6 +35,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from perfcast.config import STORE_HELP, TRACKING_URI_HELP
+
 SLOWDOWN = "test.top1_slowdown_geomean"
 APE = "test.runtime_ms.median_ape"
 SLOWDOWN_TOL, APE_REL_TOL = 0.005, 0.05
@@ -278,11 +280,11 @@ def promote(name: str, *, store: Any = None, tracking_uri: str | None = None, dr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="registered model name, e.g. perfcast-default")
-    parser.add_argument("--store", type=Path, default=None, help="measurement store (to re-score the champion)")
+    parser.add_argument("--store", type=Path, default=None, help=STORE_HELP + "; read to re-score the champion")
     parser.add_argument("--dry-run", action="store_true", help="decide and log, but do not move the alias")
     parser.add_argument("--force", metavar="REASON", default=None,
                         help="move the alias whatever the rule says; the verdict and REASON are logged")
-    parser.add_argument("--tracking-uri", default=None)
+    parser.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
     parser.add_argument("--json", action="store_true", help="print the decision as JSON")
 
 

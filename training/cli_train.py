@@ -7,9 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from perfcast.config import STORE_HELP, TRACKING_URI_HELP
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, default=None, help="measurement store (default ./.perfcast/store)")
+    parser.add_argument("--store", type=Path, default=None, help=STORE_HELP)
     parser.add_argument("--kernel", action="append", default=None, help="only this kernel family (repeatable)")
     parser.add_argument("--system", action="append", default=None, help="only this system (repeatable)")
     parser.add_argument("--by", choices=("routed", "all", "family"), default=None,
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="also keep the model directories here")
     parser.add_argument("--no-register", action="store_true", help="save only; no MLflow run or registry")
-    parser.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+    parser.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from perfcast.models.gbm import GBCostModel
 
+from perfcast.config import STORE_HELP
+
 DEFAULT_NAME = "perfcast-default"
 #: Chosen by measurement (README `models`): one sub-model per kernel family behind one routed directory
 #: (median APE 14-64% lower on 10 of 11 families than one model across families, same frozen split).
@@ -804,7 +806,7 @@ if __name__ == "__main__":
     import argparse
 
     ap = argparse.ArgumentParser(description="Measure one model across families vs the routed model (README `models`).")
-    ap.add_argument("--store", type=Path, default=None, help="measurement store (default ./.perfcast/store)")
+    ap.add_argument("--store", type=Path, default=None, help=STORE_HELP)
     ap.add_argument("--max-rows-per-group", type=int, default=40_000,
                     help="whole problems sampled to at most this many rows per (kernel, system), as quickstart")
     ap.add_argument("--rounds", type=int, default=250, help="boosting rounds (quickstart: 250)")
