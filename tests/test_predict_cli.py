@@ -171,3 +171,27 @@ def test_dask_path_matches_streaming(tmp_path, model_dir, queries, capsys):
     assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--dask", "--quiet"]) == 0
     got = pd.read_parquet(out)
     assert list(np.flatnonzero(got["pred.error"].notna())) == [5] and "row 6: problem.M" in capsys.readouterr().err
+
+
+def test_parquet_written_by_pandas_with_list_columns_and_a_dask_rerun(tmp_path, model_dir, queries):
+    """A Parquet file pandas wrote from a store read (a `runtime_ms_samples` list column, an index) made
+    `perfcast predict` crash ("data type 'list<item: double>[pyarrow]' not understood") with or without
+    --dask. And a --dask run into an earlier run's output used to leave that run's extra parts in it."""
+    import pyarrow as pa
+
+    frame = queries.assign(runtime_ms_samples=pd.Series([[0.1, 0.2]] * len(queries),
+                                                        dtype=pd.ArrowDtype(pa.list_(pa.float64()))))
+    frame.index = frame.index + 1000
+    src, out = tmp_path / "from_pandas.parquet", tmp_path / "out.parquet"
+    frame.to_parquet(src, row_group_size=100)
+    assert cli_main(["predict", str(src), str(tmp_path / "plain.parquet"), "--model", str(model_dir), "--quiet"]) == 0
+    plain = pd.read_parquet(tmp_path / "plain.parquet", columns=PRED_COLS)
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--dask", "--chunk-rows", "200",
+                     "--quiet"]) == 0
+    got = pd.read_parquet(out, columns=PRED_COLS)
+    assert len(got) == len(plain) == len(queries)
+    np.testing.assert_allclose(got.to_numpy(float), plain.to_numpy(float), rtol=1e-6)
+    frame.head(150).to_parquet(src, row_group_size=100)
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--dask", "--quiet"]) == 0
+    assert len(pd.read_parquet(out, columns=PRED_COLS)) == 150
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []

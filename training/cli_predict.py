@@ -10,7 +10,10 @@ No mlflow import: the registry is read directly (see `perfcast.training.registry
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import re
+import shutil
 import sys
 import time
 import warnings
@@ -40,10 +43,10 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Canonical flat frames of at most `chunk_rows` rows, in file order (nested JSONL records flattened)."""
     kind = file_kind(path)
     if kind == "parquet":
-        import pyarrow.parquet as pq
+        from perfcast.measurements.ingest.canonical import read_parquet
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+        for chunk in read_parquet(path, chunk_rows=chunk_rows):
+            yield _in_place(chunk.frame, {})
     elif kind == "csv":
         yield from _csv_chunks(path, chunk_rows)
     else:
@@ -195,33 +198,82 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
                          none_message=f"{input_path}: no records")
 
 
+@functools.lru_cache(maxsize=2)
+def _worker_model(model_dir: str, threads: int) -> Any:
+    """The model, loaded once per Dask worker process (a routed model takes about a second to load)."""
+    from perfcast.models.routed import load_cost_model
+
+    return load_cost_model(model_dir, threads=threads)
+
+
+def _row_group_runs(rows_per_group: list[int], chunk_rows: int) -> list[list[int]]:
+    """Consecutive row groups in runs of at least `chunk_rows` rows (the last may be shorter): one Dask
+    partition each, in file order."""
+    runs: list[list[int]] = [[]]
+    count = 0
+    for group, rows in enumerate(rows_per_group):
+        if count >= chunk_rows:
+            runs.append([])
+            count = 0
+        runs[-1].append(group)
+        count += rows
+    return runs
+
+
 def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads: int = 1,
-                 errors: RowErrors | None = None) -> int:
-    """Parquet -> Parquet on a local Dask cluster (one onnxruntime session per partition task);
-    `errors` as in `predict_file`."""
+                 chunk_rows: int = 131072, errors: RowErrors | None = None) -> int:
+    """Parquet -> Parquet on a local Dask cluster: partitions of about `chunk_rows` rows (whole row
+    groups, read like ingest reads Parquet), one model per worker process; `errors` as in `predict_file`."""
     import dask.dataframe as dd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from dask.distributed import Client, LocalCluster
+    from perfcast.measurements.ingest.canonical import arrow_to_frame
     from perfcast.training.registry import resolve_model_dir
 
     model_dir = str(resolve_model_dir(model_uri))
     if file_kind(input_path) != "parquet" or file_kind(output_path) != "parquet":
         raise ValueError("--dask reads and writes Parquet")
+    source = pq.ParquetFile(input_path)
+    runs = _row_group_runs([source.metadata.row_group(g).num_rows for g in range(source.num_row_groups)], chunk_rows)
 
-    def run(part: pd.DataFrame) -> pd.DataFrame:
-        from perfcast.models.routed import load_cost_model
+    def read(groups: list[int]) -> pd.DataFrame:  # dd.read_parquet fails on the list columns pandas wrote
+        return arrow_to_frame(pq.ParquetFile(input_path).read_row_groups(groups))
 
-        m = load_cost_model(model_dir, threads=threads)
-        return pd.concat([part, predict_rows(m, part.reset_index(drop=True)).set_axis(part.index)], axis=1)
+    # every part has the input's columns and types plus the predictions: a column that is null
+    # throughout one part keeps its type, so the parts read as one dataset
+    index_cols = [c for c in (source.schema_arrow.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+    columns = [f for f in source.schema_arrow if f.name not in index_cols and not f.name.startswith("pred.")]
+    pred_cols = [f"pred.{c}" for c in _worker_model(model_dir, 1).output_columns()]
+    schema = pa.schema([*columns, *(pa.field(c, pa.float64()) for c in pred_cols), pa.field(ERROR_COLUMN, pa.string())])
 
-    from perfcast.models.routed import load_cost_model
+    def run(part: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
+        pred = predict_rows(_worker_model(model_dir, threads), part.reset_index(drop=True))
+        out = pd.concat([part.reset_index(drop=True), pred], axis=1)
+        # written here, not by dask's to_parquet: its pandas metadata for a list column is one pandas
+        # cannot read back, and zero-padded names keep the parts in input order when listed
+        table = pa.Table.from_pandas(out[schema.names], schema=schema, preserve_index=False)
+        pq.write_table(table.replace_schema_metadata(None), partial / f"part.{partition_info['number']:06d}.parquet")
+        return pd.DataFrame({"rows": [len(out)]})
 
-    pred_cols = [f"pred.{c}" for c in load_cost_model(model_dir, threads=1).output_columns()]
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
-        ddf = dd.read_parquet(str(input_path))
-        # explicit meta: dask must not call the model on its made-up sample rows
-        meta = ddf._meta.assign(**{c: pd.Series(dtype="float64") for c in pred_cols},
-                                **{ERROR_COLUMN: pd.Series(dtype="string")})
-        ddf.map_partitions(run, meta=meta).to_parquet(str(output_path), write_index=False)
+    # written beside the target and moved at the end: a failure leaves no partial output, and the parts
+    # of an earlier run in the same place are not mixed into this one's
+    partial = output_path.with_name(f".{output_path.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
+            ddf = dd.from_map(read, runs, meta=arrow_to_frame(source.schema_arrow.empty_table()))
+            # explicit meta: dask must not call the model on its made-up sample rows
+            ddf.map_partitions(run, meta={"rows": "int64"}).compute()
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if output_path.is_dir():
+        shutil.rmtree(output_path)
+    elif output_path.exists():
+        output_path.unlink()
+    partial.replace(output_path)
     import pyarrow.dataset as ds
 
     written = ds.dataset(str(output_path), format="parquet")
@@ -237,7 +289,8 @@ def main(args: argparse.Namespace) -> int:
     errors = RowErrors()
     try:
         if args.dask:
-            rows = predict_dask(args.input, args.output, args.model, threads=1, errors=errors)
+            rows = predict_dask(args.input, args.output, args.model, threads=1, chunk_rows=args.chunk_rows,
+                                errors=errors)
         else:
             rows = predict_file(args.input, args.output, args.model, chunk_rows=args.chunk_rows,
                                 threads=args.threads, progress=not args.quiet, errors=errors)

@@ -171,6 +171,18 @@ def _ragged_lines(path: Path, n_columns: int) -> list[int]:
     return found
 
 
+def _list_as_arrow(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
+    return pd.ArrowDtype(arrow_type) if pa.types.is_list(arrow_type) else None
+
+
+def arrow_to_frame(data: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """Arrow data of canonical records -> pandas, as every Parquet reader here does it: list columns
+    (`runtime_ms_samples`) as `pd.ArrowDtype`. pandas writes such a column's dtype into the file's
+    metadata in a form its own `to_pandas` cannot read back ("data type 'list<item: double>[pyarrow]'
+    not understood"), so a plain `to_pandas()` fails on a Parquet file pandas wrote from a store read."""
+    return data.to_pandas(types_mapper=_list_as_arrow)
+
+
 def read_parquet(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     """Yield chunks of a flat canonical Parquet file (dotted columns)."""
     try:
@@ -179,7 +191,7 @@ def read_parquet(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChu
         raise IngestError(f"{path}: not a readable Parquet file ({exc})") from exc
     row = 1
     for batch in pf.iter_batches(batch_size=chunk_rows):
-        frame = batch.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_list(t) else None)
+        frame = arrow_to_frame(batch)
         frame[LINE_COLUMN] = np.arange(row, row + len(frame))  # 1-based row number in the file
         row += len(frame)
         yield IngestChunk(frame, file=str(path))
