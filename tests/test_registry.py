@@ -289,3 +289,18 @@ def test_promote_after_more_configs_scores_the_served_champion_on_the_new_ones(d
     assert new["champion_metrics"]["test.runtime_ms.median_ape"] == pytest.approx(served["runtime_ms.median_ape"])
     worse, better = _compare(new["challenger_metrics"], new["champion_metrics"], new["n_compared"])
     assert decision["outcome"] == ("would-promote (dry run)" if not worse and better else "kept")
+
+
+def test_promote_after_measuring_a_new_kernel_family(datasets_dir, tmp_path):
+    """A routed champion has no sub-model for a family measured since: as served it answers none of
+    those records (it refuses the kernel), so promote counts them for the challenger, not a crash."""
+    from perfcast.measurements.store import MeasurementStore
+
+    store, uri = MeasurementStore(tmp_path / "store"), f"sqlite:///{tmp_path / 'mlflow.db'}"
+    matmul = autoheuristic_problems(datasets_dir, 60, seed=2, rows_per_problem=20)
+    second = _retrain_after(store, convolution(datasets_dir, "A100"), matmul, "perfcast-newfamily", uri)
+    assert "triton.matmul" in json.loads((second.model_dir / "model.json").read_text())["routes"]
+    decision = promote("perfcast-newfamily", store=store, tracking_uri=uri, dry_run=True, progress=False)
+    new = decision["new_measurements"]
+    assert new["n_compared"] == 0 and new["new_answers"] > 0  # every new test record is a triton.matmul one
+    assert decision["outcome"] == "would-promote (dry run)"

@@ -126,6 +126,8 @@ def _new_measurements(champ_dir: Path, champ_meta: dict[str, Any], frame: Any, t
 def _served_comparison(ch_meta: dict[str, Any], champ_dir: Path, frame: Any, train: Any, new: Any) -> dict[str, Any]:
     """On records the champion never saw: the challenger's recipe fitted on the split's training rows
     (its held-out model) against the champion as it is served (`load_cost_model`, uncovered pairs null)."""
+    import numpy as np
+    import pandas as pd
     from perfcast.models.routed import load_cost_model
     from perfcast.training.baselines import usable
     from perfcast.training.evaluate import score
@@ -135,7 +137,14 @@ def _served_comparison(ch_meta: dict[str, Any], champ_dir: Path, frame: Any, tra
     model.fit(frame.iloc[train].reset_index(drop=True))
     rows = frame.iloc[new].reset_index(drop=True)
     ch_pred = model.predict(rows)
-    champ_pred = load_cost_model(champ_dir).predict_frame(rows)
+    champion = load_cost_model(champ_dir)
+    # a routed champion refuses kernels it has no sub-model for: as served, those rows get no answer
+    routes = getattr(champion, "routes", None)
+    known = rows["kernel"].astype(str).isin(list(routes)).to_numpy() if routes is not None else np.ones(len(rows), bool)
+    champ_pred = pd.DataFrame(np.nan, index=rows.index, columns=[f"pred.{c}" for c in champion.output_columns()])
+    if known.any():
+        got = champion.predict_frame(rows[known])
+        champ_pred.loc[known, list(got.columns)] = got.to_numpy(dtype=np.float64)
     new_answers = 0
     for target in ("runtime_ms", "power_w", "energy_j"):
         col = f"pred.{target}"
