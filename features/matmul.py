@@ -14,8 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 from perfcast.features import physics as ph
-from perfcast.features.physics import _is_missing as _missing
 from perfcast.features.registry import Columns, ColumnTable, Extractor, generic_columns, register_extractor
+from perfcast.measurements.schema import is_missing as _missing
 
 #: Default registers per SM / max resident CTAs when a spec lacks them (every NVIDIA GPU since Kepler).
 _DEFAULT_REGS_PER_SM = 65536.0

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+from perfcast.measurements.schema import is_missing
 
 _F = TypeVar("_F", bound=Callable)
 
@@ -368,16 +369,12 @@ class Labels:
 _SMALL_LABELS = 32
 
 
-def _is_missing(v: object) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float | np.floating) and v != v)
-
-
 def _small_labels(values: np.ndarray | list) -> tuple[np.ndarray, list] | None:
     """pd.factorize's (codes, uniques) for a few values, or None where a value is unhashable."""
     index: dict = {}
     codes = np.empty(len(values), dtype=np.int64)
     for i, v in enumerate(values):
-        if _is_missing(v):
+        if is_missing(v):
             codes[i] = -1
             continue
         try:
@@ -412,7 +409,7 @@ def labels(values: object) -> tuple[np.ndarray, list]:
 def per_label(values: object, fn: Callable, dtype: str = "float64", missing: object = np.nan) -> np.ndarray:
     """fn applied to each distinct label, broadcast back to the rows (missing -> `missing`)."""
     if is_label(values):  # one row's label
-        value = missing if _is_missing(values) else fn(values)
+        value = missing if is_missing(values) else fn(values)
         return np.float64(value) if dtype == "float64" else np.array(value, dtype=dtype)[()]
     codes, uniques = labels(values)
     table = np.array([fn(u) for u in uniques] + [missing], dtype=dtype)
@@ -434,11 +431,11 @@ def pick_peak(table: dict[str, np.ndarray], dtype: object, unit: object) -> np.n
     if is_label(dtype) != is_label(unit):  # one shared label beside per-row labels: broadcast it
         n = len(labels(unit if is_label(dtype) else dtype)[0])
         if is_label(dtype):
-            dtype = Labels(np.full(n, -1 if _is_missing(dtype) else 0, dtype=np.int64), [] if _is_missing(dtype) else [dtype])
+            dtype = Labels(np.full(n, -1 if is_missing(dtype) else 0, dtype=np.int64), [] if is_missing(dtype) else [dtype])
         else:
-            unit = Labels(np.full(n, -1 if _is_missing(unit) else 0, dtype=np.int64), [] if _is_missing(unit) else [unit])
+            unit = Labels(np.full(n, -1 if is_missing(unit) else 0, dtype=np.int64), [] if is_missing(unit) else [unit])
     if is_label(dtype) and is_label(unit):  # one row (or shared by all rows): plain labels
-        if _is_missing(dtype) or _is_missing(unit):
+        if is_missing(dtype) or is_missing(unit):
             return np.float64(np.nan)
         peak = np.float64(np.nan)
         for col in _peak_columns(str(dtype), str(unit)):

@@ -41,6 +41,7 @@ from perfcast.features.registry import (
     system_names,
 )
 from perfcast.features.schema import UNKNOWN_CODE, FeatureSchema, FeatureSchemaError, _canonical_category
+from perfcast.measurements.schema import is_missing
 
 _NUMBER = (bool, np.bool_, int, float, np.integer, np.floating)
 #: Cached values per plan column / systems per plan; a full cache is cleared (names come from users).
@@ -109,7 +110,7 @@ class FeaturePlan:
 
     def _encode_one(self, name: str, value: Any) -> float:
         """One raw value of feature `name` -> its float, by `_apply_schema`'s rules."""
-        if ph._is_missing(value):
+        if is_missing(value):
             return np.nan
         vocab = self._vocab.get(name)
         if vocab is not None:
@@ -241,7 +242,7 @@ class FeaturePlan:
                 data[name] = scalars[name] = _one_value(values)
         if not scalars:
             return None
-        specs, base = self._row_system(None if ph._is_missing(system) else system)
+        specs, base = self._row_system(None if is_missing(system) else system)
         # column-major: `_put` writes whole columns, contiguous here (a C-order X takes strided
         # writes: 1,000 rows × ~90 columns 96 -> 41 µs, for ~27 µs more in the float32 copy for onnxruntime)
         X = np.empty((rows, len(self.names)), order="F")
@@ -253,7 +254,7 @@ class FeaturePlan:
         self._put(X, cols, None, rows)
         index, vocab = self.index, self._vocab
         for name, value in scalars.items():  # the shared params/problem values: encoded once
-            if (j := index.get(name)) is not None and name.startswith(GENERIC_SECTIONS) and not ph._is_missing(value):
+            if (j := index.get(name)) is not None and name.startswith(GENERIC_SECTIONS) and not is_missing(value):
                 X[:, j] = value if type(value) is np.float64 and name not in vocab else self._encode_cached(name, value)
         if (j := index.get("kernel")) is not None:
             X[:, j] = self._encode_cached("kernel", kernel)
@@ -278,7 +279,7 @@ class FeaturePlan:
         system = _one_value(columns["system"]) if "system" in columns else None
         if isinstance(system, dict):
             return None  # an inline spec object: registered by the column path
-        if ph._is_missing(system):
+        if is_missing(system):
             system = None
         specs, base = self._row_system(system)
         X = base.copy()  # NaN, with the system's spec features and code in place
@@ -288,7 +289,7 @@ class FeaturePlan:
             if (j := index.get(name)) is not None and name.startswith(GENERIC_SECTIONS):
                 if type(value) is np.float64 and name not in vocab:
                     X[j] = value
-                elif not ph._is_missing(value):
+                elif not is_missing(value):
                     X[j] = self._encode_cached(name, value)
         with ph.quiet():
             result = extractor.extract(ph.Row(data), specs)
@@ -464,9 +465,9 @@ def _as_array(values: Any, rows: int) -> np.ndarray:
         return arr
     obj = np.empty(len(values), dtype=object)
     obj[:] = list(values)
-    present = [v for v in obj if not ph._is_missing(v)]
+    present = [v for v in obj if not is_missing(v)]
     if present and all(isinstance(v, _NUMBER) and not isinstance(v, bool | np.bool_) for v in present):
-        return np.array([np.nan if ph._is_missing(v) else float(v) for v in obj], dtype="float64")
+        return np.array([np.nan if is_missing(v) else float(v) for v in obj], dtype="float64")
     return obj
 
 

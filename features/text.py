@@ -24,9 +24,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pandas as pd
 from perfcast.features.ir import _digest, normalize_ir
-from perfcast.measurements.schema import NESTED_SECTIONS, SAMPLES_COLUMN, TARGETS, flatten_record
+from perfcast.measurements.schema import NESTED_SECTIONS, SAMPLES_COLUMN, TARGETS, flatten_record, is_missing
 
 #: The token pattern behind `count_tokens`. IR-aware: `dialect.op` / dotted PTX mnemonics, `@sym`,
 #: `#attr`, `!type`, `^bb`, `%ssa` and shapes such as `128x64xf16` stay one token; numbers are one
@@ -58,18 +57,6 @@ _IR_KIND_ALIASES = {"llir": "llvm", "ll": "llvm"}
 def count_tokens(text: str) -> int:
     """Number of tokens of `text` under `TOKEN_PATTERN` (the budget unit of `serialize_record`)."""
     return sum(1 for _ in TOKEN_PATTERN.finditer(text)) if text else 0
-
-
-def _is_missing(value: Any) -> bool:
-    """None, NaN of any float type (numpy included), pd.NA / NaT; containers and strings never are."""
-    if value is None:
-        return True
-    if isinstance(value, str | bytes | Mapping | list | tuple):
-        return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # arrays and other non-scalars
-        return False
 
 
 def format_number(value: float | int) -> str:
@@ -108,7 +95,7 @@ def _format_key(key: str) -> str:
 
 
 def _sorted_items(items: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    return sorted(((str(k), v) for k, v in items.items() if not _is_missing(v)), key=lambda kv: kv[0])
+    return sorted(((str(k), v) for k, v in items.items() if not is_missing(v)), key=lambda kv: kv[0])
 
 
 _norm_cache: dict[tuple[str, str | None], str] = {}
@@ -159,7 +146,7 @@ def serialize_record(
     lines: list[str] = []
     for field in HEADER_FIELDS:
         value = flat.get(field)
-        if not _is_missing(value):
+        if not is_missing(value):
             # header values stand alone on their line: collapse whitespace, no quoting needed
             text = _WS.sub(" ", str(value)).strip() if isinstance(value, str) else _format_value(value)
             if text:
