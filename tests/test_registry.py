@@ -260,6 +260,10 @@ def test_promote_after_measuring_a_new_gpu_promotes_the_model_that_answers_it(da
     assert decision["champion_scored"].startswith("same hyperparameters")
     assert decision["outcome"] == "promoted" and "has no model for" in decision["reason"]
     assert current_version("models:/perfcast-newgpu@champion", tracking_uri=uri) == "perfcast-newgpu/2"
+    import mlflow
+
+    logged = mlflow.MlflowClient(uri).get_run(decision["decision_run_id"]).data.metrics
+    assert logged["new.new_answers"] == measured_ok and logged["new.n_rows"] == new_gpu_tests
 
 
 def test_promote_after_more_configs_scores_the_served_champion_on_the_new_ones(datasets_dir, tmp_path):

@@ -250,8 +250,12 @@ def log_decision(name: str, decision: Mapping[str, Any], *, tracking_uri: str | 
         path.write_text(json.dumps(decision, indent=2, default=str))
         mlflow.log_artifact(str(path))
         mlflow.set_tags({"model": name, "outcome": str(decision.get("outcome")), "rule": str(decision.get("rule"))})
+        new = decision.get("new_measurements") or {}  # scored on the test records the champion never saw
         mlflow.log_metrics(
             _finite_metrics({f"challenger.{k}": v for k, v in decision.get("challenger_metrics", {}).items()})
             | _finite_metrics({f"champion.{k}": v for k, v in decision.get("champion_metrics", {}).items()})
+            | _finite_metrics({f"new.challenger.{k}": v for k, v in new.get("challenger_metrics", {}).items()})
+            | _finite_metrics({f"new.champion.{k}": v for k, v in new.get("champion_metrics", {}).items()})
+            | _finite_metrics({f"new.{k}": new[k] for k in ("n_rows", "n_compared", "new_answers") if k in new})
         )
     return run.info.run_id
