@@ -108,7 +108,7 @@ def _recipe(meta: dict[str, Any]) -> str:
 def _new_measurements(champ_dir: Path, champ_meta: dict[str, Any], frame: Any, test: Any) -> tuple[Any, str]:
     """The split's test rows (positions in `frame`) the champion was never fitted on, and how that is known:
     from its `training_rows.npz`, or for a model without one, the (kernel, system) pairs it never measured."""
-    import numpy as np
+    import pandas as pd
     from perfcast.training.train import HASH_COLUMN, seen_in_training
 
     seen = seen_in_training(champ_dir, frame[HASH_COLUMN].to_numpy()[test]) if HASH_COLUMN in frame else None
@@ -118,9 +118,8 @@ def _new_measurements(champ_dir: Path, champ_meta: dict[str, Any], frame: Any, t
     if not pairs:
         return test[:0], "unknown (the champion keeps no record of its training rows)"
     rows = frame.iloc[test]
-    new = np.array([(k, s) not in pairs for k, s in zip(rows["kernel"].astype(str), rows["system"].astype(str),
-                                                         strict=True)], dtype=bool)
-    return test[new], "the (kernel, system) pairs the champion has measurements of (no training_rows.npz)"
+    measured = pd.MultiIndex.from_arrays([rows["kernel"].astype(str), rows["system"].astype(str)]).isin(list(pairs))
+    return test[~measured], "the (kernel, system) pairs the champion has measurements of (no training_rows.npz)"
 
 
 def _served_comparison(ch_meta: dict[str, Any], champ_dir: Path, frame: Any, train: Any, new: Any) -> dict[str, Any]:
