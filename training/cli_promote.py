@@ -109,7 +109,8 @@ def _new_measurements(champ_dir: Path, champ_meta: dict[str, Any], frame: Any, t
     """The split's test rows (positions in `frame`) the champion was never fitted on, and how that is known:
     from its `training_rows.npz`, or for a model without one, the (kernel, system) pairs it never measured."""
     import pandas as pd
-    from perfcast.training.train import HASH_COLUMN, seen_in_training
+    from perfcast.measurements.validate import HASH_COLUMN
+    from perfcast.training.train import seen_in_training
 
     seen = seen_in_training(champ_dir, frame[HASH_COLUMN].to_numpy()[test]) if HASH_COLUMN in frame else None
     if seen is not None:

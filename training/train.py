@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from perfcast.measurements.validate import HASH_COLUMN
 from perfcast.models.gbm import GBCostModel
 
 from perfcast.config import STORE_HELP
@@ -43,7 +44,6 @@ GRANULARITIES = ("routed", "all", "family")
 MIN_FAMILY_ROWS = 1000
 #: The stored records (`_hash`) a model was fitted on, so `perfcast promote` can tell new measurements.
 TRAINING_ROWS_FILE = "training_rows.npz"
-HASH_COLUMN = "_hash"
 
 
 @dataclass
