@@ -173,7 +173,7 @@ def test_dask_path_matches_streaming(tmp_path, model_dir, queries, capsys):
     assert list(np.flatnonzero(got["pred.error"].notna())) == [5] and "row 6: problem.M" in capsys.readouterr().err
 
 
-def test_parquet_written_by_pandas_with_list_columns_and_a_dask_rerun(tmp_path, model_dir, queries):
+def test_parquet_written_by_pandas_with_list_columns_and_a_dask_rerun(tmp_path, model_dir, queries, capsys):
     """A Parquet file pandas wrote from a store read (a `runtime_ms_samples` list column, an index) made
     `perfcast predict` crash ("data type 'list<item: double>[pyarrow]' not understood") with or without
     --dask. And a --dask run into an earlier run's output used to leave that run's extra parts in it."""
@@ -182,6 +182,7 @@ def test_parquet_written_by_pandas_with_list_columns_and_a_dask_rerun(tmp_path, 
     frame = queries.assign(runtime_ms_samples=pd.Series([[0.1, 0.2]] * len(queries),
                                                         dtype=pd.ArrowDtype(pa.list_(pa.float64()))))
     frame.index = frame.index + 1000
+    frame.loc[[1250, 1610], "problem.M"] = -1  # rows 251 and 611, in the 2nd and 4th of 5 partitions
     src, out = tmp_path / "from_pandas.parquet", tmp_path / "out.parquet"
     frame.to_parquet(src, row_group_size=100)
     assert cli_main(["predict", str(src), str(tmp_path / "plain.parquet"), "--model", str(model_dir), "--quiet"]) == 0
@@ -190,7 +191,10 @@ def test_parquet_written_by_pandas_with_list_columns_and_a_dask_rerun(tmp_path, 
                      "--quiet"]) == 0
     got = pd.read_parquet(out, columns=PRED_COLS)
     assert len(got) == len(plain) == len(queries)
-    np.testing.assert_allclose(got.to_numpy(float), plain.to_numpy(float), rtol=1e-6)
+    np.testing.assert_allclose(got.to_numpy(float), plain.to_numpy(float), rtol=1e-6, equal_nan=True)
+    err = capsys.readouterr().err.split("perfcast predict: ")[-1]  # the --dask run's report, counted per partition
+    assert err.startswith(f"2 of {len(queries):,} rows have no prediction") and "row 251: problem.M" in err
+    assert "row 611: problem.M" in err
     frame.head(150).to_parquet(src, row_group_size=100)
     assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--dask", "--quiet"]) == 0
     assert len(pd.read_parquet(out, columns=PRED_COLS)) == 150

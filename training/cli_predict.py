@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import re
 import shutil
@@ -112,8 +113,12 @@ class RowErrors:
     def add(self, start: int, reasons: pd.Series) -> None:
         """Count the non-null `reasons` of rows numbered from `start` (0-based)."""
         failed = np.flatnonzero(reasons.notna().to_numpy())
-        self.count += len(failed)
-        self.first += [f"row {start + i + 1}: {reasons.iloc[i]}" for i in failed[: self.keep - len(self.first)]]
+        self.add_counted(start, len(failed), [(int(i), reasons.iloc[i]) for i in failed[: self.keep]])
+
+    def add_counted(self, start: int, count: int, first: list[tuple[int, str]]) -> None:
+        """`count` more rows without a prediction, the first of them as (position from `start`, reason)."""
+        self.count += count
+        self.first += [f"row {start + i + 1}: {reason}" for i, reason in first[: self.keep - len(self.first)]]
 
 
 def predict_rows(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
@@ -235,6 +240,7 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
     if file_kind(input_path) != "parquet" or file_kind(output_path) != "parquet":
         raise ValueError("--dask reads and writes Parquet")
     source = pq.ParquetFile(input_path)
+    keep = errors.keep if errors is not None else 0
     runs = _row_group_runs([source.metadata.row_group(g).num_rows for g in range(source.num_row_groups)], chunk_rows)
 
     def read(groups: list[int]) -> pd.DataFrame:  # dd.read_parquet fails on the list columns pandas wrote
@@ -254,7 +260,10 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
         # cannot read back, and zero-padded names keep the parts in input order when listed
         table = pa.Table.from_pandas(out[schema.names], schema=schema, preserve_index=False)
         pq.write_table(table.replace_schema_metadata(None), partial / f"part.{partition_info['number']:06d}.parquet")
-        return pd.DataFrame({"rows": [len(out)]})
+        failed = np.flatnonzero(out[ERROR_COLUMN].notna().to_numpy())  # counted here: no pass over the output
+        first = [(int(i), str(out[ERROR_COLUMN].iloc[i])) for i in failed[:keep]]
+        return pd.DataFrame({"number": [partition_info["number"]], "rows": [len(out)], "failed": [len(failed)],
+                             "first": [json.dumps(first)]})
 
     # written beside the target and moved at the end: a failure leaves no partial output, and the parts
     # of an earlier run in the same place are not mixed into this one's
@@ -265,7 +274,8 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
             ddf = dd.from_map(read, runs, meta=arrow_to_frame(source.schema_arrow.empty_table()))
             # explicit meta: dask must not call the model on its made-up sample rows
-            ddf.map_partitions(run, meta={"rows": "int64"}).compute()
+            parts = ddf.map_partitions(run, meta={"number": "int64", "rows": "int64", "failed": "int64",
+                                                  "first": "object"}).compute()
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -274,12 +284,12 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
     elif output_path.exists():
         output_path.unlink()
     partial.replace(output_path)
-    import pyarrow.dataset as ds
-
-    written = ds.dataset(str(output_path), format="parquet")
-    if errors is not None:  # the parts are written in input order
-        errors.add(0, written.to_table(columns=[ERROR_COLUMN]).column(ERROR_COLUMN).to_pandas())
-    return int(written.count_rows())
+    start = 0
+    for part in parts.sort_values("number").itertuples():  # one row per partition, in input order
+        if errors is not None:
+            errors.add_counted(start, int(part.failed), [tuple(x) for x in json.loads(part.first)])
+        start += int(part.rows)
+    return start
 
 
 def main(args: argparse.Namespace) -> int:
