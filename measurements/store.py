@@ -350,16 +350,18 @@ class MeasurementStore:
             return pa.concat_tables(fixed, promote_options="permissive")
 
     def read(self, kernel: str | Sequence[str] | None = None, system: str | Sequence[str] | None = None,
-             columns: Sequence[str] | None = None, *, with_hash: bool = False) -> pd.DataFrame:
+             columns: Sequence[str] | None = None, *, with_hash: bool = False,
+             unreadable: list[str] | None = None) -> pd.DataFrame:
         """Stored records as one flat DataFrame (dotted columns).
 
         `ir.*` columns (IR text can be large) come back only when named in `columns`, `_hash` (each
         record's identity) only when named or with `with_hash`.
         Columns missing from some files (other kernel families) read as missing values. `system` keeps
         those systems' rows; a registered alias (`H100`) matches the canonical name ingest stores.
+        A broken file raises `StoreError`, or with `unreadable` (a list) is appended to it and skipped.
         """
         with self._lock(shared=True):  # compaction cannot swap files under a reader
-            tables = self._read_tables(self.files(kernel), system, columns, with_hash=with_hash)
+            tables = self._read_tables(self.files(kernel), system, columns, unreadable, with_hash=with_hash)
         if not tables:
             return pd.DataFrame(columns=list(columns) if columns is not None else [])
         frame = self._unify(tables).to_pandas(types_mapper=_types_mapper)
@@ -499,10 +501,7 @@ class MeasurementStore:
         """Counts per system, kernel and status; targets present; value ranges; unknown systems."""
         cols = ["kernel", "system", "status", *TARGETS, SAMPLES_COLUMN]
         unreadable: list[str] = []  # listed, not raised: the summary is where one looks for them
-        with self._lock(shared=True):
-            tables = self._read_tables(self.files(), None, cols, unreadable)
-        frame = (self._unify(tables).to_pandas(types_mapper=_types_mapper).reindex(columns=cols) if tables
-                 else pd.DataFrame(columns=cols))
+        frame = self.read(columns=cols, unreadable=unreadable)
         n = len(frame)
         out: dict = {"root": str(self.root), "records": n, "files": len(self.files()), "unreadable_files": unreadable}
         out["per_kernel"] = _counts(frame, "kernel")

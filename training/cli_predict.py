@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import re
 import shutil
@@ -263,7 +262,7 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
         failed = np.flatnonzero(out[ERROR_COLUMN].notna().to_numpy())  # counted here: no pass over the output
         first = [(int(i), str(out[ERROR_COLUMN].iloc[i])) for i in failed[:keep]]
         return pd.DataFrame({"number": [partition_info["number"]], "rows": [len(out)], "failed": [len(failed)],
-                             "first": [json.dumps(first)]})
+                             "first": [first]})
 
     # written beside the target and moved at the end: a failure leaves no partial output, and the parts
     # of an earlier run in the same place are not mixed into this one's
@@ -287,7 +286,7 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
     start = 0
     for part in parts.sort_values("number").itertuples():  # one row per partition, in input order
         if errors is not None:
-            errors.add_counted(start, int(part.failed), [tuple(x) for x in json.loads(part.first)])
+            errors.add_counted(start, int(part.failed), part.first)
         start += int(part.rows)
     return start
 
