@@ -275,7 +275,7 @@ def test_promote_after_more_configs_scores_the_served_champion_on_the_new_ones(d
     from perfcast.models.routed import load_cost_model
     from perfcast.training.cli_promote import _compare
     from perfcast.training.evaluate import score
-    from perfcast.training.train import load_training_frame, split_from_dict
+    from perfcast.training.train import HELDOUT_PREDICTIONS_FILE, load_training_frame, split_from_dict
 
     rows = convolution(datasets_dir, "A100")
     half = np.random.default_rng(3).random(len(rows)) < 0.5
@@ -293,6 +293,30 @@ def test_promote_after_more_configs_scores_the_served_champion_on_the_new_ones(d
     assert new["champion_metrics"]["test.runtime_ms.median_ape"] == pytest.approx(served["runtime_ms.median_ape"])
     worse, better = _compare(new["challenger_metrics"], new["champion_metrics"], new["n_compared"])
     assert decision["outcome"] == ("would-promote (dry run)" if not worse and better else "kept")
+    # the challenger is scored from its held-out fit's kept predictions; they are what a re-fit predicts
+    assert new["challenger_scored"].startswith("its held-out fit's predictions")
+    challenger_dir = resolve_model_dir("models:/perfcast-more@challenger", tracking_uri=uri)
+    (challenger_dir / HELDOUT_PREDICTIONS_FILE).unlink()
+    refit = promote("perfcast-more", store=store, tracking_uri=uri, dry_run=True, progress=False)["new_measurements"]
+    assert refit["challenger_scored"].startswith("its hyperparameters re-fitted")
+    assert refit["challenger_metrics"] == pytest.approx(new["challenger_metrics"], rel=1e-12)
+
+
+def test_heldout_predictions_are_looked_up_by_record(tmp_path):
+    """In the asked order, duplicates allowed; a record that was not a test record gives None (re-fit)."""
+    import numpy as np
+    from perfcast.training.train import heldout_predictions, save_heldout_predictions
+
+    test = pd.DataFrame({"_hash": np.array([2**63 + 5, 7, 2**40], dtype=np.uint64), "kernel": ["a", "b", "c"]})
+    pred = pd.DataFrame({"pred.runtime_ms": [1.5, 2.5, 3.5], "pred.runtime_ms.q10": [1.0, 2.0, 3.0],
+                         "pred.error": [None, "bad", None]})
+    assert save_heldout_predictions(tmp_path, test, pred) == 3
+    got = heldout_predictions(tmp_path, np.array([2**40, 2**63 + 5, 2**40], dtype=np.uint64))
+    assert got.columns.tolist() == ["pred.runtime_ms", "pred.runtime_ms.q10"]
+    assert got["pred.runtime_ms"].tolist() == [3.5, 1.5, 3.5]
+    assert heldout_predictions(tmp_path, np.array([7, 8], dtype=np.uint64)) is None
+    assert heldout_predictions(tmp_path / "none", np.array([7], dtype=np.uint64)) is None
+    assert save_heldout_predictions(tmp_path, test.drop(columns="_hash"), pred) == 0
 
 
 def test_promote_after_measuring_a_new_kernel_family(datasets_dir, tmp_path):

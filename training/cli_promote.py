@@ -123,20 +123,26 @@ def _new_measurements(champ_dir: Path, champ_meta: dict[str, Any], frame: Any, t
     return test[~measured], "the (kernel, system) pairs the champion has measurements of (no training_rows.npz)"
 
 
-def _served_comparison(ch_meta: dict[str, Any], champ_dir: Path, frame: Any, train: Any, new: Any) -> dict[str, Any]:
-    """On records the champion never saw: the challenger's recipe fitted on the split's training rows
-    (its held-out model) against the champion as it is served (`load_cost_model`, uncovered pairs null)."""
+def _served_comparison(ch_dir: Path, ch_meta: dict[str, Any], champ_dir: Path, frame: Any, train: Any,
+                       new: Any) -> dict[str, Any]:
+    """On records the champion never saw: the challenger's held-out model (its recipe fitted on the split's
+    training rows) against the champion as it is served (`load_cost_model`, uncovered pairs null)."""
     import numpy as np
     import pandas as pd
+    from perfcast.measurements.validate import HASH_COLUMN
     from perfcast.models.routed import load_cost_model
     from perfcast.training.baselines import usable
     from perfcast.training.evaluate import score
-    from perfcast.training.train import meta_factory
+    from perfcast.training.train import heldout_predictions, meta_factory
 
-    model = meta_factory(ch_meta)()
-    model.fit(frame.iloc[train].reset_index(drop=True))
     rows = frame.iloc[new].reset_index(drop=True)
-    ch_pred = model.predict(rows)
+    ch_pred = heldout_predictions(ch_dir, rows[HASH_COLUMN].to_numpy()) if HASH_COLUMN in rows else None
+    challenger_scored = "its held-out fit's predictions (heldout_predictions.npz)"
+    if ch_pred is None:  # trained before they were kept, or from a frame without record hashes
+        model = meta_factory(ch_meta)()
+        model.fit(frame.iloc[train].reset_index(drop=True))
+        ch_pred = model.predict(rows)
+        challenger_scored = "its hyperparameters re-fitted on the split's training rows"
     champion = load_cost_model(champ_dir)
     # a routed champion refuses kernels it has no sub-model for: as served, those rows get no answer
     routes = getattr(champion, "routes", None)
@@ -158,6 +164,7 @@ def _served_comparison(ch_meta: dict[str, Any], champ_dir: Path, frame: Any, tra
         return {f"test.{k}": v for k, v in score(part, pred[both].reset_index(drop=True)).items()} if both.any() else {}
 
     return {"n_rows": int(len(rows)), "n_compared": int(both.sum()), "new_answers": new_answers,
+            "challenger_scored": challenger_scored,
             "challenger_metrics": scored(ch_pred), "champion_metrics": scored(champ_pred)}
 
 
@@ -231,9 +238,10 @@ def decide(name: str, *, store: Any = None, tracking_uri: str | None = None, pro
             if progress:
                 print(f"scoring champion v{champ_version} as served on {len(new):,} test records it never saw",
                       flush=True)
-            served = _served_comparison(ch_meta, champ_dir, frame, train, new)
-            decision["new_measurements"] = {"known_by": known_by, **{k: served[k] for k in ("n_rows", "n_compared",
-                                                                                             "new_answers")},
+            served = _served_comparison(ch_dir, ch_meta, champ_dir, frame, train, new)
+            decision["new_measurements"] = {"known_by": known_by,
+                                            **{k: served[k] for k in ("n_rows", "n_compared", "new_answers",
+                                                                      "challenger_scored")},
                                             "challenger_metrics": {k: served["challenger_metrics"].get(k) for k in keys},
                                             "champion_metrics": {k: served["champion_metrics"].get(k) for k in keys}}
     decision["challenger_metrics"] = {k: ch_metrics.get(k) for k in keys}

@@ -44,6 +44,8 @@ GRANULARITIES = ("routed", "all", "family")
 MIN_FAMILY_ROWS = 1000
 #: The stored records (`_hash`) a model was fitted on, so `perfcast promote` can tell new measurements.
 TRAINING_ROWS_FILE = "training_rows.npz"
+#: The held-out fit's predictions of its test records, so `perfcast promote` need not re-fit it.
+HELDOUT_PREDICTIONS_FILE = "heldout_predictions.npz"
 
 
 @dataclass
@@ -334,6 +336,37 @@ def seen_in_training(model_dir: Path, hashes: np.ndarray) -> np.ndarray | None:
     return np.isin((np.asarray(hashes, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32), top)
 
 
+def save_heldout_predictions(model_dir: Path, test: pd.DataFrame, pred: pd.DataFrame) -> int:
+    """Keep the held-out fit's predictions of its test records in `model_dir/heldout_predictions.npz`,
+    keyed by `_hash` (float64, as predicted). Promote scores the challenger on the records its champion
+    never saw from these, instead of fitting the same model again. A frame without `_hash` (not read from
+    a store) keeps nothing. Returns the records written."""
+    if HASH_COLUMN not in test or not len(test):
+        return 0
+    columns = [c for c in pred.columns if pd.api.types.is_numeric_dtype(pred[c])]
+    np.savez_compressed(Path(model_dir) / HELDOUT_PREDICTIONS_FILE, hash=test[HASH_COLUMN].to_numpy(dtype=np.uint64),
+                        columns=np.array(columns, dtype=str),
+                        **{f"column{i}": pred[c].to_numpy(dtype=np.float64) for i, c in enumerate(columns)})
+    return len(test)
+
+
+def heldout_predictions(model_dir: Path, hashes: np.ndarray) -> pd.DataFrame | None:
+    """The held-out fit's predictions of the stored records `hashes` (uint64 `_hash`), in their order;
+    None when the model kept none (`save_heldout_predictions`) or some record was not among its test rows."""
+    path = Path(model_dir) / HELDOUT_PREDICTIONS_FILE
+    if not path.is_file():
+        return None
+    hashes = np.asarray(hashes, dtype=np.uint64)
+    with np.load(path, allow_pickle=False) as data:
+        stored = data["hash"]
+        order = np.argsort(stored, kind="stable")
+        at = np.minimum(np.searchsorted(stored[order], hashes), max(len(stored) - 1, 0))
+        if not len(stored) or not (stored[order][at] == hashes).all():
+            return None
+        rows = order[at]
+        return pd.DataFrame({c: data[f"column{i}"][rows] for i, c in enumerate(data["columns"].tolist())})
+
+
 def sample_problems(frame: pd.DataFrame, max_rows: int, seed: int = 0) -> pd.DataFrame:
     """At most `max_rows` rows per (kernel, system), keeping whole problems (every config of a chosen
     problem); a single-problem group (e.g. SGEMM UCI) is sampled by row instead. `max_rows <= 0`: all.
@@ -525,6 +558,8 @@ def train_one(
     model_dir = Path(out_dir) if out_dir is not None else work / "model"
     model.save(model_dir, metrics=metrics)
     save_training_rows(model_dir, frame)
+    if holdout > 0:
+        save_heldout_predictions(model_dir, test, pred)
     snapshot = model.meta_["data"]
     result = TrainResult(
         name=name,
@@ -619,6 +654,8 @@ def train_routed(
     model.save(model_dir, metrics=metrics, eval_split=split_dict, group_metrics=group_metrics, group_splits=group_splits,
                training_sample=training_sample)
     save_training_rows(model_dir, frame)
+    if holdout > 0:
+        save_heldout_predictions(model_dir, test, pred)
     meta = json.loads((model_dir / "model.json").read_text())
     result = TrainResult(name=name, model_dir=model_dir, n_rows=len(frame), kernels=sorted(meta["kernels"]),
                          metrics=metrics, split=split_dict)
