@@ -279,8 +279,8 @@ def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapp
     """A query's `problem` section by the rules `validate_frame` applies to measurements, so a query
     means what the stored rows mean: M, N, K, batch positive integers (M, N, K required for matmul
     kernels), dtype and layout spellings made canonical (`half` is `fp16`), matmul layouts defaulted,
-    `allow_tf32` a boolean. Returns `problem` itself when nothing changes; raises `QueryError` naming
-    the first bad field."""
+    `allow_tf32` a boolean on fp32 operands and null on others. Returns `problem` itself when nothing
+    changes; raises `QueryError` naming the first bad field."""
     matmul = kernel in MATMUL_FAMILIES
     if problem is None and not matmul:
         return None
@@ -316,6 +316,8 @@ def canonical_problem(kernel: object, problem: Mapping[str, Any] | None) -> Mapp
         if flag is None:
             raise QueryError(f"problem.allow_tf32 must be a boolean, got {_plain(tf32)!r}", "problem.allow_tf32")
         changed["allow_tf32"] = flag
+    if dtype is not None and dtype != "fp32" and not is_missing(tf32):  # as validate_frame: fp32 only
+        changed["allow_tf32"] = None
     return {**source, **changed} if changed or problem is None else problem
 
 
@@ -683,6 +685,13 @@ def validate_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             reasons.add(text.notna().to_numpy(dtype=bool) & mapped.isna().to_numpy(), "problem.allow_tf32 must be a boolean")
             raw = mapped
         out["problem.allow_tf32"] = raw.astype("boolean")
+        # TF32 applies to fp32 operands only: on another dtype the flag means nothing, and sources disagree
+        # on writing it (the collector writes False, AutoHeuristic's logs leave it out), so a model learnt
+        # the source from it. Measurements and queries (`canonical_problem`) keep it for fp32 alone.
+        if "problem.dtype" in out:
+            other = (out["problem.dtype"].notna() & (out["problem.dtype"] != "fp32")).to_numpy(dtype=bool)
+            if other.any():
+                out.loc[other, "problem.allow_tf32"] = pd.NA
 
     for col in out.columns:
         if col.startswith("params.") and col[7:] in COUNT_PARAMS:

@@ -170,6 +170,9 @@ PROBLEMS = [  # (kernel, problem): valid spellings, each bad value, the matmul d
     ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": 16}),
     ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "fp16", "a_layout": "diagonal"}),
     ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "fp32", "allow_tf32": "maybe"}),
+    ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "half", "allow_tf32": False}),  # dropped off fp32
+    ("cublas.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "bf16", "allow_tf32": "true"}),
+    ("triton.matmul", {"M": 64, "N": 64, "K": 64, "dtype": "fp16", "allow_tf32": "maybe"}),
     ("triton.softmax", {"M": 64, "N": 1024, "dtype": "float16"}),
     ("triton.softmax", {"M": 64, "N": -1, "dtype": "fp16"}),
     ("kerneltuner.convolution", {"image_width": 4096, "filter_width": 15}),
@@ -193,10 +196,41 @@ def test_a_query_problem_follows_the_rules_measurements_follow(kernel, problem):
         return
     got = canonical_problem(kernel, problem)
     stored = {c.split(".", 1)[1]: v for c, v in valid.iloc[0].items() if c.startswith("problem.") and not pd.isna(v)}
-    assert got == stored
+    assert {k: v for k, v in got.items() if v is not None} == stored  # null: a field that does not apply
     assert all(type(got[k]) is int for k in ("M", "N", "K", "batch") if k in got)
     if got == problem:
         assert got is problem  # nothing to change: the same object (the service's common case)
+
+
+def test_allow_tf32_is_kept_for_fp32_operands_only():
+    """TF32 applies to fp32 alone. The collector writes `allow_tf32: false` on fp16 rows, AutoHeuristic's
+    logs leave it out: stored and queried, both forms are the same record, and a model fitted on the
+    collector's rows (the bundled H200 set) answers an fp16 query that leaves the flag out, as most do.
+    It used to refuse it: "kernel 'triton.matmul' lacks input columns ['problem.allow_tf32']"."""
+    from pathlib import Path
+
+    from perfcast.features import featurize
+    from perfcast.measurements.ingest import read_path
+    from perfcast.measurements.validate import check_queries
+
+    fp16 = {"M": 64, "N": 64, "K": 64, "dtype": "fp16"}
+    frame = records_to_frame([_record(problem={**fp16, "allow_tf32": False}), _record(problem=fp16),
+                              _record(problem={**fp16, "dtype": "fp32", "allow_tf32": False})])
+    valid, _ = validate_frame(frame)
+    assert valid["problem.allow_tf32"].isna().tolist() == [True, True, False]
+    assert record_hash(valid.iloc[[0]]).iloc[0] == record_hash(valid.iloc[[1]]).iloc[0]
+    queries, reasons = check_queries(frame.drop(columns=["runtime_ms", "runtime_ms_samples", "status"]))
+    assert (reasons == "").all() and queries["problem.allow_tf32"].isna().tolist() == [True, True, False]
+
+    bundled = Path(__file__).resolve().parents[1] / "data" / "h100" / "h200-transfer.jsonl.xz"
+    raw = pd.concat([c.frame for c in read_path(bundled) if len(c.frame)], ignore_index=True)
+    raw = raw[raw["kernel"] == "triton.matmul"].reset_index(drop=True)
+    assert raw.loc[raw["problem.dtype"] != "fp32", "problem.allow_tf32"].eq(False).all()  # as collected
+    rows, _ = validate_frame(raw)
+    _, schema = featurize(rows)
+    assert "problem.allow_tf32" not in schema.inputs["triton.matmul"]  # optional: present on fp32 rows only
+    query = rows.loc[rows["problem.dtype"] == "fp16"].head(3).drop(columns=["problem.allow_tf32"])
+    assert np.isfinite(featurize(query, schema)[0]["roofline_ms"]).all()
 
 
 PARAMS = [  # (kernel, params): counts as ints, floats, text; each bad value; flags that may be 0; null
