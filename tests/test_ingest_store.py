@@ -159,6 +159,30 @@ def test_csv_rows_with_the_wrong_number_of_cells_are_quarantined_alone(tmp_path,
     assert {r["_line"]: r["raw"] for r in quarantined} == {3: rows[1], 6: rows[4]}
 
 
+@pytest.mark.parametrize("block_bytes", [1 << 24, 300])
+def test_rows_after_a_ragged_csv_row_keep_their_line_numbers(tmp_path, store, monkeypatch, block_bytes):
+    """Arrow drops a ragged row without saying where, and the lines of the rows after it were counted
+    one short: `M = -5` on line 9 was reported on line 8. 300-byte blocks switch to the exact reader
+    after rows already stored; a quoted cell spanning two lines counts both."""
+    from perfcast.measurements.ingest import canonical
+
+    monkeypatch.setattr(canonical, "CSV_BLOCK_BYTES", block_bytes)
+    header = "kernel,system,runtime_ms,problem.M,problem.N,problem.K,problem.dtype,meta.note"
+    rows = [f"triton.matmul,H100,{0.1 * (i + 1):.1f},64,64,{64 * (i + 1)},fp16," for i in range(12)]
+    rows[5] = "triton.matmul,H100"                               # line 7: cells missing
+    rows[6] += '"two\nlines"'                              # lines 8-9: one row
+    rows[7] = rows[7].replace(",64,64,", ",-5,64,")               # line 10: a bad M
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    entry = ingest_path(path, store, progress=False).files[0]
+    assert (entry.rows_read, entry.stored, entry.quarantined) == (12, 10, 2)
+    quarantined = [json.loads(line) for line in Path(entry.quarantine_path).read_text().splitlines()]
+    assert sorted((r["_line"], r["_reason"].split(" (")[0]) for r in quarantined) == [
+        (7, "expected 8 cells"), (10, "problem.M must be a positive integer")]
+    assert sorted(store.read()["problem.K"]) == [64 * (i + 1) for i in range(12) if i not in (5, 7)]
+    assert store.read(columns=["meta.note", "problem.K"]).set_index("problem.K")["meta.note"][448] == "two\nlines"
+
+
 def test_an_empty_file_is_named_as_such(tmp_path, store):
     from perfcast.measurements.ingest import IngestError
 

@@ -117,18 +117,22 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     Columns are parsed as text and typed per block (`_typed`): Arrow's own inference fixes a column's
     type from the file's first block, so a file of several kernel families (a column empty for the
     first family, numbers for a later one) stopped at the first such value and lost the rest.
+    A row with too few or too many cells is quarantined and the rest of the file read: Arrow drops such
+    a row without saying where it was, so from the first one on the file is read by `_read_csv_exact`,
+    which keeps every row's line number.
     """
     with open_bytes(path) as fh:
         header = fh.readline().decode("utf-8-sig", errors="replace")
     names = next(csv.reader([header.rstrip("\r\n")]), [])
     # IR text spans lines inside quoted cells; pyarrow parses those only when told (a slower mode)
     multiline = any(name.startswith(("ir.", "meta.")) for name in names)
-    ragged: list[tuple[int, int, str]] = []
+    ragged: list[int] = []
 
-    def skip(row: Any) -> str:  # a row with too few or too many cells: quarantined, the rest of the file read
-        ragged.append((row.expected_columns, row.actual_columns, row.text[:2000]))  # bounded: a file of them
+    def skip(row: Any) -> str:
+        ragged.append(row.actual_columns)
         return "skip"
 
+    line = 2  # the line of the next data row (after the header)
     try:
         with open_bytes(path) as fh:
             reader = pacsv.open_csv(
@@ -138,11 +142,10 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
                 convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                      strings_can_be_null=True),
             )
-            line = 2  # after the header
             for batch in reader:
-                columns = [column if name in TEXT_COLUMNS or name.startswith("ir.") else _typed(column)
-                           for name, column in zip(batch.schema.names, batch.columns, strict=True)]
-                frame = pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pandas()
+                if ragged:  # a row of this batch (or of one read ahead) was dropped: line numbers unknown
+                    break
+                frame = _typed_frame(batch.schema.names, batch.columns)
                 frame[LINE_COLUMN] = np.arange(line, line + len(frame))
                 line += len(frame)
                 for start in range(0, len(frame), chunk_rows):
@@ -150,25 +153,56 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{path}: not a readable CSV ({exc})") from exc
     if ragged:
-        numbers = _ragged_lines(path, len(names))
-        rejects = [{"_line": numbers[i] if i < len(numbers) else None,
-                    "_reason": f"expected {expected} cells (the header's), got {actual}", "raw": text}
-                   for i, (expected, actual, text) in enumerate(ragged)]
-        yield IngestChunk(pd.DataFrame(), rejects_frame(rejects, str(path)), file=str(path))
+        yield from _read_csv_exact(path, names, line - 2, chunk_rows)
 
 
-def _ragged_lines(path: Path, n_columns: int) -> list[int]:
-    """First line numbers of the rows whose cell count is not the header's, in file order (a second,
-    slower read, only for files that have such rows)."""
-    found: list[int] = []
+def _typed_frame(names: list[str], columns: list[pa.Array]) -> pd.DataFrame:
+    columns = [column if name in TEXT_COLUMNS or name.startswith("ir.") else _typed(column)
+               for name, column in zip(names, columns, strict=True)]
+    return pa.RecordBatch.from_arrays(columns, names=names).to_pandas()
+
+
+def _read_csv_exact(path: Path, names: list[str], done_rows: int, chunk_rows: int) -> Iterator[IngestChunk]:
+    """The data rows after the first `done_rows` (already read), by Python's csv module: each row with
+    the line it starts on, a row whose cell count is not the header's as a reject. Cells are typed as
+    in `read_csv` (Arrow's null spellings are missing)."""
+    nulls = frozenset(pacsv.ConvertOptions().null_values)
+    csv.field_size_limit(2**31 - 1)  # IR text cells run to megabytes
+    cells: list[list[str | None]] = [[] for _ in names]
+    lines: list[int] = []
+    rejects: list[dict[str, Any]] = []
+
+    def flush() -> IngestChunk:
+        frame = _typed_frame(names, [pa.array(column, pa.string()) for column in cells])
+        frame[LINE_COLUMN] = lines.copy()
+        for column in cells:
+            column.clear()
+        lines.clear()
+        return IngestChunk(frame, file=str(path))
+
     with io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
-        start = 1
+        next(reader, None)  # the header
+        start, row_number = reader.line_num + 1, 0
         for row in reader:
-            if row and len(row) != n_columns:
-                found.append(start)
+            if row:
+                row_number += 1
+                if row_number > done_rows:
+                    if len(row) != len(names):
+                        text = io.StringIO()
+                        csv.writer(text, lineterminator="").writerow(row)
+                        rejects.append({LINE_COLUMN: start, "_reason": f"expected {len(names)} cells (the header's), "
+                                        f"got {len(row)}", "raw": text.getvalue()[:2000]})
+                    else:
+                        for column, value in zip(cells, row, strict=True):
+                            column.append(None if value in nulls else value)
+                        lines.append(start)
+                        if len(lines) >= chunk_rows:
+                            yield flush()
             start = reader.line_num + 1
-    return found
+    if lines:
+        yield flush()
+    yield IngestChunk(pd.DataFrame(), rejects_frame(rejects, str(path)), file=str(path))
 
 
 def _list_as_arrow(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
