@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import re
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,15 +45,16 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
         for chunk in read_parquet(path, chunk_rows=chunk_rows):
             yield _in_place(chunk.frame, {})
-    elif kind == "csv":
-        yield from _csv_chunks(path, chunk_rows)
     else:
-        # ingest's reader: a line that is not a JSON object keeps its place as a row with a reason
-        from perfcast.measurements.ingest.canonical import read_jsonl
+        # ingest's readers: a line that is not a JSON object, a CSV row with too few or too many cells,
+        # keeps its place as a row with a reason
+        from perfcast.measurements.ingest.canonical import read_csv, read_jsonl
 
-        for chunk in read_jsonl(path, chunk_rows=chunk_rows):
-            bad = {line: f"line {line}: {reason}"
-                   for line, reason in zip(chunk.rejects[LINE_COLUMN], chunk.rejects[REASON_COLUMN], strict=True)}
+        reader = read_csv if kind == "csv" else read_jsonl
+        for chunk in reader(path, chunk_rows=chunk_rows):
+            rejects = chunk.rejects
+            bad = {} if rejects.empty else {line: f"line {line}: {reason}" for line, reason in
+                                            zip(rejects[LINE_COLUMN], rejects[REASON_COLUMN], strict=True)}
             yield _in_place(chunk.frame, bad)
 
 
@@ -66,36 +65,6 @@ def _in_place(frame: pd.DataFrame, bad: dict[int, str]) -> pd.DataFrame:
         rows = pd.DataFrame({LINE_COLUMN: list(bad), REASON_COLUMN: list(bad.values())})
         frame = pd.concat([frame, rows], ignore_index=True).sort_values(LINE_COLUMN, kind="stable")
     return frame.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
-
-
-_SKIPPED = re.compile(r"Skipping line (\d+): ([^\n]*)")
-
-
-def _skipped_lines(caught: list[warnings.WarningMessage]) -> dict[int, str]:
-    """`{file line: reason}` of the rows pandas skipped, from its ParserWarnings (then forgotten)."""
-    found = {int(m.group(1)): f"line {m.group(1)}: {m.group(2).replace('fields', 'cells')}"
-             for w in caught for m in _SKIPPED.finditer(str(w.message))}
-    caught.clear()
-    return found
-
-
-def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """pandas' C reader; a row with more cells than the header (which made pandas stop the whole file)
-    keeps its place as a row with a `_reason`. pandas reports each such line with the chunk it falls in."""
-    next_line = 2  # the file line of the next data row (after the header)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pd.errors.ParserWarning)
-        for chunk in pd.read_csv(path, chunksize=chunk_rows, on_bad_lines="warn"):
-            skipped = _skipped_lines(caught)
-            if skipped:
-                total = len(chunk) + len(skipped)
-                chunk[LINE_COLUMN] = [n for n in range(next_line, next_line + total) if n not in skipped][: len(chunk)]
-                chunk = _in_place(chunk, skipped)
-            next_line += len(chunk)
-            yield chunk
-        tail = _skipped_lines(caught)  # bad lines after the last good row come with no chunk of their own
-        if tail:
-            yield pd.DataFrame({REASON_COLUMN: [tail[n] for n in sorted(tail)]})
 
 
 ERROR_COLUMN = "pred.error"

@@ -172,13 +172,15 @@ def _read_csv_exact(path: Path, names: list[str], done_rows: int, chunk_rows: in
     lines: list[int] = []
     rejects: list[dict[str, Any]] = []
 
-    def flush() -> IngestChunk:
+    def flush() -> IngestChunk:  # the rejects go with the chunk of rows around them (predict keeps their place)
         frame = _typed_frame(names, [pa.array(column, pa.string()) for column in cells])
         frame[LINE_COLUMN] = lines.copy()
+        chunk = IngestChunk(frame, rejects_frame(rejects, str(path)), file=str(path))
         for column in cells:
             column.clear()
         lines.clear()
-        return IngestChunk(frame, file=str(path))
+        rejects.clear()
+        return chunk
 
     with io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", errors="replace", newline="") as fh:
         reader = csv.reader(fh)
@@ -200,9 +202,8 @@ def _read_csv_exact(path: Path, names: list[str], done_rows: int, chunk_rows: in
                         if len(lines) >= chunk_rows:
                             yield flush()
             start = reader.line_num + 1
-    if lines:
+    if lines or rejects:
         yield flush()
-    yield IngestChunk(pd.DataFrame(), rejects_frame(rejects, str(path)), file=str(path))
 
 
 def _list_as_arrow(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
