@@ -6,6 +6,7 @@ Public API::
     compile_plan(schema) -> FeaturePlan; plan.transform(columns) -> ndarray  # same values, small batches fast
     FeatureSchema, FeatureSchemaError, UNKNOWN_CODE
     register_extractor(kernel, extractor), get_extractor(kernel), Extractor, GenericExtractor
+    prefetch_ir_features(frame, n_jobs)   # IR texts featurised in worker processes, then cached
 
 `X` always has `roofline_ms` (physics lower bound, NaN where not derivable).
 """
@@ -17,6 +18,7 @@ from perfcast.features.registry import (
     GenericExtractor,
     featurize,
     get_extractor,
+    prefetch_ir_features,
     register_extractor,
     registered_kernels,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "compile_plan",
     "featurize",
     "get_extractor",
+    "prefetch_ir_features",
     "register_extractor",
     "registered_kernels",
 ]

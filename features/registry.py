@@ -316,6 +316,20 @@ def ir_features(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
+def prefetch_ir_features(frame: pd.DataFrame, n_jobs: int = -1) -> None:
+    """Featurise the IR texts of `frame` that are not cached yet in `n_jobs` worker processes (-1: all
+    cores), so that featurising these rows then finds every text cached. Batch prediction calls it per
+    chunk: the IR texts dominate its time, and one process featurises them one after another."""
+    ir_cols = [c for c in frame.columns if c.startswith("ir.") and frame[c].notna().any()]
+    if not ir_cols or n_jobs == 1:
+        return
+    from perfcast.features.ir import ir_feature_frame  # noqa: PLC0415
+
+    for col in ir_cols:
+        texts = frame[col].dropna()
+        ir_feature_frame(texts.astype(str).drop_duplicates(), col[len("ir."):], n_jobs=n_jobs)
+
+
 # ---- featurize -----------------------------------------------------------------------------------
 def _scatter(parts: list[tuple[np.ndarray | None, Columns]], n: int) -> Columns:
     """Union of per-family columns into full-length columns (NaN where a family lacks one)."""

@@ -296,6 +296,28 @@ def test_parallel_frame_equals_serial() -> None:
     assert parallel.iloc[:70]["op.tt.dot"].eq(1).all() and parallel.iloc[70].isna().all()
 
 
+def test_prefetch_fills_the_cache_the_featurizer_reads(monkeypatch) -> None:
+    """`perfcast predict` featurises each chunk's IR texts in worker processes first; the model's
+    featurize then computes nothing and gets what one process computes."""
+    from perfcast.features import ir as irmod
+    from perfcast.features import prefetch_ir_features
+    from perfcast.features.registry import ir_features
+
+    texts = [_read("matmul.ttir") + f"\n// copy {i}\n" for i in range(70)]
+    frame = pd.DataFrame({"ir.ttir": [*texts, *texts[:5], None], "ir.ptx": None})
+    irmod._feature_cache.clear()
+    serial = ir_features(frame)
+    irmod._feature_cache.clear()
+    prefetch_ir_features(frame, n_jobs=2)
+    assert len(irmod._feature_cache) == 70
+
+    def computed(*_args):
+        raise AssertionError("featurised again")
+
+    monkeypatch.setattr(irmod, "_features_uncached", computed)
+    pd.testing.assert_frame_equal(ir_features(frame), serial)
+
+
 STRUCTURAL = ("n_ops", "n_funcs", "n_loops", "loop_depth_max", "n_loads", "n_stores", "n_dot", "dot_m", "dot_n",
               "dot_k", "n_barriers", "n_branch", "n_call", "n_async_copy")  # fmt: skip
 

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or registry URI (default {DEFAULT_MODEL})")
     parser.add_argument("--chunk-rows", type=int, default=131072, help="rows per chunk (default 131072)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (default 2)")
+    parser.add_argument("--ir-jobs", type=int, default=-1,
+                        help="processes featurising IR text columns (default -1: all cores; 1: in this process)")
     parser.add_argument("--dask", action="store_true", help="Parquet in/out on a local Dask cluster (very large inputs)")
     parser.add_argument("--quiet", action="store_true")
 
@@ -142,9 +144,10 @@ def _known_kernels(model: Any) -> list[str] | None:
 
 
 def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_rows: int = 131072,
-                 threads: int = 2, progress: bool = True, errors: RowErrors | None = None) -> int:
+                 threads: int = 2, ir_jobs: int = -1, progress: bool = True, errors: RowErrors | None = None) -> int:
     """Stream INPUT through the model into OUTPUT; returns the number of rows written. `errors`, when
-    given, counts the rows without a prediction."""
+    given, counts the rows without a prediction; `ir_jobs` processes featurise IR text (-1: all cores)."""
+    from perfcast.features import prefetch_ir_features
     from perfcast.models.routed import load_cost_model
     from perfcast.training.registry import resolve_model_dir
 
@@ -159,6 +162,7 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
         start = 0
         for chunk in iter_chunks(input_path, chunk_rows):
             chunk = chunk.reset_index(drop=True)
+            prefetch_ir_features(chunk, ir_jobs)
             pred = predict_rows(model, chunk)
             chunk = chunk.drop(columns=[REASON_COLUMN], errors="ignore")  # the reader's note, now in pred.error
             if errors is not None:
@@ -271,7 +275,7 @@ def main(args: argparse.Namespace) -> int:
                                 errors=errors)
         else:
             rows = predict_file(args.input, args.output, args.model, chunk_rows=args.chunk_rows,
-                                threads=args.threads, progress=not args.quiet, errors=errors)
+                                threads=args.threads, ir_jobs=args.ir_jobs, progress=not args.quiet, errors=errors)
     except (ModelNotFoundError, FileNotFoundError, ValueError) as exc:
         print(f"perfcast predict: {exc}", file=sys.stderr)
         return 1
