@@ -291,9 +291,14 @@ def _canonical_systems(codes: np.ndarray, uniques: list) -> pd.Categorical:
 
 
 # ---- IR text features ----------------------------------------------------------------------------
+def ir_columns(frame: pd.DataFrame) -> list[str]:
+    """The `ir.<kind>` text columns of `frame` that hold any text."""
+    return [c for c in frame.columns if c.startswith("ir.") and frame[c].notna().any()]
+
+
 def ir_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Numeric features of every `ir.<kind>` text column via `perfcast.features.ir` (if present)."""
-    ir_cols = [c for c in frame.columns if c.startswith("ir.") and frame[c].notna().any()]
+    ir_cols = ir_columns(frame)
     if not ir_cols:
         return pd.DataFrame(index=frame.index)
     try:
@@ -320,14 +325,13 @@ def prefetch_ir_features(frame: pd.DataFrame, n_jobs: int = -1) -> None:
     """Featurise the IR texts of `frame` that are not cached yet in `n_jobs` worker processes (-1: all
     cores), so that featurising these rows then finds every text cached. Batch prediction calls it per
     chunk: the IR texts dominate its time, and one process featurises them one after another."""
-    ir_cols = [c for c in frame.columns if c.startswith("ir.") and frame[c].notna().any()]
+    ir_cols = ir_columns(frame)
     if not ir_cols or n_jobs == 1:
         return
     from perfcast.features.ir import ir_feature_frame  # noqa: PLC0415
 
     for col in ir_cols:
-        texts = frame[col].dropna()
-        ir_feature_frame(texts.astype(str).drop_duplicates(), col[len("ir."):], n_jobs=n_jobs)
+        ir_feature_frame(frame[col].dropna().astype(str), col[len("ir."):], n_jobs=n_jobs)  # dedupes itself
 
 
 # ---- featurize -----------------------------------------------------------------------------------
@@ -369,7 +373,7 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
     specs = pd.DataFrame(spec_cols, index=frame.index, copy=False)
     parts: list[tuple[np.ndarray | None, Columns]] = []
     inputs: dict[str, list[str]] = {}
-    ir_cols = [c for c in frame.columns if c.startswith("ir.") and frame[c].notna().any()]
+    ir_cols = ir_columns(frame)
     groups = [(-1, "")] if (kernel_codes < 0).any() else []
     groups += list(enumerate(str(k) for k in kernel_names))
     for code, kernel in groups:

@@ -126,10 +126,11 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     names = next(csv.reader([header.rstrip("\r\n")]), [])
     # IR text spans lines inside quoted cells; pyarrow parses those only when told (a slower mode)
     multiline = any(name.startswith(("ir.", "meta.")) for name in names)
-    ragged: list[int] = []
+    ragged = False
 
     def skip(row: Any) -> str:
-        ragged.append(row.actual_columns)
+        nonlocal ragged
+        ragged = True
         return "skip"
 
     line = 2  # the line of the next data row (after the header)
