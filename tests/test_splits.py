@@ -144,3 +144,34 @@ def test_problem_keys_are_the_per_row_text(gpperf, kt):
     # folds follow the key text: rows with equal keys share a fold
     folds, _ = group_folds(problem_keys(gpperf), 0.2, seed=3)
     assert pd.Series(folds).groupby(problem_keys(gpperf).to_numpy()).nunique().max() == 1
+
+
+def test_row_keys_hash_the_text_of_each_value(kt):
+    """Config and problem keys hash each value's text (`repr(float)` for numbers, "" where missing),
+    built once per distinct value; the same as hashing the per-row text (what keys were before, so
+    splits frozen then still apply), also for -0.0, NaN, inf, nullable ints and uint64."""
+
+    def per_row_text(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+        text = {}
+        for c in sorted(cols):
+            s = frame[c]
+            if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+                text[c] = s.astype("float64").map(lambda v: "" if np.isnan(v) else repr(float(v)))
+            else:
+                text[c] = s.astype("string").fillna("")
+        return pd.util.hash_pandas_object(pd.DataFrame(text), index=False).to_numpy(dtype=np.uint64)
+
+    odd = pd.DataFrame({"kernel": ["k"] * 7, "problem.a": pd.array([1, None, 3, 4, 5, 6, 7], dtype="Int64"),
+                        "problem.b": [0.0, -0.0, np.nan, np.inf, -np.inf, 1e300, 4096.0],
+                        "problem.c": np.array([2**63 + 5, 0, 1, 2, 3, 4, 5], dtype=np.uint64),
+                        "params.d": [-0.0, -0.0, 0.0, np.nan, 1.5, 2.5, -3.25],
+                        "params.e": pd.array([True, None, False, True, True, False, None], dtype="boolean")})
+    for frame in (kt, odd):
+        config_cols = ["kernel", "system", *[c for c in frame.columns if c.startswith(("params.", "problem."))]]
+        config_cols = [c for c in config_cols if c in frame.columns]
+        assert np.array_equal(S.config_keys(frame), per_row_text(frame, config_cols))
+        problem_cols = ["kernel", *[c for c in frame.columns if c.startswith("problem.")]]
+        assert np.array_equal(S.problem_keys(frame), per_row_text(frame, problem_cols))
+    keys = S.config_keys(odd)
+    assert keys[0] != keys[1]  # 0.0 and -0.0 print differently, so they are different configs
+    assert len(np.unique(keys)) == len(odd)

@@ -49,12 +49,24 @@ def _hash_columns(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     for c in sorted(columns):
         s = frame[c]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            as_float = s.astype("float64")
-            cols[c] = as_float.map(lambda v: "" if np.isnan(v) else repr(float(v)))
+            cols[c] = _float_labels(s.to_numpy(dtype="float64", na_value=np.nan))
         else:
             cols[c] = s.astype("string").fillna("")
     sub = pd.DataFrame(cols, index=frame.index)
     return pd.util.hash_pandas_object(sub, index=False).to_numpy(dtype=np.uint64)
+
+
+def _float_labels(values: np.ndarray) -> pd.Categorical:
+    """`repr(float(v))` of each value, "" where missing, as a categorical: the text is made once per
+    distinct value (a config key over a million rows reads ~100 columns of few distinct values each),
+    and pandas hashes a categorical exactly as it hashes the same strings."""
+    missing = np.isnan(values)
+    # by bit pattern: factorize counts -0.0 as 0.0, and their reprs differ
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64).copy()
+    bits[missing] = np.float64(np.nan).view(np.uint64)
+    codes, uniques = pd.factorize(bits)
+    labels = ["" if np.isnan(v) else repr(float(v)) for v in uniques.view(np.float64)]
+    return pd.Categorical.from_codes(codes, categories=labels)
 
 
 def _key_columns(frame: pd.DataFrame, sections: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:
