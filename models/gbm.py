@@ -228,6 +228,7 @@ class GBCostModel:
         self._data: pd.DataFrame | None = None
         self._onnx: OnnxCostModel | None = None
         self._parity_X: np.ndarray | None = None
+        self._graph: tuple[bytes, dict[str, float]] | None = None  # `onnx_graph()`, built once per fit
 
     # ----------------------------------------------------------------- scikit-learn style helpers
     def get_params(self) -> dict[str, Any]:
@@ -451,6 +452,7 @@ class GBCostModel:
         self.classifiers_ = tuple(classifiers)
         rng = np.random.default_rng(self.seed)
         self._parity_X = X[rng.choice(len(X), size=min(len(X), 2000), replace=False)]
+        self._graph = None
         self.meta_ = {
             "format_version": FORMAT_VERSION,
             "perfcast_version": _perfcast_version(),
@@ -523,8 +525,6 @@ class GBCostModel:
     # ---------------------------------------------------------------------------- save / load
     def save(self, model_dir: str | Path, *, metrics: dict[str, Any] | None = None) -> Path:
         """Write `model.onnx`, `feature_schema.json`, `model.json` (+ `lightgbm/*.txt`) to a directory."""
-        from .onnx_export import merge_boosters  # noqa: PLC0415
-
         if not self.is_fitted or not self.boosters_:
             raise RuntimeError("nothing to save: fit the model first")
         model_dir = Path(model_dir)
@@ -532,15 +532,8 @@ class GBCostModel:
         meta = dict(self.meta_)
         if metrics:
             meta["metrics"] = {**meta.get("metrics", {}), **metrics}
-        corrections = {f"cqr.{t}": str(s["correction"]) for t, s in meta["targets"].items()}
-        onnx_model = merge_boosters(
-            self.boosters_,
-            meta["n_features"],
-            classifiers=self.classifiers_,
-            metadata={"perfcast.format_version": str(FORMAT_VERSION), **corrections},
-        )
-        meta["onnx_parity"] = self._parity(onnx_model)
-        (model_dir / MODEL_FILE).write_bytes(onnx_model.SerializeToString())
+        graph, meta["onnx_parity"] = self.onnx_graph()
+        (model_dir / MODEL_FILE).write_bytes(graph)
         (model_dir / SCHEMA_FILE).write_text(self.schema_.to_json())
         lgb_dir = model_dir / "lightgbm"
         lgb_dir.mkdir(exist_ok=True)
@@ -551,13 +544,35 @@ class GBCostModel:
         self.meta_ = meta
         return model_dir
 
-    def _parity(self, onnx_model: Any) -> dict[str, float]:
+    def onnx_graph(self) -> tuple[bytes, dict[str, float]]:
+        """The boosters as one serialized ONNX graph (`model.onnx`) and its parity with LightGBM.
+
+        Built once per fit and kept with the model: `perfcast train` builds it in the worker process
+        that fitted a sub-model (the converter is pure Python, ~2 s a sub-model), so `save` only writes it.
+        """
+        from .onnx_export import merge_boosters  # noqa: PLC0415
+
+        if not self.is_fitted or not self.boosters_:
+            raise RuntimeError("nothing to export: fit the model first")
+        if self._graph is None:
+            corrections = {f"cqr.{t}": str(s["correction"]) for t, s in self.meta_["targets"].items()}
+            onnx_model = merge_boosters(
+                self.boosters_,
+                self.meta_["n_features"],
+                classifiers=self.classifiers_,
+                metadata={"perfcast.format_version": str(FORMAT_VERSION), **corrections},
+            )
+            graph = onnx_model.SerializeToString()
+            self._graph = (graph, self._parity(graph))
+        return self._graph
+
+    def _parity(self, graph: bytes) -> dict[str, float]:
         """Max relative difference of ONNX vs LightGBM on a sample of training rows (recorded in model.json)."""
         if self._parity_X is None or not len(self._parity_X):
             return {}
         import onnxruntime as ort  # noqa: PLC0415
 
-        sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
         names = [o.name for o in sess.get_outputs()]
         got = dict(zip(names, sess.run(names, {"X": self._parity_X}), strict=True))
         rel = []

@@ -233,16 +233,18 @@ def test_single_thread_fits_match_and_keep_the_hyperparameters(frame):
         assert model.meta_["lightgbm_params"]["num_threads"] == 1  # how the fit really ran
 
 
-def test_worker_processes_fit_the_same_models(frame, monkeypatch, capsys):
+def test_worker_processes_fit_the_same_models(frame, monkeypatch, capsys, tmp_path):
     """`n_jobs=2` fits the one-thread sub-models in spawned processes: the same boosters (every
-    prediction equal), the same metadata, and the progress lines say where each was fitted."""
+    prediction equal), the same metadata, and the progress lines say where each was fitted. With
+    `export_onnx` the workers also build each sub-model's ONNX graph: the same bytes `save` builds
+    here, written as they are."""
     import perfcast.training.train as train_mod
     from perfcast.training.train import RoutedGBCostModel
 
     monkeypatch.setattr(train_mod, "PARALLEL_MIN_ROWS", 0)  # this frame is small: force the processes
     hp = {"num_boost_round": 30, "quantile_boost_round": 15}
     here = RoutedGBCostModel(hp, routes=ROUTES, n_jobs=1).fit(frame)
-    spawned = RoutedGBCostModel(hp, routes=ROUTES, n_jobs=2).fit(frame, progress=True)
+    spawned = RoutedGBCostModel(hp, routes=ROUTES, n_jobs=2).fit(frame, progress=True, export_onnx=True)
     out = capsys.readouterr().out
     assert "smaller sub-models in 2 processes" in out and "[cutlass-gemm] fitted" in out
     assert set(here.models_) == set(spawned.models_) and len(here.models_) > 1
@@ -250,9 +252,16 @@ def test_worker_processes_fit_the_same_models(frame, monkeypatch, capsys):
         other = spawned.models_[sub]
         assert other.meta_["targets"] == model.meta_["targets"] and other.meta_["hyperparameters"] == model.meta_["hyperparameters"]
         assert {k: b.model_to_string() for k, b in other.boosters_.items()} == {k: b.model_to_string() for k, b in model.boosters_.items()}
+        assert other._graph is not None and model._graph is None  # built in the worker; here on demand
+        assert other.onnx_graph() == model.onnx_graph()
     sample = frame.sample(300, random_state=2).reset_index(drop=True)
     pd.testing.assert_frame_equal(here.predict(sample), spawned.predict(sample))
     assert spawned.get_params()["n_jobs"] == 2
+    saved = spawned.save(tmp_path / "spawned")
+    sub = next(iter(spawned.models_))
+    assert (saved / sub / "model.onnx").read_bytes() == here.models_[sub].onnx_graph()[0]
+    spawned.models_[sub].update(frame[frame["kernel"].map(ROUTES).eq(sub)].head(200))
+    assert spawned.models_[sub]._graph is None  # boosters changed: the graph is built again
 
 
 def test_training_rows_of_a_system_named_by_an_alias():

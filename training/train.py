@@ -210,8 +210,9 @@ class RoutedGBCostModel:
         return {"hyperparameters": self.hyperparameters, "routes": self.routes, "min_family_rows": self.min_family_rows,
                 "single_thread_rows": self.single_thread_rows, "n_jobs": self.n_jobs}
 
-    def fit(self, frame: pd.DataFrame, *, progress: bool = False) -> RoutedGBCostModel:
-        """Fit each group's `GBCostModel` on its kernels' rows."""
+    def fit(self, frame: pd.DataFrame, *, progress: bool = False, export_onnx: bool = False) -> RoutedGBCostModel:
+        """Fit each group's `GBCostModel` on its kernels' rows. `export_onnx`: a model about to be saved;
+        the sub-models fitted in worker processes build their ONNX graphs there too, side by side."""
         frame = frame.reset_index(drop=True)
         present = set(frame["kernel"].astype(str))
         # the given routes win; kernels they do not name are planned from this frame
@@ -229,7 +230,7 @@ class RoutedGBCostModel:
         fitted: dict[str, GBCostModel | None] = {}
         if self.n_jobs > 1 and len(one_thread) > 1 and sum(len(groups[sub]) for sub in one_thread) >= PARALLEL_MIN_ROWS:
             fitted = _fit_in_processes({sub: groups[sub] for sub in one_thread}, self.hyperparameters, self.n_jobs,
-                                       {sub: names[sub] for sub in one_thread} if progress else None)
+                                       {sub: names[sub] for sub in one_thread} if progress else None, export_onnx)
         for sub in groups:
             if sub not in fitted:
                 if progress:
@@ -415,9 +416,9 @@ PARALLEL_MIN_ROWS = 50_000
 
 
 def _fit_group(hyperparameters: dict[str, Any], rows: pd.DataFrame, one_thread: bool,
-               progress: bool = False) -> GBCostModel | None:
-    """One route group's `GBCostModel` (None when no target has enough usable rows). Module level so
-    a worker process can run it."""
+               progress: bool = False, export_onnx: bool = False) -> GBCostModel | None:
+    """One route group's `GBCostModel` (None when no target has enough usable rows), with its ONNX graph
+    built when `export_onnx`. Module level so a worker process can run it."""
     model = model_factory(hyperparameters)()
     params = model.params
     if one_thread:
@@ -429,11 +430,13 @@ def _fit_group(hyperparameters: dict[str, Any], rows: pd.DataFrame, one_thread: 
     # the thread count is how this fit ran (kept in `lightgbm_params`), not a hyperparameter to refit with
     model.params = params
     model.meta_["hyperparameters"] = model.get_params()
+    if export_onnx:
+        model.onnx_graph()
     return model
 
 
 def _fit_in_processes(groups: dict[str, pd.DataFrame], hyperparameters: dict[str, Any], n_jobs: int,
-                      names: dict[str, list[str]] | None) -> dict[str, GBCostModel | None]:
+                      names: dict[str, list[str]] | None, export_onnx: bool = False) -> dict[str, GBCostModel | None]:
     """`_fit_group` of one-thread groups in `n_jobs` spawned processes, largest first. Groups whose
     worker failed to start or died are left out (the caller fits them here)."""
     import multiprocessing  # noqa: PLC0415
@@ -446,7 +449,8 @@ def _fit_in_processes(groups: dict[str, pd.DataFrame], hyperparameters: dict[str
     t0 = time.perf_counter()
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_fit_group, hyperparameters, groups[sub], True): sub for sub in order}
+            futures = {pool.submit(_fit_group, hyperparameters, groups[sub], True, False, export_onnx): sub
+                       for sub in order}
             if names is not None:
                 print(f"  fitting {len(order)} smaller sub-models in {workers} processes: "
                       + ", ".join(f"{sub} ({len(groups[sub]):,} rows)" for sub in order), flush=True)
@@ -649,7 +653,7 @@ def train_routed(
         plots = tracking.make_plots(test, pred, ranking_groups(test), work / "plots")
     if progress:
         print(f"[{name}] final fit on {len(frame):,} rows, {len(groups)} sub-models", flush=True)
-    model = RoutedGBCostModel(hp, routes=routes).fit(frame, progress=progress)
+    model = RoutedGBCostModel(hp, routes=routes).fit(frame, progress=progress, export_onnx=True)
     model_dir = Path(out_dir) if out_dir is not None else work / "model"
     model.save(model_dir, metrics=metrics, eval_split=split_dict, group_metrics=group_metrics, group_splits=group_splits,
                training_sample=training_sample)
