@@ -449,7 +449,7 @@ def _fit_in_processes(groups: dict[str, pd.DataFrame], hyperparameters: dict[str
     t0 = time.perf_counter()
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_fit_group, hyperparameters, groups[sub], True, False, export_onnx): sub
+            futures = {pool.submit(_fit_group, hyperparameters, groups[sub], True, export_onnx=export_onnx): sub
                        for sub in order}
             if names is not None:
                 print(f"  fitting {len(order)} smaller sub-models in {workers} processes: "
