@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,10 @@ def test_quickstart_ingests_once_trains_and_registers(datasets_dir: Path, tmp_pa
     second = capsys.readouterr().out
     assert "0 file(s) ingested, 2 unchanged skipped" in second
     assert "[3/4] train perfcast-default on 4,557 of 4,557 measurements" in second
+    # the held-out fit reports its metrics, and the MLflow step says what it does
+    assert re.search(r"\[perfcast-default\] held-out: runtime median APE \d+\.\d\d%, 80% coverage 0\.\d{3}, .* on "
+                     r"[\d,]+ test rows \(\d+ s\)", second)
+    assert "[perfcast-default] logging the run to MLflow and registering a version" in second
 
     # the champion is routed: one sub-model per family (the 195 tiled rows share the convolution's)
     import json

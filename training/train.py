@@ -507,6 +507,15 @@ def holdout_metrics(
     return metrics, test, pred
 
 
+def _print_holdout(name: str, metrics: Mapping[str, float], n_test: int, seconds: float) -> None:
+    """One progress line with the held-out fit's headline metrics (the phase is otherwise silent)."""
+    labels = (("test.runtime_ms.median_ape", "runtime median APE {:.2f}%"), ("test.runtime_ms.coverage_80", "80% coverage {:.3f}"),
+              ("test.spearman_median", "Spearman {:.3f}"), ("test.top1_slowdown_geomean", "top-1 {:.3f}"))
+    parts = [fmt.format(metrics[k]) for k, fmt in labels if k in metrics and np.isfinite(metrics[k])]
+    print(f"[{name}] held-out: {', '.join(parts) or 'no runtime metrics'} on {n_test:,} test rows ({seconds:.0f} s)",
+          flush=True)
+
+
 def _release_work(work: Path, result: TrainResult, artifact_uri: str | None) -> None:
     """Remove a training run's temporary directory once MLflow holds its plots and model (each run left
     one behind, a model copy included). A model saved only there (not registered, no `out_dir`) stays
@@ -552,6 +561,8 @@ def train_one(
         if progress:
             print(f"[{name}] held-out fit: {split.kind} split, {split.counts}", flush=True)
         metrics, test, pred = holdout_metrics(frame, hp, split)
+        if progress:
+            _print_holdout(name, metrics, len(test), time.perf_counter() - t0)
         plots = tracking.make_plots(test, pred, ranking_groups(test), work / "plots")
     if progress:
         print(f"[{name}] final fit on {len(frame):,} rows", flush=True)
@@ -574,6 +585,8 @@ def train_one(
         split=split_dict,
     )
     if register:
+        if progress:
+            print(f"[{name}] logging the run to MLflow and registering a version", flush=True)
         logged = tracking.log_training_run(
             model_dir,
             run_name=name,
@@ -640,6 +653,8 @@ def train_routed(
         metrics, test, pred = holdout_metrics(
             frame, hp, split, factory=lambda: RoutedGBCostModel(hp, routes=routes)
         )
+        if progress:
+            _print_holdout(name, metrics, len(test), time.perf_counter() - t0)
         kernels = test["kernel"].astype(str)
         for sub, ks in groups.items():
             rows = np.flatnonzero(kernels.isin(ks).to_numpy())
@@ -664,6 +679,8 @@ def train_routed(
     result = TrainResult(name=name, model_dir=model_dir, n_rows=len(frame), kernels=sorted(meta["kernels"]),
                          metrics=metrics, split=split_dict)
     if register:
+        if progress:
+            print(f"[{name}] logging the run to MLflow and registering a version", flush=True)
         subs = model.models_
         first = next(iter(subs.values()))
         parity = [m.meta_["onnx_parity"] for m in subs.values() if m.meta_.get("onnx_parity")]
