@@ -60,6 +60,48 @@ def test_predict_roundtrip_keeps_rows_and_order(tmp_path, model_dir, queries, su
     np.testing.assert_allclose(got[PRED_COLS].to_numpy(float), want[PRED_COLS].to_numpy(float), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl", "csv"])
+def test_chunks_end_at_a_byte_budget(tmp_path, model_dir, queries, suffix):
+    """A row count alone did not bound memory: rows with IR text run to megabytes, and 131,072 of them
+    (the default) were one chunk. Chunks now also end at about `--chunk-mb` of input; the rows, their
+    order and the predictions are the same. (A CSV read by Arrow is parsed in blocks, which bound its
+    chunks already; a ragged row switches it to the row-by-row reader, which counts the bytes.)"""
+    from perfcast.training.cli_predict import iter_chunks
+
+    heavy = queries.head(60).copy()
+    # every tenth row carries a 5 kB note, the others a few bytes: the budget follows bytes, not rows
+    heavy["meta.note"] = ["x" * 5000 if i % 10 == 0 else "y" for i in range(len(heavy))]
+    src = tmp_path / f"in.{suffix}"
+    if suffix == "parquet":
+        heavy.to_parquet(src, index=False, row_group_size=25)
+    elif suffix == "jsonl":
+        src.write_text("".join(json.dumps(r) + "\n" for r in frame_to_records(heavy)))
+    else:
+        lines = heavy.to_csv(index=False).splitlines()
+        lines.insert(2, lines[1] + ",extra")  # line 3 ragged: the exact reader from here on
+        src.write_text("\n".join(lines) + "\n")
+    budget = 6000
+    chunks = list(iter_chunks(src, 1000, budget))
+    whole = list(iter_chunks(src, 1000))
+    assert len(whole) == 1 and len(chunks) >= 5
+    notes = pd.concat(chunks)["meta.note"].astype(str)
+    assert notes.tolist() == whole[0]["meta.note"].astype(str).tolist()
+    for chunk in chunks[:-1]:  # each ends at the row that reaches the budget (rows after a heavy one are small)
+        size = chunk["meta.note"].astype(str).str.len().sum()
+        assert size >= 5000 and chunk["meta.note"].astype(str).str.len().iloc[:-1].sum() < budget
+    out = tmp_path / "out.parquet"
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--quiet", "--chunk-mb",
+                     str(budget / 2**20)]) == 0
+    got = pd.read_parquet(out)
+    assert got["meta.note"].tolist() == whole[0]["meta.note"].astype(str).tolist()
+    answered = got["pred.error"].isna().to_numpy()
+    want = _expected(model_dir, heavy.reset_index(drop=True))
+    if suffix == "csv":
+        assert answered.sum() == len(heavy)  # the ragged row is one more, unanswered
+    np.testing.assert_allclose(got.loc[answered, PRED_COLS].to_numpy(float), want[PRED_COLS].to_numpy(float),
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_nested_jsonl_records_are_flattened(tmp_path, model_dir, queries):
     src = tmp_path / "in.jsonl"
     records = frame_to_records(queries.head(10))

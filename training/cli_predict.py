@@ -25,6 +25,9 @@ from perfcast.measurements.recordfile import file_kind, write_records
 from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN, check_queries
 
 DEFAULT_MODEL = "models:/perfcast-default@champion"
+#: Input text per chunk (JSONL lines, CSV cells, Parquet's Arrow bytes): rows with IR text run to
+#: megabytes each, and a chunk's memory follows its text, not its row count.
+DEFAULT_CHUNK_MB = 64.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", type=Path, help="output: .parquet, .csv or .jsonl")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or registry URI (default {DEFAULT_MODEL})")
     parser.add_argument("--chunk-rows", type=int, default=131072, help="rows per chunk (default 131072)")
+    parser.add_argument("--chunk-mb", type=float, default=DEFAULT_CHUNK_MB,
+                        help=f"input megabytes per chunk, whichever limit comes first: IR text makes rows large "
+                             f"(default {DEFAULT_CHUNK_MB:g}; 0: rows only)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (default 2)")
     parser.add_argument("--ir-jobs", type=int, default=-1,
                         help="processes featurising IR text columns (default -1: all cores; 1: in this process)")
@@ -39,13 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true")
 
 
-def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Canonical flat frames of at most `chunk_rows` rows, in file order (nested JSONL records flattened)."""
+def iter_chunks(path: Path, chunk_rows: int, chunk_bytes: int | None = None) -> Iterator[pd.DataFrame]:
+    """Canonical flat frames of at most `chunk_rows` rows and about `chunk_bytes` of input (when given),
+    in file order (nested JSONL records flattened)."""
     kind = file_kind(path)
     if kind == "parquet":
         from perfcast.measurements.ingest.canonical import read_parquet
 
-        for chunk in read_parquet(path, chunk_rows=chunk_rows):
+        for chunk in read_parquet(path, chunk_rows=chunk_rows, chunk_bytes=chunk_bytes):
             yield _in_place(chunk.frame, {})
     else:
         # ingest's readers: a line that is not a JSON object, a CSV row with too few or too many cells,
@@ -53,7 +60,7 @@ def iter_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         from perfcast.measurements.ingest.canonical import read_csv, read_jsonl
 
         reader = read_csv if kind == "csv" else read_jsonl
-        for chunk in reader(path, chunk_rows=chunk_rows):
+        for chunk in reader(path, chunk_rows=chunk_rows, chunk_bytes=chunk_bytes):
             rejects = chunk.rejects
             bad = {} if rejects.empty else {line: f"line {line}: {reason}" for line, reason in
                                             zip(rejects[LINE_COLUMN], rejects[REASON_COLUMN], strict=True)}
@@ -144,9 +151,11 @@ def _known_kernels(model: Any) -> list[str] | None:
 
 
 def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_rows: int = 131072,
-                 threads: int = 2, ir_jobs: int = -1, progress: bool = True, errors: RowErrors | None = None) -> int:
-    """Stream INPUT through the model into OUTPUT; returns the number of rows written. `errors`, when
-    given, counts the rows without a prediction; `ir_jobs` processes featurise IR text (-1: all cores)."""
+                 chunk_mb: float | None = DEFAULT_CHUNK_MB, threads: int = 2, ir_jobs: int = -1,
+                 progress: bool = True, errors: RowErrors | None = None) -> int:
+    """Stream INPUT through the model into OUTPUT; returns the number of rows written. A chunk is at most
+    `chunk_rows` rows and about `chunk_mb` megabytes of input (None: rows only). `errors`, when given,
+    counts the rows without a prediction; `ir_jobs` processes featurise IR text (-1: all cores)."""
     from perfcast.features import prefetch_ir_features
     from perfcast.models.routed import load_cost_model
     from perfcast.training.registry import resolve_model_dir
@@ -160,7 +169,7 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
 
     def chunks() -> Iterator[pd.DataFrame]:
         start = 0
-        for chunk in iter_chunks(input_path, chunk_rows):
+        for chunk in iter_chunks(input_path, chunk_rows, None if chunk_mb is None else int(chunk_mb * 2**20)):
             chunk = chunk.reset_index(drop=True)
             prefetch_ir_features(chunk, ir_jobs)
             pred = predict_rows(model, chunk)
@@ -270,12 +279,15 @@ def main(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     errors = RowErrors()
     try:
+        if args.chunk_mb < 0 or args.chunk_rows < 1:
+            raise ValueError(f"--chunk-rows must be >= 1 and --chunk-mb >= 0 (got {args.chunk_rows}, {args.chunk_mb:g})")
         if args.dask:
             rows = predict_dask(args.input, args.output, args.model, threads=1, chunk_rows=args.chunk_rows,
                                 errors=errors)
         else:
             rows = predict_file(args.input, args.output, args.model, chunk_rows=args.chunk_rows,
-                                threads=args.threads, ir_jobs=args.ir_jobs, progress=not args.quiet, errors=errors)
+                                chunk_mb=args.chunk_mb or None, threads=args.threads, ir_jobs=args.ir_jobs,
+                                progress=not args.quiet, errors=errors)
     except (ModelNotFoundError, FileNotFoundError, ValueError) as exc:
         print(f"perfcast predict: {exc}", file=sys.stderr)
         return 1

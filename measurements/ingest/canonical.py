@@ -31,13 +31,17 @@ from perfcast.measurements.schema import flatten_record
 from perfcast.measurements.validate import LINE_COLUMN
 
 
-def read_jsonl(path: Path, *, chunk_rows: int = 100_000) -> Iterator[IngestChunk]:
-    """Yield chunks of a (possibly gzip/xz-compressed) JSON Lines file."""
+def read_jsonl(path: Path, *, chunk_rows: int = 100_000, chunk_bytes: int | None = None) -> Iterator[IngestChunk]:
+    """Yield chunks of a (possibly gzip/xz-compressed) JSON Lines file: at most `chunk_rows` records,
+    and (when given) about `chunk_bytes` of line text (a chunk ends at the line that reaches it)."""
     records: list[dict] = []
     lines: list[int] = []
     rejects: list[dict] = []
+    size = 0
 
     def flush() -> IngestChunk:
+        nonlocal size
+        size = 0
         frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
         if len(frame):
             frame[LINE_COLUMN] = lines
@@ -73,7 +77,8 @@ def read_jsonl(path: Path, *, chunk_rows: int = 100_000) -> Iterator[IngestChunk
                     continue
                 records.append(flatten_record(record))
                 lines.append(number)
-                if len(records) >= chunk_rows:
+                size += len(text)
+                if len(records) >= chunk_rows or (chunk_bytes is not None and size >= chunk_bytes):
                     yield flush()
     except (OSError, EOFError) as exc:
         # a truncated .gz/.xz (e.g. a collector killed mid-write): keep what was read, report the rest
@@ -111,8 +116,11 @@ def _typed(values: pa.Array) -> pa.Array:
     return values
 
 
-def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
+def read_csv(path: Path, *, chunk_rows: int = 262_144, chunk_bytes: int | None = None) -> Iterator[IngestChunk]:
     """Yield chunks of a flat canonical CSV (dotted columns), parsed by pyarrow's multithreaded reader.
+
+    A chunk holds at most `chunk_rows` rows and at most one parsed block (`CSV_BLOCK_BYTES` of text);
+    `chunk_bytes` bounds the text of a chunk only below that, where the file is read row by row.
 
     Columns are parsed as text and typed per block (`_typed`): Arrow's own inference fixes a column's
     type from the file's first block, so a file of several kernel families (a column empty for the
@@ -154,7 +162,7 @@ def read_csv(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
     except pa.ArrowInvalid as exc:
         raise IngestError(f"{path}: not a readable CSV ({exc})") from exc
     if ragged:
-        yield from _read_csv_exact(path, names, line - 2, chunk_rows)
+        yield from _read_csv_exact(path, names, line - 2, chunk_rows, chunk_bytes)
 
 
 def _typed_frame(names: list[str], columns: list[pa.Array]) -> pd.DataFrame:
@@ -163,7 +171,8 @@ def _typed_frame(names: list[str], columns: list[pa.Array]) -> pd.DataFrame:
     return pa.RecordBatch.from_arrays(columns, names=names).to_pandas()
 
 
-def _read_csv_exact(path: Path, names: list[str], done_rows: int, chunk_rows: int) -> Iterator[IngestChunk]:
+def _read_csv_exact(path: Path, names: list[str], done_rows: int, chunk_rows: int,
+                    chunk_bytes: int | None = None) -> Iterator[IngestChunk]:
     """The data rows after the first `done_rows` (already read), by Python's csv module: each row with
     the line it starts on, a row whose cell count is not the header's as a reject. Cells are typed as
     in `read_csv` (Arrow's null spellings are missing)."""
@@ -172,8 +181,11 @@ def _read_csv_exact(path: Path, names: list[str], done_rows: int, chunk_rows: in
     cells: list[list[str | None]] = [[] for _ in names]
     lines: list[int] = []
     rejects: list[dict[str, Any]] = []
+    size = 0
 
     def flush() -> IngestChunk:  # the rejects go with the chunk of rows around them (predict keeps their place)
+        nonlocal size
+        size = 0
         frame = _typed_frame(names, [pa.array(column, pa.string()) for column in cells])
         frame[LINE_COLUMN] = lines.copy()
         chunk = IngestChunk(frame, rejects_frame(rejects, str(path)), file=str(path))
@@ -200,7 +212,9 @@ def _read_csv_exact(path: Path, names: list[str], done_rows: int, chunk_rows: in
                         for column, value in zip(cells, row, strict=True):
                             column.append(None if value in nulls else value)
                         lines.append(start)
-                        if len(lines) >= chunk_rows:
+                        if chunk_bytes is not None:
+                            size += sum(map(len, row))
+                        if len(lines) >= chunk_rows or (chunk_bytes is not None and size >= chunk_bytes):
                             yield flush()
             start = reader.line_num + 1
     if lines or rejects:
@@ -219,15 +233,62 @@ def arrow_to_frame(data: pa.Table | pa.RecordBatch) -> pd.DataFrame:
     return data.to_pandas(types_mapper=_list_as_arrow)
 
 
-def read_parquet(path: Path, *, chunk_rows: int = 262_144) -> Iterator[IngestChunk]:
-    """Yield chunks of a flat canonical Parquet file (dotted columns)."""
+#: Rows per Arrow batch when a Parquet chunk is filled up to a byte budget.
+PARQUET_STEP_ROWS = 4096
+
+
+def read_parquet(path: Path, *, chunk_rows: int = 262_144, chunk_bytes: int | None = None) -> Iterator[IngestChunk]:
+    """Yield chunks of a flat canonical Parquet file (dotted columns): at most `chunk_rows` rows, and
+    (when given) about `chunk_bytes` of Arrow data (IR text columns make a row thousands of times larger
+    than a config's numbers, so a row count alone does not bound memory)."""
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise IngestError(f"{path}: not a readable Parquet file ({exc})") from exc
     row = 1
-    for batch in pf.iter_batches(batch_size=chunk_rows):
+    for batch in _parquet_chunks(pf, chunk_rows, chunk_bytes):
         frame = arrow_to_frame(batch)
         frame[LINE_COLUMN] = np.arange(row, row + len(frame))  # 1-based row number in the file
         row += len(frame)
         yield IngestChunk(frame, file=str(path))
+
+
+def _parquet_chunks(pf: pq.ParquetFile, chunk_rows: int, chunk_bytes: int | None) -> Iterator[pa.RecordBatch | pa.Table]:
+    if chunk_bytes is None:
+        yield from pf.iter_batches(batch_size=chunk_rows)
+        return
+    # small batches, cut at the row that reaches either limit and gathered into one table per chunk
+    parts: list[pa.RecordBatch] = []
+    rows = size = 0
+    for batch in pf.iter_batches(batch_size=min(chunk_rows, PARQUET_STEP_ROWS)):
+        ends = np.cumsum(_row_bytes(batch))  # bytes up to and including each row
+        start = 0
+        while start < len(batch):
+            before = ends[start - 1] if start else 0
+            reach = int(np.searchsorted(ends, chunk_bytes - size + before))  # the row that reaches the budget
+            stop = min(len(batch), start + chunk_rows - rows, reach + 1)
+            parts.append(batch.slice(start, stop - start))
+            rows += stop - start
+            size += int(ends[stop - 1] - before)
+            start = stop
+            if rows >= chunk_rows or size >= chunk_bytes:
+                yield pa.Table.from_batches(parts)
+                parts, rows, size = [], 0, 0
+    if parts:
+        yield pa.Table.from_batches(parts)
+
+
+def _row_bytes(batch: pa.RecordBatch) -> np.ndarray:
+    """Bytes of each row's values: text and binary by length, fixed-width by width, others their column's mean."""
+    total = np.zeros(len(batch), dtype=np.int64)
+    for column in batch.columns:
+        kind = column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+                or pa.types.is_large_binary(kind):
+            total += pc.binary_length(column).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        else:
+            try:
+                total += max(kind.bit_width // 8, 1)
+            except ValueError:  # not fixed-width (lists of samples): the column's mean
+                total += column.nbytes // max(len(batch), 1)
+    return total
