@@ -21,13 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from perfcast.measurements.recordfile import file_kind, write_records
+from perfcast.measurements.recordfile import DEFAULT_CHUNK_BYTES, file_kind, write_records
 from perfcast.measurements.validate import LINE_COLUMN, REASON_COLUMN, check_queries
 
 DEFAULT_MODEL = "models:/perfcast-default@champion"
-#: Input text per chunk (JSONL lines, CSV cells, Parquet's Arrow bytes): rows with IR text run to
-#: megabytes each, and a chunk's memory follows its text, not its row count.
-DEFAULT_CHUNK_MB = 64.0
+DEFAULT_CHUNK_MB = DEFAULT_CHUNK_BYTES / 2**20  # the readers' byte budget per chunk, in MiB
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,13 +27,15 @@ from perfcast.measurements.ingest._common import (
     open_bytes,
     rejects_frame,
 )
+from perfcast.measurements.recordfile import DEFAULT_CHUNK_BYTES
 from perfcast.measurements.schema import flatten_record
 from perfcast.measurements.validate import LINE_COLUMN
 
 
-def read_jsonl(path: Path, *, chunk_rows: int = 100_000, chunk_bytes: int | None = None) -> Iterator[IngestChunk]:
-    """Yield chunks of a (possibly gzip/xz-compressed) JSON Lines file: at most `chunk_rows` records,
-    and (when given) about `chunk_bytes` of line text (a chunk ends at the line that reaches it)."""
+def read_jsonl(path: Path, *, chunk_rows: int = 100_000,
+               chunk_bytes: int | None = DEFAULT_CHUNK_BYTES) -> Iterator[IngestChunk]:
+    """Yield chunks of a (possibly gzip/xz-compressed) JSON Lines file: at most `chunk_rows` records and
+    about `chunk_bytes` of line text (a chunk ends at the line that reaches it; None: rows only)."""
     records: list[dict] = []
     lines: list[int] = []
     rejects: list[dict] = []
@@ -116,11 +118,12 @@ def _typed(values: pa.Array) -> pa.Array:
     return values
 
 
-def read_csv(path: Path, *, chunk_rows: int = 262_144, chunk_bytes: int | None = None) -> Iterator[IngestChunk]:
+def read_csv(path: Path, *, chunk_rows: int = 262_144,
+             chunk_bytes: int | None = DEFAULT_CHUNK_BYTES) -> Iterator[IngestChunk]:
     """Yield chunks of a flat canonical CSV (dotted columns), parsed by pyarrow's multithreaded reader.
 
     A chunk holds at most `chunk_rows` rows and at most one parsed block (`CSV_BLOCK_BYTES` of text);
-    `chunk_bytes` bounds the text of a chunk only below that, where the file is read row by row.
+    `chunk_bytes` (None: rows only) bounds it too where the file is read row by row.
 
     Columns are parsed as text and typed per block (`_typed`): Arrow's own inference fixes a column's
     type from the file's first block, so a file of several kernel families (a column empty for the
@@ -237,10 +240,10 @@ def arrow_to_frame(data: pa.Table | pa.RecordBatch) -> pd.DataFrame:
 PARQUET_STEP_ROWS = 4096
 
 
-def read_parquet(path: Path, *, chunk_rows: int = 262_144, chunk_bytes: int | None = None) -> Iterator[IngestChunk]:
-    """Yield chunks of a flat canonical Parquet file (dotted columns): at most `chunk_rows` rows, and
-    (when given) about `chunk_bytes` of Arrow data (IR text columns make a row thousands of times larger
-    than a config's numbers, so a row count alone does not bound memory)."""
+def read_parquet(path: Path, *, chunk_rows: int = 262_144,
+                 chunk_bytes: int | None = DEFAULT_CHUNK_BYTES) -> Iterator[IngestChunk]:
+    """Yield chunks of a flat canonical Parquet file (dotted columns): at most `chunk_rows` rows and
+    about `chunk_bytes` of Arrow data (None: rows only)."""
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
