@@ -243,4 +243,11 @@ def test_parquet_written_by_pandas_with_list_columns_and_a_dask_rerun(tmp_path, 
     frame.head(150).to_parquet(src, row_group_size=100)
     assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--dask", "--quiet"]) == 0
     assert len(pd.read_parquet(out, columns=PRED_COLS)) == 150
+    # partitions end at --chunk-mb of row groups too: 2 KB here, so each 100-row group is one
+    frame.to_parquet(src, row_group_size=100)
+    assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--dask", "--chunk-mb",
+                     str(2048 / 2**20), "--quiet"]) == 0
+    assert len(list(out.glob("part.*.parquet"))) == -(-len(frame) // 100)
+    np.testing.assert_allclose(pd.read_parquet(out, columns=PRED_COLS).to_numpy(float), plain.to_numpy(float),
+                               rtol=1e-6, equal_nan=True)
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []

@@ -190,24 +190,29 @@ def _worker_model(model_dir: str, threads: int) -> Any:
     return load_cost_model(model_dir, threads=threads)
 
 
-def _row_group_runs(rows_per_group: list[int], chunk_rows: int) -> list[list[int]]:
-    """Consecutive row groups in runs of at least `chunk_rows` rows (the last may be shorter): one Dask
-    partition each, in file order."""
+def _row_group_runs(rows_per_group: list[int], chunk_rows: int, bytes_per_group: list[int] | None = None,
+                    chunk_bytes: int | None = None) -> list[list[int]]:
+    """Consecutive row groups in runs that end once they reach `chunk_rows` rows or `chunk_bytes` bytes
+    (`bytes_per_group`: the groups' uncompressed sizes); the last may be shorter. One Dask partition
+    each, in file order."""
     runs: list[list[int]] = [[]]
-    count = 0
+    count = size = 0
     for group, rows in enumerate(rows_per_group):
-        if count >= chunk_rows:
+        if count >= chunk_rows or (chunk_bytes is not None and bytes_per_group is not None and size >= chunk_bytes):
             runs.append([])
-            count = 0
+            count = size = 0
         runs[-1].append(group)
         count += rows
+        size += bytes_per_group[group] if bytes_per_group is not None else 0
     return runs
 
 
 def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads: int = 1,
-                 chunk_rows: int = 131072, errors: RowErrors | None = None) -> int:
-    """Parquet -> Parquet on a local Dask cluster: partitions of about `chunk_rows` rows (whole row
-    groups, read like ingest reads Parquet), one model per worker process; `errors` as in `predict_file`."""
+                 chunk_rows: int = 131072, chunk_mb: float | None = DEFAULT_CHUNK_MB,
+                 errors: RowErrors | None = None) -> int:
+    """Parquet -> Parquet on a local Dask cluster: partitions of about `chunk_rows` rows or `chunk_mb`
+    MiB (whole row groups by their uncompressed size, read like ingest reads Parquet), one model per
+    worker process; `errors` as in `predict_file`."""
     import dask.dataframe as dd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -220,7 +225,9 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
         raise ValueError("--dask reads and writes Parquet")
     source = pq.ParquetFile(input_path)
     keep = errors.keep if errors is not None else 0
-    runs = _row_group_runs([source.metadata.row_group(g).num_rows for g in range(source.num_row_groups)], chunk_rows)
+    groups = [source.metadata.row_group(g) for g in range(source.num_row_groups)]
+    runs = _row_group_runs([g.num_rows for g in groups], chunk_rows, [g.total_byte_size for g in groups],
+                           None if chunk_mb is None else int(chunk_mb * 2**20))
 
     def read(groups: list[int]) -> pd.DataFrame:  # dd.read_parquet fails on the list columns pandas wrote
         return arrow_to_frame(pq.ParquetFile(input_path).read_row_groups(groups))
@@ -281,7 +288,7 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError(f"--chunk-rows must be >= 1 and --chunk-mb >= 0 (got {args.chunk_rows}, {args.chunk_mb:g})")
         if args.dask:
             rows = predict_dask(args.input, args.output, args.model, threads=1, chunk_rows=args.chunk_rows,
-                                errors=errors)
+                                chunk_mb=args.chunk_mb or None, errors=errors)
         else:
             rows = predict_file(args.input, args.output, args.model, chunk_rows=args.chunk_rows,
                                 chunk_mb=args.chunk_mb or None, threads=args.threads, ir_jobs=args.ir_jobs,
