@@ -82,7 +82,7 @@ def test_chunks_end_at_a_byte_budget(tmp_path, model_dir, queries, suffix):
         src.write_text("\n".join(lines) + "\n")
     budget = 6000
     chunks = list(iter_chunks(src, 1000, budget))
-    whole = list(iter_chunks(src, 1000))
+    whole = list(iter_chunks(src, 1000, None))
     assert len(whole) == 1 and len(chunks) >= 5
     notes = pd.concat(chunks)["meta.note"].astype(str)
     assert notes.tolist() == whole[0]["meta.note"].astype(str).tolist()

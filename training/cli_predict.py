@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"model directory or registry URI (default {DEFAULT_MODEL})")
     parser.add_argument("--chunk-rows", type=int, default=131072, help="rows per chunk (default 131072)")
     parser.add_argument("--chunk-mb", type=float, default=DEFAULT_CHUNK_MB,
-                        help=f"input megabytes per chunk, whichever limit comes first: IR text makes rows large "
+                        help=f"input MiB per chunk, whichever limit comes first: IR text makes rows large "
                              f"(default {DEFAULT_CHUNK_MB:g}; 0: rows only)")
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads (default 2)")
     parser.add_argument("--ir-jobs", type=int, default=-1,
@@ -43,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true")
 
 
-def iter_chunks(path: Path, chunk_rows: int, chunk_bytes: int | None = None) -> Iterator[pd.DataFrame]:
-    """Canonical flat frames of at most `chunk_rows` rows and about `chunk_bytes` of input (when given),
-    in file order (nested JSONL records flattened)."""
+def iter_chunks(path: Path, chunk_rows: int, chunk_bytes: int | None = DEFAULT_CHUNK_BYTES) -> Iterator[pd.DataFrame]:
+    """Canonical flat frames of at most `chunk_rows` rows and about `chunk_bytes` of input (None: rows
+    only), in file order (nested JSONL records flattened)."""
     kind = file_kind(path)
     if kind == "parquet":
         from perfcast.measurements.ingest.canonical import read_parquet
@@ -152,7 +152,7 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
                  chunk_mb: float | None = DEFAULT_CHUNK_MB, threads: int = 2, ir_jobs: int = -1,
                  progress: bool = True, errors: RowErrors | None = None) -> int:
     """Stream INPUT through the model into OUTPUT; returns the number of rows written. A chunk is at most
-    `chunk_rows` rows and about `chunk_mb` megabytes of input (None: rows only). `errors`, when given,
+    `chunk_rows` rows and about `chunk_mb` MiB of input (None: rows only). `errors`, when given,
     counts the rows without a prediction; `ir_jobs` processes featurise IR text (-1: all cores)."""
     from perfcast.features import prefetch_ir_features
     from perfcast.models.routed import load_cost_model
@@ -167,7 +167,7 @@ def predict_file(input_path: Path, output_path: Path, model_uri: str, *, chunk_r
 
     def chunks() -> Iterator[pd.DataFrame]:
         start = 0
-        for chunk in iter_chunks(input_path, chunk_rows, None if chunk_mb is None else int(chunk_mb * 2**20)):
+        for chunk in iter_chunks(input_path, chunk_rows, _chunk_bytes(chunk_mb)):
             chunk = chunk.reset_index(drop=True)
             prefetch_ir_features(chunk, ir_jobs)
             pred = predict_rows(model, chunk)
@@ -188,6 +188,10 @@ def _worker_model(model_dir: str, threads: int) -> Any:
     from perfcast.models.routed import load_cost_model
 
     return load_cost_model(model_dir, threads=threads)
+
+
+def _chunk_bytes(chunk_mb: float | None) -> int | None:
+    return None if chunk_mb is None else int(chunk_mb * 2**20)
 
 
 def _row_group_runs(rows_per_group: list[int], chunk_rows: int, bytes_per_group: list[int] | None = None,
@@ -227,7 +231,7 @@ def predict_dask(input_path: Path, output_path: Path, model_uri: str, *, threads
     keep = errors.keep if errors is not None else 0
     groups = [source.metadata.row_group(g) for g in range(source.num_row_groups)]
     runs = _row_group_runs([g.num_rows for g in groups], chunk_rows, [g.total_byte_size for g in groups],
-                           None if chunk_mb is None else int(chunk_mb * 2**20))
+                           _chunk_bytes(chunk_mb))
 
     def read(groups: list[int]) -> pd.DataFrame:  # dd.read_parquet fails on the list columns pandas wrote
         return arrow_to_frame(pq.ParquetFile(input_path).read_row_groups(groups))
