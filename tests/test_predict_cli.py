@@ -89,6 +89,8 @@ def test_chunks_end_at_a_byte_budget(tmp_path, model_dir, queries, suffix):
     for chunk in chunks[:-1]:  # each ends at the row that reaches the budget (rows after a heavy one are small)
         size = chunk["meta.note"].astype(str).str.len().sum()
         assert size >= 5000 and chunk["meta.note"].astype(str).str.len().iloc[:-1].sum() < budget
+    tiny = list(iter_chunks(src, 1000, 0))  # a budget of 0 bytes still moves on: a row (and a reject) a chunk
+    assert sum(map(len, tiny)) == len(whole[0]) and max(map(len, tiny)) <= 2
     out = tmp_path / "out.parquet"
     assert cli_main(["predict", str(src), str(out), "--model", str(model_dir), "--quiet", "--chunk-mb",
                      str(budget / 2**20)]) == 0

@@ -269,7 +269,7 @@ def _parquet_chunks(pf: pq.ParquetFile, chunk_rows: int, chunk_bytes: int | None
         while start < len(batch):
             before = ends[start - 1] if start else 0
             reach = int(np.searchsorted(ends, chunk_bytes - size + before))  # the row that reaches the budget
-            stop = min(len(batch), start + chunk_rows - rows, reach + 1)
+            stop = max(start + 1, min(len(batch), start + chunk_rows - rows, reach + 1))  # a row at least
             parts.append(batch.slice(start, stop - start))
             rows += stop - start
             size += int(ends[stop - 1] - before)
