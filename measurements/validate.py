@@ -49,7 +49,11 @@ HASH_EXCLUDED: frozenset[str] = frozenset({"source", *BOOKKEEPING})
 
 KERNEL_PATTERN = r"^[a-z0-9_]+\.[a-z0-9_]+$"
 LAYOUTS: tuple[str, ...] = ("row", "col")
-INTEGER_PROBLEM_FIELDS: tuple[str, ...] = ("problem.M", "problem.N", "problem.K", "problem.batch")
+#: Problem sizes: positive integers in measurements and queries alike (the features divide by them and
+#: take their logs). `size_x`/`size_y` are `kerneltuner.convolution`'s image: a query with `size_x=0` was
+#: answered (0.001 ms) as if it were a problem.
+INTEGER_PROBLEM_FIELDS: tuple[str, ...] = ("problem.M", "problem.N", "problem.K", "problem.batch",
+                                           "problem.size_x", "problem.size_y")
 
 #: Spellings accepted for `problem.dtype`, normalised to the canonical names in `DTYPES`.
 DTYPE_ALIASES: dict[str, str] = {

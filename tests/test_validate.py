@@ -176,6 +176,10 @@ PROBLEMS = [  # (kernel, problem): valid spellings, each bad value, the matmul d
     ("triton.softmax", {"M": 64, "N": 1024, "dtype": "float16"}),
     ("triton.softmax", {"M": 64, "N": -1, "dtype": "fp16"}),
     ("kerneltuner.convolution", {"image_width": 4096, "filter_width": 15}),
+    ("kerneltuner.convolution", {"size_x": 4096.0, "size_y": " 4096 ", "dtype": "fp32"}),
+    ("kerneltuner.convolution", {"size_x": 0, "size_y": 4096, "dtype": "fp32"}),  # answered 0.001 ms before
+    ("kerneltuner.convolution", {"size_x": 4096, "size_y": -8, "dtype": "fp32"}),
+    ("kerneltuner.convolution", {"size_x": 2.5, "size_y": 4096, "dtype": "fp32"}),
 ]
 
 
@@ -197,7 +201,7 @@ def test_a_query_problem_follows_the_rules_measurements_follow(kernel, problem):
     got = canonical_problem(kernel, problem)
     stored = {c.split(".", 1)[1]: v for c, v in valid.iloc[0].items() if c.startswith("problem.") and not pd.isna(v)}
     assert {k: v for k, v in got.items() if v is not None} == stored  # null: a field that does not apply
-    assert all(type(got[k]) is int for k in ("M", "N", "K", "batch") if k in got)
+    assert all(type(got[k]) is int for k in ("M", "N", "K", "batch", "size_x", "size_y") if k in got)
     if got == problem:
         assert got is problem  # nothing to change: the same object (the service's common case)
 
