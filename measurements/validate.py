@@ -50,10 +50,12 @@ HASH_EXCLUDED: frozenset[str] = frozenset({"source", *BOOKKEEPING})
 KERNEL_PATTERN = r"^[a-z0-9_]+\.[a-z0-9_]+$"
 LAYOUTS: tuple[str, ...] = ("row", "col")
 #: Problem sizes: positive integers in measurements and queries alike (the features divide by them and
-#: take their logs). `size_x`/`size_y` are `kerneltuner.convolution`'s image: a query with `size_x=0` was
-#: answered (0.001 ms) as if it were a problem.
+#: take their logs). Besides the matmul shape: `kerneltuner.convolution`'s image (`size_x`, `size_y`) and
+#: the Triton row kernels' (`rows`, `cols`; `numel` of elementwise). A query with `size_x=0` or
+#: `rows=-5` was answered (0.001 ms; a softmax of -5 rows at 0.005 ms) as if it were a problem.
 INTEGER_PROBLEM_FIELDS: tuple[str, ...] = ("problem.M", "problem.N", "problem.K", "problem.batch",
-                                           "problem.size_x", "problem.size_y")
+                                           "problem.size_x", "problem.size_y", "problem.rows", "problem.cols",
+                                           "problem.numel")
 
 #: Spellings accepted for `problem.dtype`, normalised to the canonical names in `DTYPES`.
 DTYPE_ALIASES: dict[str, str] = {

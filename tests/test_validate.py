@@ -180,6 +180,10 @@ PROBLEMS = [  # (kernel, problem): valid spellings, each bad value, the matmul d
     ("kerneltuner.convolution", {"size_x": 0, "size_y": 4096, "dtype": "fp32"}),  # answered 0.001 ms before
     ("kerneltuner.convolution", {"size_x": 4096, "size_y": -8, "dtype": "fp32"}),
     ("kerneltuner.convolution", {"size_x": 2.5, "size_y": 4096, "dtype": "fp32"}),
+    ("triton.softmax", {"rows": 4096, "cols": "1024", "dtype": "fp16"}),
+    ("triton.softmax", {"rows": -5, "cols": 1024, "dtype": "fp16"}),  # answered 0.005 ms before
+    ("triton.layernorm", {"rows": 4096, "cols": 0, "dtype": "bf16"}),
+    ("triton.elementwise", {"numel": 1.5, "dtype": "fp32"}),
 ]
 
 
@@ -201,7 +205,8 @@ def test_a_query_problem_follows_the_rules_measurements_follow(kernel, problem):
     got = canonical_problem(kernel, problem)
     stored = {c.split(".", 1)[1]: v for c, v in valid.iloc[0].items() if c.startswith("problem.") and not pd.isna(v)}
     assert {k: v for k, v in got.items() if v is not None} == stored  # null: a field that does not apply
-    assert all(type(got[k]) is int for k in ("M", "N", "K", "batch", "size_x", "size_y") if k in got)
+    assert all(type(got[k]) is int for k in ("M", "N", "K", "batch", "size_x", "size_y", "rows", "cols", "numel")
+               if k in got)
     if got == problem:
         assert got is problem  # nothing to change: the same object (the service's common case)
 
