@@ -188,7 +188,7 @@ def _to_columns(result: pd.DataFrame | Columns, n: int, who: str) -> Columns:
 _REGISTRY: dict[str, Extractor] = {}
 _GENERIC = GenericExtractor()
 #: Modules that register the built-in family extractors on import.
-_BUILTIN_MODULES = ("perfcast.features.matmul", "perfcast.features.convolution")
+_BUILTIN_MODULES = ("perfcast.features.matmul", "perfcast.features.convolution", "perfcast.features.rowwise")
 _builtins_loaded = False
 
 

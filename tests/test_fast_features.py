@@ -23,12 +23,19 @@ SOURCES = [
 INPUTS = ("kernel", "system", "params.", "problem.", "ir.", "kernel_name")
 
 
+#: the collector's memory-bound Triton families (bundled H100 + H200 data; IR left out here)
+ROW_FAMILIES = ("triton.softmax", "triton.layernorm", "triton.reduction", "triton.elementwise")
+
+
 @pytest.fixture(scope="module")
-def real_rows(datasets_dir) -> pd.DataFrame:
+def real_rows(datasets_dir, h100_h200_frame) -> pd.DataFrame:
     frames = []
     for path, rows in SOURCES:
         frame = next(iter(read_path(datasets_dir / path))).frame
         frames.append(frame.sample(min(rows, len(frame)), random_state=0))
+    bundled = h100_h200_frame[h100_h200_frame["kernel"].isin(ROW_FAMILIES)]
+    bundled = bundled[[c for c in bundled.columns if not c.startswith("ir.")]]
+    frames += [part.sample(min(500, len(part)), random_state=0) for _, part in bundled.groupby("kernel")]
     frame = pd.concat(frames, ignore_index=True)
     return frame[[c for c in frame.columns if c.startswith(INPUTS)]]
 
@@ -54,7 +61,7 @@ def _assert_same(plan_X: np.ndarray, expected: pd.DataFrame) -> None:
 def test_plan_equals_featurize_per_family(real_rows, schema):
     plan = compile_plan(schema)
     families = real_rows["kernel"].unique()
-    assert len(families) == 7
+    assert len(families) == 7 + len(ROW_FAMILIES)
     for kernel in families:
         sub = real_rows[real_rows["kernel"] == kernel].dropna(axis=1, how="all").reset_index(drop=True)
         expected, _ = featurize(sub, schema)
@@ -187,7 +194,7 @@ def test_unknown_system_and_category_as_featurize(schema):
 
 def test_unknown_family_with_and_without_system_on_one_plan(schema):
     plan = compile_plan(schema)
-    rows = {"kernel": ["triton.softmax", "triton.softmax"], "params.BLOCK_M": [64, 128], "problem.M": [1024, 4096],
+    rows = {"kernel": ["triton.attention", "triton.attention"], "params.BLOCK_M": [64, 128], "problem.M": [1024, 4096],
             "problem.dtype": ["fp16", "bf16"]}  # fmt: skip
     for columns in ({**rows, "system": ["A100", "RTX_3090"]}, rows):
         _assert_same(plan.transform(columns, dtype=np.float64), featurize(pd.DataFrame(columns), schema)[0])

@@ -1,0 +1,85 @@
+"""What the physics of the memory-bound Triton families (`features/rowwise.py`) does to their models.
+
+    python benchmarks/rowwise_physics.py                    # seeds 0-4 (2 min on 2 cores)
+    python benchmarks/rowwise_physics.py --seeds 0 --store S
+
+The quickstart's training data (the store, whole problems sampled to <= 40,000 rows per kernel x
+system) of `triton.softmax`, `triton.layernorm`, `triton.reduction` and `triton.elementwise`; per seed
+the routed model's frozen split (by problem), the routed model fitted as the quickstart fits it (250
+rounds) once with the families' physics and once with the generic extractor (their params and problem
+fields only, `roofline_ms` NaN: what they had before). Held-out runtime median APE, 80% coverage,
+per-problem Spearman and top-1 slowdown, and energy median APE on the held-out rows with energy:
+mean, min and max over the seeds. Writes `benchmarks/results/rowwise_physics.csv`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from perfcast.features import GenericExtractor, get_extractor, register_extractor
+from perfcast.measurements.store import MeasurementStore
+from perfcast.training.evaluate import score
+from perfcast.training.train import (
+    RoutedGBCostModel,
+    RoutedSplit,
+    load_training_frame,
+    plan_routes,
+    sample_problems,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FAMILIES = ("triton.softmax", "triton.layernorm", "triton.reduction", "triton.elementwise")
+METRICS = ("runtime_ms.median_ape", "runtime_ms.coverage_80", "spearman_median", "top1_slowdown_geomean")
+
+
+def energy_median_ape(part: pd.DataFrame, pred: pd.DataFrame) -> float:
+    """Median APE (%) of `pred.energy_j` on the rows with a measured energy."""
+    has = part["energy_j"].notna().to_numpy() & part["status"].eq("ok").to_numpy()
+    if not has.any() or "pred.energy_j" not in pred:
+        return np.nan
+    ratio = pred["pred.energy_j"].to_numpy()[has] / part["energy_j"].to_numpy()[has]
+    return float(np.nanmedian(np.abs(ratio - 1.0)) * 100.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--store", type=Path, default=None, help="measurement store (default: the quickstart's)")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--rounds", type=int, default=250)
+    args = ap.parse_args()
+    data = sample_problems(load_training_frame(MeasurementStore(args.store)), 40_000)
+    data = data[data["kernel"].isin(FAMILIES)].reset_index(drop=True)
+    routes = plan_routes(data)
+    physics = {kernel: get_extractor(kernel) for kernel in FAMILIES}
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        train_idx, test_idx = RoutedSplit.freeze(data, routes, 0.2, seed).train_test(data)
+        train, test = data.iloc[train_idx].reset_index(drop=True), data.iloc[test_idx].reset_index(drop=True)
+        for mode in ("generic", "physics"):
+            for kernel in FAMILIES:
+                register_extractor(kernel, GenericExtractor() if mode == "generic" else physics[kernel])
+            hyper = {"num_boost_round": args.rounds, "seed": seed}
+            pred = RoutedGBCostModel(hyper, routes=routes).fit(train).predict(test)
+            for family, idx in test.groupby("kernel").indices.items():
+                part, p = test.iloc[idx].reset_index(drop=True), pred.iloc[idx].reset_index(drop=True)
+                scored = score(part, p)
+                rows.append({"seed": seed, "family": family, "features": mode, "test_rows": len(part),
+                             **{k: scored.get(k, np.nan) for k in METRICS},
+                             "energy_j.median_ape": energy_median_ape(part, p)})
+            print(f"seed {seed}: {mode} done", flush=True)
+    for kernel in FAMILIES:
+        register_extractor(kernel, physics[kernel])
+    out = pd.DataFrame(rows)
+    RESULTS.mkdir(exist_ok=True)
+    out.to_csv(RESULTS / "rowwise_physics.csv", index=False)
+    cols = [*METRICS, "energy_j.median_ape"]
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print(out.groupby(["family", "features"])[cols].mean().round(4).to_string())
+        print(out.groupby(["family", "features"])[cols].agg(["min", "max"]).round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
