@@ -23,6 +23,7 @@ from perfcast.features.matmul import (
     _bytes_of,
     _frame,
     col,
+    const,
     constant_labels,
     peak_table,
     problem_dtype,
@@ -67,8 +68,8 @@ class RowwiseExtractor(Extractor):
         threads = warps * 32.0
         if self.kernel == "triton.elementwise":
             rows = col(frame, "problem.numel")
-            cols = ph.full_like(rows, 1.0)
-            block_rows, block_cols = col(frame, "params.BLOCK_SIZE"), ph.full_like(rows, 1.0)
+            cols = const(frame, 1.0)
+            block_rows, block_cols = col(frame, "params.BLOCK_SIZE"), const(frame, 1.0)
             elements = rows
         elif self.kernel == "triton.reduction":
             rows, cols = col(frame, "problem.rows"), col(frame, "problem.cols")
@@ -76,7 +77,7 @@ class RowwiseExtractor(Extractor):
             elements = rows * cols
         else:
             rows, cols = col(frame, "problem.rows"), col(frame, "problem.cols")
-            block_rows, block_cols = ph.full_like(rows, 1.0), col(frame, "params.BLOCK_SIZE")
+            block_rows, block_cols = const(frame, 1.0), col(frame, "params.BLOCK_SIZE")
             elements = rows * cols
 
         passes = _PASSES[self.kernel]
@@ -101,7 +102,7 @@ class RowwiseExtractor(Extractor):
         per_thread = ph.safe_div(tile, threads)
         regs = _LIVE_PER_ELEMENT[self.kernel] * per_thread + 24.0  # + addressing
         _, _, by_regs, per_sm = ph.ctas_per_sm(
-            threads, ph.full_like(threads, 0.0), regs,
+            threads, const(frame, 0.0), regs,
             spec(specs, "sys.max_threads_per_sm"), spec(specs, "sys.smem_per_sm_kb"),
             spec(specs, "sys.regs_per_sm", _DEFAULT_REGS_PER_SM),
             spec(specs, "sys.max_blocks_per_sm", _DEFAULT_MAX_CTAS_PER_SM),
@@ -118,7 +119,7 @@ class RowwiseExtractor(Extractor):
             "phys.min_bytes": min_bytes,
             "phys.arith_intensity": ph.safe_div(flops, min_bytes),
             "phys.in_bytes": in_bytes,
-            "phys.tensor_core": ph.full_like(rows, 0.0),
+            "phys.tensor_core": const(frame, 0.0),
             "phys.peak_tflops": peak,
             "phys.compute_ms": ph.safe_div(flops, peak * 1e12) * 1e3,
             "phys.memory_ms": memory_ms,
