@@ -36,7 +36,7 @@ from perfcast.features.registry import (
     _canonical_systems,
     _spec_columns,
     _to_columns,
-    get_extractor,
+    extractor_for,
     ir_features,
     system_names,
 )
@@ -191,7 +191,7 @@ class FeaturePlan:
                 positions = None if len(groups) == 1 else np.flatnonzero(k_codes == code)
                 sub = table if positions is None else table.take(positions)
                 sub_specs = specs if positions is None else specs.take(positions)
-                extractor = get_extractor(kernel)
+                extractor = extractor_for(kernel, self.schema)
                 result = extractor.extract(sub, sub_specs)
                 cols = result if isinstance(result, dict) and all(isinstance(v, np.ndarray) for v in result.values()) \
                     else _to_columns(result, len(sub), type(extractor).__name__)  # fmt: skip
@@ -209,7 +209,7 @@ class FeaturePlan:
     def _scalar_extractor(self, kernel: str, columns: Mapping[str, Any]) -> Any:
         """The family's extractor if it runs on scalars (`one_row`), else None; the schema's input
         columns of `kernel` must all be present (the column path's rule)."""
-        extractor = get_extractor(kernel)
+        extractor = extractor_for(kernel, self.schema)
         if not getattr(extractor, "one_row", False):
             return None
         missing = [c for c in self.schema.inputs.get(kernel) or () if c not in columns]

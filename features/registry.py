@@ -75,6 +75,13 @@ class Extractor:
     #: Families this extractor is written for (documentation; the registry is keyed by kernel).
     families: tuple[str, ...] = ()
 
+    @property
+    def name(self) -> str:
+        """What a fitted schema records (`FeatureSchema.extractors`): the class name. A model computes its
+        features with the extractor it was fitted with, so an extractor whose features change meaning
+        needs a new class (or the models fitted with it, a refit)."""
+        return type(self).__name__
+
     def input_columns(self, frame: pd.DataFrame) -> list[str]:
         """The input columns these rows require (recorded in the schema, checked at transform).
 
@@ -213,6 +220,33 @@ def get_extractor(kernel: str) -> Extractor:
     """The extractor registered for `kernel`, or the generic fallback."""
     _load_builtins()
     return _REGISTRY.get(kernel, _GENERIC)
+
+
+#: Families whose extractor came after schemas recorded theirs: a schema without `extractors` was
+#: fitted with the generic one for them (`roofline_ms` NaN), and is transformed so again.
+GENERIC_BEFORE_RECORDED: frozenset[str] = frozenset(
+    {"triton.softmax", "triton.layernorm", "triton.reduction", "triton.elementwise"})
+
+
+def extractor_for(kernel: str, schema: FeatureSchema | None = None) -> Extractor:
+    """The extractor that computes `kernel`'s features: the registered one when fitting (no schema);
+    with a schema, the one the schema was fitted with, so a model saved before a family gained its
+    physics keeps the features it was trained on (a NaN `roofline_ms` then, not a finite one that
+    rescales its predictions). A recorded extractor this build does not have is a `FeatureSchemaError`."""
+    current = get_extractor(kernel)
+    if schema is None:
+        return current
+    recorded = schema.extractors.get(kernel)
+    if recorded is None:
+        legacy = not schema.extractors and kernel in GENERIC_BEFORE_RECORDED
+        return _GENERIC if legacy else current
+    if recorded == current.name:
+        return current
+    if recorded == _GENERIC.name:
+        return _GENERIC
+    raise FeatureSchemaError(
+        f"kernel {kernel!r}: the model's features were computed by {recorded}, which this build does not have "
+        f"(it has {current.name}); refit the model")
 
 
 def registered_kernels() -> list[str]:
@@ -360,8 +394,10 @@ def _scatter(parts: list[tuple[np.ndarray | None, Columns]], n: int) -> Columns:
     return out
 
 
-def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
-    """All raw features of a (RangeIndex) frame and the input columns used per kernel family."""
+def _raw_features(frame: pd.DataFrame, schema: FeatureSchema | None = None
+                  ) -> tuple[Columns, dict[str, list[str]], dict[str, str]]:
+    """All raw features of a (RangeIndex) frame, the input columns used and the extractor per kernel
+    family (`extractor_for`: the schema's, when transforming)."""
     if "kernel" not in frame.columns:
         raise FeatureSchemaError("input frame has no 'kernel' column (every record names its kernel family)")
     n = len(frame)
@@ -373,6 +409,7 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
     specs = pd.DataFrame(spec_cols, index=frame.index, copy=False)
     parts: list[tuple[np.ndarray | None, Columns]] = []
     inputs: dict[str, list[str]] = {}
+    extractors: dict[str, str] = {}
     ir_cols = ir_columns(frame)
     groups = [(-1, "")] if (kernel_codes < 0).any() else []
     groups += list(enumerate(str(k) for k in kernel_names))
@@ -380,7 +417,8 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
         positions = None if len(groups) == 1 else np.flatnonzero(kernel_codes == code)
         sub = frame if positions is None else frame.iloc[positions]
         sub_specs = specs if positions is None else specs.iloc[positions]
-        extractor = get_extractor(kernel)
+        extractor = extractor_for(kernel, schema)
+        extractors[kernel] = extractor.name
         cols = _to_columns(extractor.extract(sub, sub_specs), len(sub), type(extractor).__name__)
         cols.setdefault(ROOFLINE, np.full(len(sub), np.nan))
         parts.append((positions, cols))
@@ -396,7 +434,7 @@ def _raw_features(frame: pd.DataFrame) -> tuple[Columns, dict[str, list[str]]]:
     raw["kernel"] = category_strings(pd.Categorical.from_codes(kernel_codes, categories=[str(k) for k in kernel_names]))
     if "system" in frame.columns:
         raw["system"] = _canonical_systems(sys_codes, list(sys_uniques))
-    return raw, inputs
+    return raw, inputs, extractors
 
 
 def _is_categorical(values: np.ndarray | pd.Categorical) -> bool:
@@ -422,15 +460,15 @@ def featurize(frame: pd.DataFrame, schema: FeatureSchema | None = None) -> tuple
         return empty.set_axis(original_index[:0]), schema
     if schema is not None:
         _check_inputs(work, schema)
-    raw, inputs = _raw_features(work)
+    raw, inputs, extractors = _raw_features(work, schema)
     if schema is None:
-        schema = _derive_schema(raw, inputs)
+        schema = _derive_schema(raw, inputs, extractors)
     out = _apply_schema(raw, schema, len(work))
     out.index = original_index
     return out, schema
 
 
-def _derive_schema(raw: Columns, inputs: dict[str, list[str]]) -> FeatureSchema:
+def _derive_schema(raw: Columns, inputs: dict[str, list[str]], extractors: dict[str, str]) -> FeatureSchema:
     def has_values(values: np.ndarray | pd.Categorical) -> bool:
         return bool((values.codes >= 0).any()) if _is_categorical(values) else bool(np.isfinite(values).any())
 
@@ -443,7 +481,8 @@ def _derive_schema(raw: Columns, inputs: dict[str, list[str]]) -> FeatureSchema:
             used = np.unique(values.codes[values.codes >= 0])
             categories[name] = tuple(sorted(str(values.categories[i]) for i in used))
     return FeatureSchema(
-        names=tuple(names), dtypes=tuple(OUTPUT_DTYPE for _ in names), categories=categories, inputs=inputs
+        names=tuple(names), dtypes=tuple(OUTPUT_DTYPE for _ in names), categories=categories, inputs=inputs,
+        extractors=extractors,
     )
 
 

@@ -41,6 +41,9 @@ class FeatureSchema:
     dtypes: tuple[str, ...]
     categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per kernel family, the extractor its features were computed by (`Extractor.name`); empty in a
+    #: schema written before this was recorded (`features.registry.extractor_for` reads it)
+    extractors: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.names)
@@ -64,20 +67,24 @@ class FeatureSchema:
         object.__setattr__(
             self, "inputs", {str(k): tuple(sorted(str(v) for v in vs)) for k, vs in sorted(self.inputs.items())}
         )
+        object.__setattr__(self, "extractors", {str(k): str(v) for k, v in sorted(self.extractors.items())})
 
     # ---- identity -------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
-        return {
+        payload = {
             "format": SCHEMA_FORMAT,
             "names": list(self.names),
             "dtypes": list(self.dtypes),
             "categories": {k: list(v) for k, v in self.categories.items()},
             "inputs": {k: list(v) for k, v in self.inputs.items()},
         }
+        if self.extractors:  # absent from older schemas: their stored versions must still match
+            payload["extractors"] = dict(self.extractors)
+        return payload
 
     @property
     def version(self) -> str:
-        """Hash (sha256, 16 hex digits) of names, dtypes, vocabularies and inputs."""
+        """Hash (sha256, 16 hex digits) of names, dtypes, vocabularies, inputs and extractors."""
         blob = json.dumps(self._payload(), sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -107,6 +114,7 @@ class FeatureSchema:
             dtypes=tuple(data["dtypes"]),
             categories=dict(data.get("categories") or {}),
             inputs=dict(data.get("inputs") or {}),
+            extractors=dict(data.get("extractors") or {}),
         )
         stored = data.get("version")
         if stored is not None and stored != schema.version:

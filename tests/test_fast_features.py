@@ -226,3 +226,52 @@ def test_predictor_targets_run_only_their_outputs_and_agree(power_model_dir, dat
         pred.rank(first["system"], first["problem"], cands, kernel=first["kernel"], objective="energy", targets=["runtime_ms"])
     with pytest.raises(PredictorInputError, match="does not predict"):
         pred.predict(records[:1], targets=["energy_j"])
+
+
+def test_a_schema_from_before_the_row_kernels_had_physics_keeps_their_features(real_rows, schema, tmp_path):
+    """A fitted schema records each family's extractor. One written before the four Triton row families
+    had physics (no record) gets their generic features again, `roofline_ms` NaN: with the new, finite
+    roofline a champion trained before answered a 13 us softmax as 66 ns (its log-ratio target rescaled).
+    The plan does the same; an extractor the build does not have is an error naming it."""
+    from perfcast.features import GenericExtractor, register_extractor  # noqa: PLC0415
+    from perfcast.features.registry import get_extractor  # noqa: PLC0415
+    from perfcast.features.schema import FeatureSchema  # noqa: PLC0415
+    from perfcast.models import GBCostModel, OnnxCostModel  # noqa: PLC0415
+
+    assert schema.extractors["triton.softmax"] == "RowwiseExtractor"
+    assert schema.extractors["triton.matmul"] == "TritonMatmulExtractor"
+    assert FeatureSchema.from_json(schema.to_json()).extractors == schema.extractors
+    legacy = FeatureSchema(schema.names, schema.dtypes, schema.categories, schema.inputs)  # as stored before
+    assert "extractors" not in legacy.to_dict()
+    rows = real_rows[real_rows["kernel"].isin(["triton.softmax", "triton.matmul"])].reset_index(drop=True)
+    softmax = (rows["kernel"] == "triton.softmax").to_numpy()
+    now, before = featurize(rows, schema)[0], featurize(rows, legacy)[0]
+    assert now["roofline_ms"][softmax].notna().all() and before["roofline_ms"][softmax].isna().all()
+    pd.testing.assert_frame_equal(now[~softmax], before[~softmax])
+    _assert_same(compile_plan(legacy).transform(_columns(rows), dtype=np.float64), before)
+    one = rows[softmax].head(1).reset_index(drop=True)
+    _assert_same(compile_plan(legacy).transform(_columns(one), dtype=np.float64), featurize(one, legacy)[0])
+    renamed = FeatureSchema(schema.names, schema.dtypes, schema.categories, schema.inputs,
+                            {**schema.extractors, "triton.softmax": "SoftmaxExtractorV0"})
+    with pytest.raises(FeatureSchemaError, match="SoftmaxExtractorV0"):
+        featurize(rows, renamed)
+
+    # a model saved then: fitted with the generic softmax features, its schema without the record
+    physics = get_extractor("triton.softmax")
+    train = real_rows[real_rows["kernel"] == "triton.softmax"].reset_index(drop=True)
+    size = train["problem.rows"].astype(float) * train["problem.cols"].astype(float)
+    train["runtime_ms"] = 0.002 + 1e-9 * size  # a stand-in target: the test is about the features
+    register_extractor("triton.softmax", GenericExtractor())
+    try:
+        model = GBCostModel(num_boost_round=20).fit(train)
+    finally:
+        register_extractor("triton.softmax", physics)
+    want = model.predict(train)["pred.runtime_ms"].to_numpy()
+    directory = tmp_path / "old"
+    model.save(directory)
+    stored = FeatureSchema.from_json((directory / "feature_schema.json").read_text())
+    assert stored.extractors["triton.softmax"] == "GenericExtractor"
+    old = FeatureSchema(stored.names, stored.dtypes, stored.categories, stored.inputs)
+    (directory / "feature_schema.json").write_text(old.to_json())
+    got = OnnxCostModel.load(directory).predict_frame(train)["pred.runtime_ms"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
