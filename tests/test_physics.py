@@ -210,6 +210,11 @@ def test_row_kernel_physics_by_hand():
     assert elementwise["phys.min_bytes"] == 3 * 10**6 * 2  # x and g in, out
     assert elementwise["phys.ctas"] == 977 and elementwise["phys.pad_waste"] == pytest.approx(1 - 10**6 / (977 * 1024))
     assert (X["phys.waves"] > 0).all() and (X["phys.estimate_ms"] > X["roofline_ms"]).all()
+    # far below the memory bound's range a launch takes its floor (3.8 us or more on the bundled GPUs)
+    from perfcast.features.rowwise import LAUNCH_FLOOR_MS  # noqa: PLC0415
+
+    tiny = featurize(records_to_frame([{**records[0], "problem": {"rows": 1, "cols": 128, "dtype": "fp16"}}]))[0]
+    assert tiny["phys.memory_ms"].iloc[0] < 1e-6 and tiny["roofline_ms"].iloc[0] == LAUNCH_FLOOR_MS
 
 
 def test_convolution_physics_on_real_cache(datasets_dir):
