@@ -75,12 +75,15 @@ class Extractor:
     #: Families this extractor is written for (documentation; the registry is keyed by kernel).
     families: tuple[str, ...] = ()
 
+    #: Bumped when the extractor's features change meaning (models fitted with another version refit).
+    version: int = 1
+
     @property
     def name(self) -> str:
-        """What a fitted schema records (`FeatureSchema.extractors`): the class name. A model computes its
-        features with the extractor it was fitted with, so an extractor whose features change meaning
-        needs a new class (or the models fitted with it, a refit)."""
-        return type(self).__name__
+        """What a fitted schema records (`FeatureSchema.extractors`): the class name, and `.v<version>`
+        from version 2 on. A model computes its features with the extractor it was fitted with."""
+        cls = type(self).__name__
+        return cls if self.version == 1 else f"{cls}.v{self.version}"
 
     def input_columns(self, frame: pd.DataFrame) -> list[str]:
         """The input columns these rows require (recorded in the schema, checked at transform).

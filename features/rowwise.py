@@ -61,6 +61,8 @@ class RowwiseExtractor(Extractor):
     families = tuple(_PASSES)
     #: `extract` takes one record as a `physics.Row` (scalars through the same formulas)
     one_row = True
+    #: 2: `roofline_ms` has the launch floor (version 1 had none)
+    version = 2
 
     def __init__(self, kernel: str):
         if kernel not in _PASSES:

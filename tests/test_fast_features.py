@@ -238,7 +238,7 @@ def test_a_schema_from_before_the_row_kernels_had_physics_keeps_their_features(r
     from perfcast.features.schema import FeatureSchema  # noqa: PLC0415
     from perfcast.models import GBCostModel, OnnxCostModel  # noqa: PLC0415
 
-    assert schema.extractors["triton.softmax"] == "RowwiseExtractor"
+    assert schema.extractors["triton.softmax"] == "RowwiseExtractor.v2"  # v1: no launch floor
     assert schema.extractors["triton.matmul"] == "TritonMatmulExtractor"
     assert FeatureSchema.from_json(schema.to_json()).extractors == schema.extractors
     legacy = FeatureSchema(schema.names, schema.dtypes, schema.categories, schema.inputs)  # as stored before
@@ -251,10 +251,11 @@ def test_a_schema_from_before_the_row_kernels_had_physics_keeps_their_features(r
     _assert_same(compile_plan(legacy).transform(_columns(rows), dtype=np.float64), before)
     one = rows[softmax].head(1).reset_index(drop=True)
     _assert_same(compile_plan(legacy).transform(_columns(one), dtype=np.float64), featurize(one, legacy)[0])
-    renamed = FeatureSchema(schema.names, schema.dtypes, schema.categories, schema.inputs,
-                            {**schema.extractors, "triton.softmax": "SoftmaxExtractorV0"})
-    with pytest.raises(FeatureSchemaError, match="SoftmaxExtractorV0"):
-        featurize(rows, renamed)
+    for recorded in ("SoftmaxExtractorV0", "RowwiseExtractor"):  # RowwiseExtractor (v1) had no launch floor
+        renamed = FeatureSchema(schema.names, schema.dtypes, schema.categories, schema.inputs,
+                                {**schema.extractors, "triton.softmax": recorded})
+        with pytest.raises(FeatureSchemaError, match=f"computed by {recorded},"):
+            featurize(rows, renamed)
 
     # a model saved then: fitted with the generic softmax features, its schema without the record
     physics = get_extractor("triton.softmax")
