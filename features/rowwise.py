@@ -74,29 +74,24 @@ class RowwiseExtractor(Extractor):
         in_bytes = _bytes_of(dtype)
         warps = col(frame, "params.num_warps", default=4.0)
         threads = warps * 32.0
+        # per family: the grid's shape, the block a program steps with, and the elements read and written
         if self.kernel == "triton.elementwise":
-            rows = col(frame, "problem.numel")
-            cols = const(frame, 1.0)
+            rows, cols = col(frame, "problem.numel"), const(frame, 1.0)
             block_rows, block_cols = col(frame, "params.BLOCK_SIZE"), const(frame, 1.0)
             elements = rows
+            in_elems, out_bytes = 2.0 * elements, elements * in_bytes          # x and g in, out
         elif self.kernel == "triton.reduction":
             rows, cols = col(frame, "problem.rows"), col(frame, "problem.cols")
             block_rows, block_cols = col(frame, "params.BLOCK_M"), col(frame, "params.BLOCK_N")
             elements = rows * cols
-        else:
+            in_elems, out_bytes = elements, rows * _FP32_BYTES                # fp32 row sums
+        else:  # softmax, layernorm: one program per row
             rows, cols = col(frame, "problem.rows"), col(frame, "problem.cols")
             block_rows, block_cols = const(frame, 1.0), col(frame, "params.BLOCK_SIZE")
             elements = rows * cols
-
+            extra = 2.0 * cols if self.kernel == "triton.layernorm" else 0.0  # layernorm's weight and bias
+            in_elems, out_bytes = elements + extra, elements * in_bytes
         passes = _PASSES[self.kernel]
-        if self.kernel == "triton.elementwise":
-            in_elems, out_bytes = 2.0 * elements, elements * in_bytes          # x and g in, out
-        elif self.kernel == "triton.reduction":
-            in_elems, out_bytes = elements, rows * _FP32_BYTES                # fp32 row sums
-        elif self.kernel == "triton.layernorm":
-            in_elems, out_bytes = elements + 2.0 * cols, elements * in_bytes  # x, weight, bias
-        else:
-            in_elems, out_bytes = elements, elements * in_bytes
         min_bytes = in_elems * in_bytes + out_bytes
         # every pass reads the row again (layernorm's last pass with weight and bias)
         extra_reads = 2.0 * elements if self.kernel == "triton.layernorm" else 0.0
