@@ -244,8 +244,18 @@ def reference_check(kernel: str, problem: Mapping[str, Any], inputs: Mapping[str
 
 
 def cublas_call(problem: Mapping[str, Any], inputs: Mapping[str, torch.Tensor]) -> Any:
-    """A closure running torch.matmul (cuBLAS) into the preallocated output."""
+    """A closure running torch.matmul (cuBLAS) into the preallocated output, with the problem's TF32 mode.
+
+    The closure sets `allow_tf32` on every call: the mode is global state, and the runner turns it off
+    for its fp32 reference checks, so a flag set once before timing did not reach the power window
+    (fp32 TF32 problems had their power measured on the ~9x slower full-fp32 kernel)."""
     a, b, c = inputs["a"], inputs["b"], inputs["c"]
-    if a.dim() == 3:
-        return lambda: torch.bmm(a, b, out=c)
-    return lambda: torch.mm(a, b, out=c)
+    allow_tf32 = bool(problem.get("allow_tf32", False))
+    matmul = torch.bmm if a.dim() == 3 else torch.mm
+    backend = torch.backends.cuda.matmul
+
+    def launch() -> Any:
+        backend.allow_tf32 = allow_tf32
+        return matmul(a, b, out=c)
+
+    return launch
