@@ -324,6 +324,7 @@ def test_cli_dry_run(capsys):
 
 @pytest.mark.gpu
 def test_collect_smoke_on_gpu(tmp_path: Path):
+    from perfcast.measurements.collect.bundle import WINDOW_CALL_OVER_RUNTIME
     from perfcast.measurements.collect.runner import Collector
 
     spec = load_spec(SPECS_DIR / "smoke.yaml")
@@ -332,6 +333,12 @@ def test_collect_smoke_on_gpu(tmp_path: Path):
     recs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     ok = [r for r in recs if r["status"] == "ok"]
     assert all(len(r["runtime_ms_samples"]) >= 20 and r["runtime_ms"] > 0 for r in ok)
+    # every power window ran the timed kernel back to back: fp32 cuBLAS with TF32 among them (the smoke
+    # spec's power sweep has it), whose window once ran the full-fp32 kernel at 6-10x the runtime
+    windows = [r for r in ok if "power_w" in r]
+    assert any(r["kernel"] == "cublas.matmul" and r["problem"].get("allow_tf32") for r in windows)
+    ratios = {r["meta"]["power_window_call_ms"] / r["runtime_ms"] for r in windows}
+    assert windows and max(ratios) <= WINDOW_CALL_OVER_RUNTIME, sorted(ratios)
 
 
 def _rec(kernel_hash: str, runtime_ms: float, system: str = "NVIDIA H100 80GB HBM3", m: int = 4096, ir: bool = True):
@@ -382,7 +389,7 @@ def test_bundled_h100_dataset_meets_its_card(repo_root: Path):
     path = repo_root / "data" / "h100" / "h100.jsonl.xz"
     assert path.stat().st_size <= 25 * 10**6
     kernels: dict[str, int] = {}
-    ok = power = p1_invalid = p1_not_remeasured = 0
+    ok = power = p1_invalid = p1_not_remeasured = power_rejected = power_not_remeasured = 0
     ok_points: set[str] = set()
     ir_hashes: set[str] = set()
     with lzma.open(path, "rt", encoding="utf-8") as fh:
@@ -394,6 +401,11 @@ def test_bundled_h100_dataset_meets_its_card(repo_root: Path):
             if "power_w" in rec:
                 power += 1
                 assert 50 < rec["power_w"] < 800 and rec["energy_j"] > 0
+                # the window ran the timed kernel back to back (fp32 TF32 cuBLAS windows once did not)
+                assert rec["meta"]["power_window_call_ms"] <= 1.5 * rec["runtime_ms"]
+            if "power_invalid_reason" in rec["meta"]:
+                power_rejected += 1
+                power_not_remeasured += "power_superseded_by" not in rec["meta"]
             if rec["status"] == "ok":
                 ok += 1
                 kernels[rec["kernel"]] = kernels.get(rec["kernel"], 0) + 1
@@ -416,6 +428,7 @@ def test_bundled_h100_dataset_meets_its_card(repo_root: Path):
     assert len([k for k, n in kernels.items() if n >= 1000]) >= 4
     assert len(ir_hashes) >= 2_000
     assert power >= 1_000
+    assert power_not_remeasured == 0 and power_rejected < 0.1 * power
 
 
 def test_host_bound_repeats_are_invalidated():
@@ -486,6 +499,54 @@ def test_redo_items_remeasure_each_invalid_point_once(tmp_path: Path, capsys):
         redo_items([bad_path])
     assert main(["collect", "--redo", str(bad_path), "--dry-run"]) == 2
     assert "bad.jsonl:2" in capsys.readouterr().err
+
+
+def _power_rec(kernel_hash: str, runtime_ms: float, call_ms: float, m: int, run_id: str, protocol: int) -> dict:
+    rec = _rec(kernel_hash, runtime_ms, m=m, ir=False)
+    rec["power_w"], rec["energy_j"] = 690.0, 690.0 * runtime_ms / 1e3
+    rec["meta"].update({"power_window_call_ms": call_ms, "power_window_s": 1.0, "sweep": "power",
+                        "run_id": run_id, "timing_protocol": protocol})
+    return rec
+
+
+def test_power_window_that_ran_another_kernel_is_moved_aside_and_remeasured(tmp_path: Path, capsys):
+    """A window at 9x the timed runtime per call (the fp32 TF32 cuBLAS case) loses its power/energy to
+    `meta.window_mismatch_*`; its runtime stays trusted; `--redo --power-rejected` re-measures exactly
+    those points with a window; the re-measure marks the old record `power_superseded_by`."""
+    from perfcast.measurements.collect.bundle import WINDOW_CALL_OVER_RUNTIME, invalidate_power_windows
+    from perfcast.measurements.collect.spec import redo_items
+
+    from perfcast.cli import main
+
+    bad = _power_rec("b", 0.7, 6.3, 1024, "old", 1)       # 9x: the GPU ran something else
+    warm = _power_rec("w", 0.7, 0.56, 2048, "old", 1)     # 0.8x: warm L2 in the window, sound
+    edge = _power_rec("e", 1.0, WINDOW_CALL_OVER_RUNTIME, 3072, "old", 1)  # at the limit: kept
+    other = {**_power_rec("o", 0.7, 6.3, 4096, "old", 1), "source": "gpperf:x.csv"}  # not the collector's
+    recs = [bad, warm, edge, other]
+    assert invalidate_power_windows([dict(r, meta=dict(r["meta"])) for r in recs]) == 1
+    path = _write(tmp_path / "old.jsonl", recs)
+    items = redo_items([path], (), power_rejected=True)
+    assert [(it.problem["M"], it.power) for it in items] == [(1024, True)]
+    assert redo_items([path]) == []  # nothing invalid: the default selection is unchanged
+    assert main(["collect", "--redo", str(path), "--power-rejected", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["power_items"] == 1
+
+    new = _power_rec("b", 0.69, 0.66, 1024, "redo", 2)
+    out = tmp_path / "bundle.jsonl.xz"
+    summary = bundle([path, _write(tmp_path / "redo.jsonl", [new])], out, dict_mb=8)
+    assert summary["invalidated_power_windows"] == 1 and summary["by_status"] == {"ok": 5}
+    with lzma.open(out, "rt") as fh:
+        back = {(r["problem"]["M"], r["meta"]["run_id"]): r for r in map(json.loads, fh)}
+    old = back[(1024, "old")]
+    assert "power_w" not in old and "energy_j" not in old and old["runtime_ms"] == pytest.approx(0.7)
+    assert old["meta"]["window_mismatch_power_w"] == 690.0 and "9.00x" in old["meta"]["power_invalid_reason"]
+    assert old["meta"]["power_superseded_by"] == "redo"
+    assert back[(1024, "redo")]["power_w"] == 690.0
+    assert all("power_w" in back[(m, "old")] for m in (2048, 3072, 4096))
+    # the shipped file as input again: the rejected window is already aside, nothing moves twice
+    again = bundle([out], tmp_path / "again.jsonl.xz", dict_mb=8)
+    assert again["invalidated_power_windows"] == 0 and again["records_with_power"] == summary["records_with_power"]
+    assert [it.problem["M"] for it in redo_items([out], (), power_rejected=True)] == [1024]
 
 
 def test_bundle_remeasure_wins_over_the_invalid_copy(tmp_path: Path):

@@ -3,8 +3,9 @@
 Compile artefacts are kept once per compiled kernel: a record carries `ir.*` only if it is the
 first `ok` record (in merge order) of its `meta.kernel_hash`; every other record of that kernel points
 to it through the same hash. Protocol-1 records of short kernels are re-labelled `invalid`, and marked
-`meta.superseded_by` where a protocol-2 re-measure of the same point is in the merge. xz with a dictionary larger than the data compresses the many similar IR
-texts against each other.
+`meta.superseded_by` where a protocol-2 re-measure of the same point is in the merge; power windows that
+did not run the timed kernel back to back lose their power to `meta.window_mismatch_*`. xz with a
+dictionary larger than the data compresses the many similar IR texts against each other.
 """
 
 from __future__ import annotations
@@ -78,6 +79,43 @@ def dedupe_ir(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 PROTOCOL1_MIN_RELIABLE_MS = 0.05
 
 
+#: A power window whose calls took over this many times the timed median each did not run the timed
+#: kernel back to back: the GPU idled between launches, or another kernel ran (fp32 cuBLAS problems with
+#: TF32 had their window run in full fp32, 6-10x slower). Windows of sound records run 0.73-1.37x (the
+#: window's launches find inputs in L2, the timed repeats never do).
+WINDOW_CALL_OVER_RUNTIME = 1.5
+
+
+def window_call_ratio(rec: Mapping[str, Any]) -> float | None:
+    """The collector's power window's time per call over the record's timed median runtime (None for a
+    record without one)."""
+    meta = rec.get("meta") or {}
+    call_ms, runtime_ms = meta.get("power_window_call_ms"), rec.get("runtime_ms")
+    if rec.get("source") != "perfcast.collect" or call_ms is None or not runtime_ms:
+        return None
+    if "power_w" not in rec and "window_mismatch_power_w" not in meta:
+        return None
+    return float(call_ms) / float(runtime_ms)
+
+
+def invalidate_power_windows(records: Iterable[dict[str, Any]], ratio: float = WINDOW_CALL_OVER_RUNTIME) -> int:
+    """Move `power_w` and `energy_j` of collector records whose power window ran over `ratio` x their timed
+    runtime per call into `meta.window_mismatch_*`, with `meta.power_invalid_reason`. The record stays `ok`:
+    its runtime is sound, only its power is not of the timed kernel. Returns how many."""
+    n = 0
+    for rec in records:
+        r = window_call_ratio(rec)
+        if r is not None and r > ratio and "power_w" in rec:
+            meta = rec.setdefault("meta", {})
+            for key in ("power_w", "energy_j"):
+                if key in rec:
+                    meta[f"window_mismatch_{key}"] = rec.pop(key)
+            meta["power_invalid_reason"] = (f"power window ran {r:.2f}x the timed runtime per call (> {ratio}): "
+                                            "the GPU idled between launches or ran another kernel")
+            n += 1
+    return n
+
+
 def invalidate_host_bound(records: Iterable[dict[str, Any]], min_ms: float = PROTOCOL1_MIN_RELIABLE_MS) -> int:
     """Mark protocol-1 records with `runtime_ms < min_ms` as `status: invalid`, moving their targets
     into `meta.protocol1_*` (kept as data, never trained on by accident). Returns how many."""
@@ -133,20 +171,31 @@ def mark_superseded(records: Iterable[dict[str, Any]]) -> int:
     """Give every `invalid` record whose point (system, kernel, params, problem) has a trusted measurement
     under timing protocol >= 2 (an `ok` or `failed` record) the run id of that measurement in
     `meta.superseded_by`. The invalid record stays as history (its old values in `meta.protocol1_*` or
-    `meta.hostbound_*`); the trusted target is the other record's. Returns how many were marked."""
+    `meta.hostbound_*`); the trusted target is the other record's. Likewise a record whose power window
+    was rejected (`meta.power_invalid_reason`) gets `meta.power_superseded_by` from an `ok` protocol-2
+    record of its point with power. Returns how many were marked."""
     recs = list(records)
     redo: dict[str, str] = {}
     for rec in recs:
         meta = rec.get("meta") or {}
         if rec.get("status") in ("ok", "failed") and int(meta.get("timing_protocol", 1)) >= 2:
             redo.setdefault(_point(rec), str(meta.get("run_id")))
+    power_redo: dict[str, str] = {}
+    for rec in recs:
+        meta = rec.get("meta") or {}
+        if rec.get("status") == "ok" and "power_w" in rec and int(meta.get("timing_protocol", 1)) >= 2:
+            power_redo.setdefault(_point(rec), str(meta.get("run_id")))
     n = 0
     for rec in recs:
+        meta = rec.get("meta") or {}
         if rec.get("status") == "invalid":
             run = redo.get(_point(rec))
             if run is not None:
                 rec.setdefault("meta", {})["superseded_by"] = run
                 n += 1
+        elif "power_invalid_reason" in meta and _point(rec) in power_redo:
+            meta["power_superseded_by"] = power_redo[_point(rec)]
+            n += 1
     return n
 
 
@@ -240,6 +289,7 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
     # Re-label first, so the IR of a kernel lands on a trusted (ok) record of it where there is one.
     invalidated = invalidate_host_bound(good)
     hostbound = invalidate_host_bound_repeats(good)
+    power_windows = invalidate_power_windows(good)
     superseded = mark_superseded(good)
     merged = list(dedupe_ir(good))
     ir_dropped = apply_ir_quota(merged, ir_quota or {})
@@ -255,6 +305,7 @@ def bundle(inputs: Iterable[str | Path], out: str | Path, dict_mb: int = 192,
     tmp.replace(out)
     summary = summarize(merged)
     summary.update({"invalidated_protocol1": invalidated, "invalidated_host_bound_repeats": hostbound,
+                    "invalidated_power_windows": power_windows,
                     "superseded": superseded, "ir_dropped_by_quota": ir_dropped,
                     "raw_bytes": raw_bytes, "compressed_bytes": out.stat().st_size, "rejects": rejects[:50],
                     "n_rejects": len(rejects)})

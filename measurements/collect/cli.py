@@ -1,5 +1,5 @@
 """`perfcast collect SPEC [--out FILE] [--budget-s N] [--power | --no-power]`, `perfcast collect --redo FILES
-[--status invalid]` (re-measure recorded points) and `perfcast collect --bundle`."""
+[--status invalid] [--power-rejected]` (re-measure recorded points) and `perfcast collect --bundle`."""
 
 from __future__ import annotations
 
@@ -42,8 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redo", action="store_true",
                         help="re-measure the points of the records in the given JSONL files (see --status) "
                              "under the current timing protocol, each point once")
-    parser.add_argument("--status", default="invalid",
-                        help="with --redo: comma-separated record statuses to re-measure (default: invalid)")
+    parser.add_argument("--status", default=None,
+                        help="with --redo: comma-separated record statuses to re-measure "
+                             "(default: invalid; none with --power-rejected alone)")
+    parser.add_argument("--power-rejected", action="store_true",
+                        help="with --redo: also re-measure the points whose power window did not run the timed "
+                             "kernel back to back (over 1.5x its runtime per call), with a power window")
     parser.add_argument("--ir-quota", action="append", default=[], metavar="FAMILY=N",
                         help="with --bundle: keep IR for at most N compiled kernels of FAMILY (repeatable)")
 
@@ -85,8 +89,9 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.redo:
-            statuses = [s.strip() for s in args.status.split(",") if s.strip()]
-            items = redo_items(args.spec, statuses)
+            status = args.status if args.status is not None else ("" if args.power_rejected else "invalid")
+            statuses = [s.strip() for s in status.split(",") if s.strip()]
+            items = redo_items(args.spec, statuses, power_rejected=args.power_rejected)
             name = "redo-" + "-".join(Path(p).name.split(".")[0] for p in args.spec[:3])
             spec = CollectSpec(name=name, sweeps=[], seed=args.seed if args.seed is not None else 0)
         else:

@@ -444,22 +444,29 @@ def item_cost_s(item: WorkItem, power_window_s: float, overhead_s: float = 0.004
 
 
 def redo_items(paths: Sequence[str | Path], statuses: Sequence[str] = ("invalid",), reps: int = 20,
-               warmup: int = 2) -> list[WorkItem]:
+               warmup: int = 2, *, power_rejected: bool = False) -> list[WorkItem]:
     """Work items that re-measure the points (kernel, params, problem) of the records in `paths`
-    whose `status` is in `statuses`, each point once, under the collector's current timing protocol.
+    whose `status` is in `statuses` (and, with `power_rejected`, of the records whose power window did
+    not run the timed kernel back to back: `bundle.window_call_ratio` over `WINDOW_CALL_OVER_RUNTIME`,
+    or already re-labelled so), each point once, under the collector's current timing protocol.
 
     A point keeps its sweep name (`meta.sweep`) and gets a power window if any of its records had one
-    (`power_w`, or `meta.protocol1_power_w` on a re-labelled record). Raises `SpecError` naming the
-    file and line of a record that cannot be re-measured (unknown kernel, missing params/problem).
+    (`power_w`, or `meta.protocol1_power_w` / `meta.window_mismatch_power_w` on a re-labelled record).
+    Raises `SpecError` naming the file and line of a record that cannot be re-measured (unknown kernel,
+    missing params/problem).
     """
-    from .bundle import iter_jsonl  # noqa: PLC0415  (bundle -> records; no cycle with this module)
+    # bundle -> records; no cycle with this module
+    from .bundle import WINDOW_CALL_OVER_RUNTIME, iter_jsonl, window_call_ratio  # noqa: PLC0415
 
     wanted = set(statuses)
     by_point: dict[str, WorkItem] = {}
     for path, line, rec, err in iter_jsonl(paths):
         if rec is None:
             raise SpecError(f"{path}:{line}: {err}")
-        if rec.get("status") not in wanted:
+        meta = rec.get("meta") or {}
+        rejected = power_rejected and ("power_invalid_reason" in meta
+                                       or (window_call_ratio(rec) or 0.0) > WINDOW_CALL_OVER_RUNTIME)
+        if rec.get("status") not in wanted and not rejected:
             continue
         kernel, params, problem = rec.get("kernel"), rec.get("params"), rec.get("problem")
         where = f"{path}:{line}"
@@ -473,10 +480,9 @@ def redo_items(paths: Sequence[str | Path], statuses: Sequence[str] = ("invalid"
             raise SpecError(f"{where}: missing {missing} for {kernel}")
         if problem["dtype"] not in COLLECT_DTYPES:
             raise SpecError(f"{where}: problem.dtype {problem['dtype']!r} not in {COLLECT_DTYPES}")
-        meta = rec.get("meta") or {}
         prob = canonical_problem(kernel, problem)
         point = json.dumps([kernel, params, prob], sort_keys=True)
-        power = "power_w" in rec or "protocol1_power_w" in meta
+        power = "power_w" in rec or "protocol1_power_w" in meta or "window_mismatch_power_w" in meta
         old = by_point.get(point)
         if old is not None:
             if power and not old.power:
