@@ -325,7 +325,7 @@ def test_cli_dry_run(capsys):
 @pytest.mark.gpu
 def test_collect_smoke_on_gpu(tmp_path: Path):
     from perfcast.measurements.collect.bundle import WINDOW_CALL_OVER_RUNTIME
-    from perfcast.measurements.collect.runner import Collector
+    from perfcast.measurements.collect.runner import GRAPH_WINDOW_BELOW_MS, Collector
 
     spec = load_spec(SPECS_DIR / "smoke.yaml")
     report = Collector(spec, tmp_path / "out.jsonl", budget_s=120, workers=4, progress=False).run()
@@ -339,6 +339,10 @@ def test_collect_smoke_on_gpu(tmp_path: Path):
     assert any(r["kernel"] == "cublas.matmul" and r["problem"].get("allow_tf32") for r in windows)
     ratios = {r["meta"]["power_window_call_ms"] / r["runtime_ms"] for r in windows}
     assert windows and max(ratios) <= WINDOW_CALL_OVER_RUNTIME, sorted(ratios)
+    # a call under GRAPH_WINDOW_BELOW_MS (the small softmax) gets its window from CUDA-graph replays
+    short = [r for r in windows if r["runtime_ms"] < GRAPH_WINDOW_BELOW_MS]
+    assert short and all(r["meta"]["power_window_graph"] for r in short)
+    assert not any(r["meta"]["power_window_graph"] for r in windows if r["runtime_ms"] >= 2 * GRAPH_WINDOW_BELOW_MS)
 
 
 def _rec(kernel_hash: str, runtime_ms: float, system: str = "NVIDIA H100 80GB HBM3", m: int = 4096, ir: bool = True):

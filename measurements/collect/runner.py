@@ -36,6 +36,10 @@ os.environ.setdefault("TRITON_DISABLE_LINE_INFO", "1")
 TIMING_PROTOCOL = 2
 #: Timings of one item at most (the first plus retries while its repeats look host-bound).
 MAX_TIMING_ATTEMPTS = 3
+#: Calls shorter than this get their power window from CUDA-graph replays of each chunk of launches: the
+#: host needs ~10-30 us to launch a Triton kernel, so plain back-to-back launches of a 5 us kernel would
+#: leave the GPU idle most of the window (the bundle's window check would reject it).
+GRAPH_WINDOW_BELOW_MS = 0.05
 
 
 @dataclass
@@ -214,6 +218,7 @@ class Collector:
         flush_buf = torch.empty(int(self.spec.defaults.flush_l2_mb) * 2**20, dtype=torch.int8, device="cuda")
         window_s = float(self.spec.defaults.power_window_s)
         max_call_ms = float(self.spec.defaults.max_call_ms)
+        graphs: list[Any] = []  # the current item's power-window graphs
 
         def time_reps(launch: Callable[[], Any], reps: int) -> list[float]:
             events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
@@ -228,18 +233,44 @@ class Collector:
             torch.cuda.synchronize()
             return [s.elapsed_time(e) for s, e in events]
 
-        def power_window(launch: Callable[[], Any], call_ms: float) -> EnergyWindow:
-            n = calls_per_chunk(call_ms)
-
-            def enqueue() -> Any:
+        def chunk_graph(launch: Callable[[], Any], n: int) -> Callable[[], Any]:
+            """`n` launches captured once as a CUDA graph; returns its replay."""
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                launch()  # a launch on a side stream before capture, as torch.cuda.graph asks
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
                 for _ in range(n):
                     launch()
+            graphs.append(graph)  # kept until the item is written, then released
+            return graph.replay
+
+        def power_window(launch: Callable[[], Any], call_ms: float, meta: dict[str, Any] | None = None) -> EnergyWindow:
+            n = calls_per_chunk(call_ms)
+            replay = None
+            if call_ms < GRAPH_WINDOW_BELOW_MS:
+                try:
+                    replay = chunk_graph(launch, n)
+                except Exception as exc:  # noqa: BLE001  (plain launches still measure; the record says why)
+                    torch.cuda.synchronize()
+                    if meta is not None:
+                        meta["power_window_graph_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            if meta is not None:
+                meta["power_window_graph"] = replay is not None
+
+            def enqueue() -> Any:
+                if replay is not None:
+                    replay()
+                else:
+                    for _ in range(n):
+                        launch()
                 ev = torch.cuda.Event()
                 ev.record()
                 return ev
 
-            win = measure_window(nvml.energy_mj, enqueue, lambda ev: ev.query(), n, window_s=window_s)
-            return win
+            return measure_window(nvml.energy_mj, enqueue, lambda ev: ev.query(), n, window_s=window_s)
 
         # Power-window validation: idle vs a known heavy load (cuBLAS bf16 8192^3).
         if self.validate_power and nvml.has_energy_counter and any(it.power for it in items):
@@ -374,7 +405,7 @@ class Collector:
                         meta["temperature_c"] = nvml.temperature_c()
                         if it.power and nvml.has_energy_counter:
                             median = sample_stats(samples)["median"]
-                            win = power_window(launch, median)
+                            win = power_window(launch, median, meta)
                             meta["sm_clock_mhz"] = nvml.sm_clock_mhz()  # under load, at the window's end
                             torch.cuda.synchronize()
                             meta["temperature_c"] = nvml.temperature_c()
@@ -401,6 +432,7 @@ class Collector:
                 rec = build_record(it.kernel, it.params, it.problem, system, status=status, samples_ms=samples,
                                    power_w=power, ir=ir, meta=meta)
                 writer.write(rec)
+                graphs.clear()
                 report.written += 1
                 counts[it.kernel] += 1
                 report.ok += status == "ok"
