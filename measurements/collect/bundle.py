@@ -82,7 +82,8 @@ PROTOCOL1_MIN_RELIABLE_MS = 0.05
 #: A power window whose calls took over this many times the timed median each did not run the timed
 #: kernel back to back: the GPU idled between launches, or another kernel ran (fp32 cuBLAS problems with
 #: TF32 had their window run in full fp32, 6-10x slower). Windows of sound records run 0.73-1.37x (the
-#: window's launches find inputs in L2, the timed repeats never do).
+#: window's launches find inputs in L2, the timed repeats never do), graph-replayed windows of 4-40 us
+#: calls 0.26-0.90x (a timed call carries a launch's fixed cost).
 WINDOW_CALL_OVER_RUNTIME = 1.5
 
 
@@ -176,15 +177,13 @@ def mark_superseded(records: Iterable[dict[str, Any]]) -> int:
     record of its point with power. Returns how many were marked."""
     recs = list(records)
     redo: dict[str, str] = {}
+    power_redo: dict[str, str] = {}
     for rec in recs:
         meta = rec.get("meta") or {}
         if rec.get("status") in ("ok", "failed") and int(meta.get("timing_protocol", 1)) >= 2:
             redo.setdefault(_point(rec), str(meta.get("run_id")))
-    power_redo: dict[str, str] = {}
-    for rec in recs:
-        meta = rec.get("meta") or {}
-        if rec.get("status") == "ok" and "power_w" in rec and int(meta.get("timing_protocol", 1)) >= 2:
-            power_redo.setdefault(_point(rec), str(meta.get("run_id")))
+            if rec.get("status") == "ok" and "power_w" in rec:
+                power_redo.setdefault(_point(rec), str(meta.get("run_id")))
     n = 0
     for rec in recs:
         meta = rec.get("meta") or {}
