@@ -37,6 +37,13 @@ FAMILIES = ("triton.softmax", "triton.layernorm", "triton.reduction", "triton.el
 METRICS = ("runtime_ms.median_ape", "runtime_ms.coverage_80", "spearman_median", "top1_slowdown_geomean")
 
 
+def row_family_data(store: Path | None) -> pd.DataFrame:
+    """The quickstart's training data (whole problems sampled to <= 40,000 rows per kernel x system) of
+    the four Triton row families, from `store` (None: the quickstart's)."""
+    data = sample_problems(load_training_frame(MeasurementStore(store)), 40_000)
+    return data[data["kernel"].isin(FAMILIES)].reset_index(drop=True)
+
+
 def energy_median_ape(part: pd.DataFrame, pred: pd.DataFrame) -> float:
     """Median APE (%) of `pred.energy_j` on the rows with a measured energy."""
     has = part["energy_j"].notna().to_numpy() & part["status"].eq("ok").to_numpy()
@@ -61,8 +68,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--rounds", type=int, default=250)
     args = ap.parse_args()
-    data = sample_problems(load_training_frame(MeasurementStore(args.store)), 40_000)
-    data = data[data["kernel"].isin(FAMILIES)].reset_index(drop=True)
+    data = row_family_data(args.store)
     routes = plan_routes(data)
     physics = {kernel: get_extractor(kernel) for kernel in FAMILIES}
     floor0 = rowwise.LAUNCH_FLOOR_MS

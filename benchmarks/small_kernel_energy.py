@@ -21,17 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from perfcast.measurements.store import MeasurementStore
-from perfcast.training.train import (
-    RoutedGBCostModel,
-    RoutedSplit,
-    load_training_frame,
-    plan_routes,
-    sample_problems,
-)
+from perfcast.training.train import RoutedGBCostModel, RoutedSplit, plan_routes
+from rowwise_physics import FAMILIES, RESULTS, row_family_data  # the same data as the physics benchmark
 
-RESULTS = Path(__file__).resolve().parent / "results"
-FAMILIES = ("triton.softmax", "triton.layernorm", "triton.reduction", "triton.elementwise")
 #: Energy below this runtime was not measured before the short-kernel sweep (h100-power's items start at
 #: an estimated 0.03 ms, and every one of them ran at least that long).
 SHORT_MS = 0.03
@@ -59,8 +51,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--rounds", type=int, default=250)
     args = ap.parse_args()
-    data = sample_problems(load_training_frame(MeasurementStore(args.store)), 40_000)
-    data = data[data["kernel"].isin(FAMILIES)].reset_index(drop=True)
+    data = row_family_data(args.store)
     has_energy = data["energy_j"].notna() & data["status"].eq("ok")
     short = has_energy & (data["runtime_ms"] < SHORT_MS)
     print(f"{int(has_energy.sum())} rows with energy, {int(short.sum())} of them under {SHORT_MS} ms; per family:\n"
