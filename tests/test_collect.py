@@ -556,6 +556,29 @@ def test_power_window_that_ran_another_kernel_is_moved_aside_and_remeasured(tmp_
     assert [it.problem["M"] for it in redo_items([out], (), power_rejected=True)] == [1024]
 
 
+def test_store_with_both_copies_trains_without_the_rejected_power(tmp_path: Path):
+    """A store that ingested a bundle from before the window check and then the re-labelled bundle holds
+    both copies of the record (their content differs): training reads its runtime, never the rejected
+    power; the re-measure's power is read."""
+    from perfcast.measurements.ingest import ingest_path
+    from perfcast.measurements.store import MeasurementStore
+    from perfcast.training.train import load_training_frame
+
+    before = _write(tmp_path / "before.jsonl", [_power_rec("b", 0.7, 6.3, 1024, "old", 1),
+                                                _power_rec("g", 0.7, 0.7, 2048, "old", 1)])
+    after = tmp_path / "after.jsonl.xz"
+    bundle([before, _write(tmp_path / "redo.jsonl", [_power_rec("b", 0.69, 0.66, 1024, "redo", 2)])], after, dict_mb=8)
+    store = MeasurementStore(tmp_path / "store")
+    ingest_path(before, store, progress=False)
+    ingest_path(after, store, progress=False)
+    frame = load_training_frame(store)
+    stored = frame[frame["problem.M"] == 1024]
+    assert len(stored) == 3 and stored["runtime_ms"].notna().all()  # old with power, old without, redo
+    powered = frame[frame["power_w"].notna()]
+    assert set(zip(powered["problem.M"], powered["meta.run_id"], strict=True)) == {(1024, "redo"), (2048, "old")}
+    assert frame["energy_j"].notna().sum() == len(powered)
+
+
 def test_bundle_remeasure_wins_over_the_invalid_copy(tmp_path: Path):
     """A protocol-1 short record and its protocol-2 re-measure: the bundle keeps the old one as `invalid`
     history (`superseded_by`), the IR moves to the trusted record, and the store trains on the new one."""

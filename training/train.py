@@ -310,7 +310,33 @@ def load_training_frame(
         raise ValueError(f"the measurement store at {getattr(store, 'root', store)} has no rows{where}: run perfcast ingest")
     if HASH_COLUMN in frame:
         frame[HASH_COLUMN] = hex_to_hash(frame[HASH_COLUMN].to_numpy())
+    drop_stale_power(frame)
     return frame.reset_index(drop=True)
+
+
+def drop_stale_power(frame: pd.DataFrame) -> int:
+    """Null `power_w` and `energy_j` of stored records whose power a later bundle set aside.
+
+    A bundle that rejects a record's power window (`meta.power_invalid_reason`, see
+    `perfcast.measurements.collect.bundle`) changes that record's content, so a store that had ingested
+    the earlier bundle holds both copies: the same measurement (system, kernel, params, problem, run)
+    with and without its power. The copy with power must not be trained on. Returns how many rows."""
+    if "meta.power_invalid_reason" not in frame or "meta.run_id" not in frame or "power_w" not in frame:
+        return 0
+    rejected = frame["meta.power_invalid_reason"].notna().to_numpy()
+    if not rejected.any():
+        return 0
+    with_power = frame["power_w"].notna().to_numpy() & frame["meta.run_id"].notna().to_numpy()
+    cols = ["system", "kernel", "meta.run_id",
+            *sorted(c for c in frame.columns if isinstance(c, str) and c.startswith(("params.", "problem.")))]
+
+    def keys(mask: np.ndarray) -> np.ndarray:
+        return pd.util.hash_pandas_object(frame.loc[mask, cols], index=False).to_numpy()
+
+    stale = with_power.copy()
+    stale[with_power] = np.isin(keys(with_power), keys(rejected))
+    frame.loc[stale, [c for c in ("power_w", "energy_j") if c in frame]] = np.nan
+    return int(stale.sum())
 
 
 def save_training_rows(model_dir: Path, frame: pd.DataFrame) -> int:
