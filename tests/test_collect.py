@@ -329,7 +329,7 @@ def test_collect_smoke_on_gpu(tmp_path: Path):
 
     spec = load_spec(SPECS_DIR / "smoke.yaml")
     report = Collector(spec, tmp_path / "out.jsonl", budget_s=120, workers=4, progress=False).run()
-    assert report.written > 0 and report.ok > 0
+    assert report.written > 0 and report.ok > 0 and report.power_windows_rejected == 0
     recs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     ok = [r for r in recs if r["status"] == "ok"]
     assert all(len(r["runtime_ms_samples"]) >= 20 and r["runtime_ms"] > 0 for r in ok)
@@ -520,7 +520,11 @@ def test_power_window_that_ran_another_kernel_is_moved_aside_and_remeasured(tmp_
     """A window at 9x the timed runtime per call (the fp32 TF32 cuBLAS case) loses its power/energy to
     `meta.window_mismatch_*`; its runtime stays trusted; `--redo --power-rejected` re-measures exactly
     those points with a window; the re-measure marks the old record `power_superseded_by`."""
-    from perfcast.measurements.collect.bundle import WINDOW_CALL_OVER_RUNTIME, invalidate_power_windows
+    from perfcast.measurements.collect.bundle import (
+        WINDOW_CALL_OVER_RUNTIME,
+        invalidate_power_windows,
+        window_call_ratio,
+    )
     from perfcast.measurements.collect.spec import redo_items
 
     from perfcast.cli import main
@@ -530,6 +534,8 @@ def test_power_window_that_ran_another_kernel_is_moved_aside_and_remeasured(tmp_
     edge = _power_rec("e", 1.0, WINDOW_CALL_OVER_RUNTIME, 3072, "old", 1)  # at the limit: kept
     other = {**_power_rec("o", 0.7, 6.3, 4096, "old", 1), "source": "gpperf:x.csv"}  # not the collector's
     recs = [bad, warm, edge, other]
+    # the collector's own check on a record as `build_record` writes it (the runner reports it at once)
+    assert window_call_ratio(bad) == pytest.approx(9.0) and window_call_ratio(other) is None
     assert invalidate_power_windows([dict(r, meta=dict(r["meta"])) for r in recs]) == 1
     path = _write(tmp_path / "old.jsonl", recs)
     items = redo_items([path], (), power_rejected=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bundle import WINDOW_CALL_OVER_RUNTIME, window_call_ratio
 from .records import JsonlWriter, build_record, compile_artefacts, now_iso, repeats_host_bound, sample_stats
 from .spec import CollectSpec, WorkItem, expand_spec, item_cost_s
 
@@ -113,6 +114,8 @@ class RunReport:
     ok: int = 0
     failed: int = 0
     with_power: int = 0
+    #: power windows over the bundle's WINDOW_CALL_OVER_RUNTIME: `--bundle` will set their power aside
+    power_windows_rejected: int = 0
     with_ir: int = 0
     planned: int = 0
     stopped_by: str = "done"
@@ -431,6 +434,11 @@ class Collector:
                 torch.backends.cuda.matmul.allow_tf32 = False  # a cuBLAS launch sets its own; reference checks stay fp32
                 rec = build_record(it.kernel, it.params, it.problem, system, status=status, samples_ms=samples,
                                    power_w=power, ir=ir, meta=meta)
+                ratio = window_call_ratio(rec)
+                if ratio is not None and ratio > WINDOW_CALL_OVER_RUNTIME:  # said on the GPU machine, not at bundle time
+                    report.power_windows_rejected += 1
+                    print(f"[collect] {it.kernel} {it.params} {it.problem}: power window ran {ratio:.2f}x the timed "
+                          "runtime per call; --bundle will set its power aside", file=sys.stderr)
                 writer.write(rec)
                 graphs.clear()
                 report.written += 1
