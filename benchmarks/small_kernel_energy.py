@@ -1,6 +1,6 @@
 """Energy of short Triton row kernels: what measuring it (spec `h100-power-small`) does to the models.
 
-    python benchmarks/small_kernel_energy.py                  # seeds 0-4 (about 2 min on 2 cores)
+    python benchmarks/small_kernel_energy.py                  # seeds 0-4 (about 3 min on 2 cores)
     python benchmarks/small_kernel_energy.py --seeds 0 --store S
 
 The quickstart's training data (the store, whole problems sampled to <= 40,000 rows per kernel x system)
