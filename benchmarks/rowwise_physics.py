@@ -37,6 +37,15 @@ FAMILIES = ("triton.softmax", "triton.layernorm", "triton.reduction", "triton.el
 METRICS = ("runtime_ms.median_ape", "runtime_ms.coverage_80", "spearman_median", "top1_slowdown_geomean")
 
 
+def parse_args(doc: str) -> argparse.Namespace:
+    """`--store`, `--seeds`, `--rounds`: the options of the row-family benchmarks."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--store", type=Path, default=None, help="measurement store (default: the quickstart's)")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--rounds", type=int, default=250)
+    return ap.parse_args()
+
+
 def row_family_data(store: Path | None) -> pd.DataFrame:
     """The quickstart's training data (whole problems sampled to <= 40,000 rows per kernel x system) of
     the four Triton row families, from `store` (None: the quickstart's)."""
@@ -63,11 +72,7 @@ def fastest_interval(part: pd.DataFrame, pred: pd.DataFrame) -> tuple[float, flo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--store", type=Path, default=None, help="measurement store (default: the quickstart's)")
-    ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--rounds", type=int, default=250)
-    args = ap.parse_args()
+    args = parse_args(__doc__)
     data = row_family_data(args.store)
     routes = plan_routes(data)
     physics = {kernel: get_extractor(kernel) for kernel in FAMILIES}

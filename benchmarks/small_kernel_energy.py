@@ -16,13 +16,10 @@ writes `benchmarks/results/small_kernel_energy.csv`.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from perfcast.training.train import RoutedGBCostModel, RoutedSplit, plan_routes
-from rowwise_physics import FAMILIES, RESULTS, row_family_data  # the same data as the physics benchmark
+from rowwise_physics import FAMILIES, RESULTS, parse_args, row_family_data  # the physics benchmark's data
 
 #: Energy below this runtime was not measured before the short-kernel sweep (h100-power's items start at
 #: an estimated 0.03 ms, and every one of them ran at least that long).
@@ -46,11 +43,7 @@ def score_energy(part: pd.DataFrame, pred: pd.DataFrame) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--store", type=Path, default=None, help="measurement store (default: the quickstart's)")
-    ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--rounds", type=int, default=250)
-    args = ap.parse_args()
+    args = parse_args(__doc__)
     data = row_family_data(args.store)
     has_energy = data["energy_j"].notna() & data["status"].eq("ok")
     short = has_energy & (data["runtime_ms"] < SHORT_MS)

@@ -69,7 +69,8 @@ class ConvolutionExtractor(Extractor):
         sm_waves, sm_waves_ceil, sm_wave_eff = ph.wave_stats(ctas, sm_count)
         flops_per_cta = 2.0 * tile_w * tile_h * fh * fw
         tiled_compute = ph.tiled_compute_ms(ctas, flops_per_cta, sm_count, peak)
-        memory_ms = ph.safe_div(min_bytes, bw * 1e9) * 1e3
+        bounds = ph.bound_terms(flops, min_bytes, peak, bw)
+        memory_ms = bounds["phys.memory_ms"]
         problem_roofline = ph.roofline_time_ms(flops, min_bytes, peak, bw)
         roofline = ph.where(ph.isnan(tiled_compute), problem_roofline, ph.fmax(tiled_compute, memory_ms))
         # each CTA reads its halo'd input tile once: traffic grows as tiles shrink
@@ -78,15 +79,10 @@ class ConvolutionExtractor(Extractor):
         smem_limit = ph.fmin(spec(specs, "sys.smem_per_block_kb"), _STATIC_SMEM_KB) * 1024.0
         warp = spec(specs, "sys.warp_size", 32.0)
         physics = {
-            "phys.flops": flops,
-            "phys.min_bytes": min_bytes,
-            "phys.arith_intensity": ph.safe_div(flops, min_bytes),
+            **bounds,
             "phys.in_bytes": const(frame, _FLOAT_BYTES),
             "phys.tensor_core": const(frame, 0.0),
-            "phys.peak_tflops": peak,
             "phys.ridge_intensity": ph.safe_div(peak * 1e12, bw * 1e9),
-            "phys.compute_ms": ph.safe_div(flops, peak * 1e12) * 1e3,
-            "phys.memory_ms": memory_ms,
             "phys.log2_flops": np.log2(ph.where(flops > 0, flops, np.nan)),
             "phys.problem_roofline_ms": problem_roofline,
             "phys.tile_m": tile_h,

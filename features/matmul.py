@@ -223,15 +223,10 @@ def matmul_physics(
     bw = spec(specs, "sys.mem_bw_gbs")
     sm_count = spec(specs, "sys.sm_count")
     f: dict[str, np.ndarray] = {
-        "phys.flops": flops,
-        "phys.min_bytes": min_bytes,
-        "phys.arith_intensity": ph.safe_div(flops, min_bytes),
+        **ph.bound_terms(flops, min_bytes, peak, bw),
         "phys.in_bytes": in_bytes,
         "phys.tensor_core": ph.as_float(unit == "tensor"),
-        "phys.peak_tflops": peak,
         "phys.ridge_intensity": ph.safe_div(peak * 1e12, bw * 1e9),
-        "phys.compute_ms": ph.safe_div(flops, peak * 1e12) * 1e3,
-        "phys.memory_ms": ph.safe_div(min_bytes, bw * 1e9) * 1e3,
         "phys.log2_flops": np.log2(ph.where(flops > 0, flops, np.nan)),
         "phys.problem_roofline_ms": ph.roofline_time_ms(flops, min_bytes, peak, bw),
     }

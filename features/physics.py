@@ -254,6 +254,19 @@ def roofline_time_ms(flops: object, bytes_moved: object, peak_tflops: object, me
     return fmax(compute_ms, memory_ms) * where(isnan(compute_ms) | isnan(memory_ms), np.nan, 1.0)
 
 
+def bound_terms(flops: object, min_bytes: object, peak_tflops: object, mem_bw_gbs: object) -> dict[str, np.ndarray]:
+    """The bound's terms every physics extractor reports: FLOPs, compulsory bytes, their ratio, the peak
+    used, and the time of each at the peak and at the DRAM bandwidth (ms)."""
+    return {
+        "phys.flops": flops,
+        "phys.min_bytes": min_bytes,
+        "phys.arith_intensity": safe_div(flops, min_bytes),
+        "phys.peak_tflops": peak_tflops,
+        "phys.compute_ms": safe_div(flops, peak_tflops * 1e12) * 1e3,
+        "phys.memory_ms": safe_div(min_bytes, mem_bw_gbs * 1e9) * 1e3,
+    }
+
+
 @_quiet
 def padded(size: object, tile: object) -> np.ndarray:
     """size rounded up to a whole number of tiles."""

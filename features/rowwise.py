@@ -114,18 +114,12 @@ class RowwiseExtractor(Extractor):
         waves, waves_ceil, wave_eff = ph.wave_stats(ctas, sm_count * per_sm)
         bw = spec(specs, "sys.mem_bw_gbs")
         peak = ph.pick_peak(peak_table(specs), constant_labels("fp32", frame), constant_labels("simt", frame))
-        memory_ms = ph.safe_div(min_bytes, bw * 1e9) * 1e3
         roofline = ph.fmax(ph.roofline_time_ms(flops, min_bytes, peak, bw), LAUNCH_FLOOR_MS)
         traffic_ms = ph.safe_div(traffic, bw * 1e9) * 1e3
         physics = {
-            "phys.flops": flops,
-            "phys.min_bytes": min_bytes,
-            "phys.arith_intensity": ph.safe_div(flops, min_bytes),
+            **ph.bound_terms(flops, min_bytes, peak, bw),
             "phys.in_bytes": in_bytes,
             "phys.tensor_core": const(frame, 0.0),
-            "phys.peak_tflops": peak,
-            "phys.compute_ms": ph.safe_div(flops, peak * 1e12) * 1e3,
-            "phys.memory_ms": memory_ms,
             "phys.log2_bytes": np.log2(ph.where(min_bytes > 0, min_bytes, np.nan)),
             "phys.problem_roofline_ms": roofline,
             "phys.ctas": ctas,
