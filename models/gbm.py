@@ -34,12 +34,14 @@ import pandas as pd
 
 from .calibration import conformal_quantile, conformity_scores, group_folds, problem_keys
 from .onnx_model import (
+    DERIVED_OUTPUTS,
     FORMAT_VERSION,
     MEASURED_PAIRS,
     META_FILE,
     MODEL_FILE,
     SCHEMA_FILE,
     OnnxCostModel,
+    derived_outputs,
     json_default,
     log_offset,
     mask_uncovered,
@@ -70,6 +72,16 @@ SIZE_FEATURES: tuple[str, ...] = (
     "phys.sm_waves", "phys.sm_waves_ceil", "phys.k_steps",
 )
 MIN_CAL_ROWS = 30
+#: The graph output answering energy as predicted power × predicted runtime (`energy_point`): in the
+#: transformed spaces log(E / roofline) = log(P) + log(T / roofline) + log(1e-3), since J = W × ms / 1000.
+ENERGY_PRODUCT = "energy_j.product"
+ENERGY_PRODUCT_SUM = {"sum": ["runtime_ms", "power_w"], "constant": float(np.log(1e-3))}
+ENERGY_POINTS = ("auto", "booster", "product")
+#: "auto" answers energy with the product only when its median out-of-fold error is the lower one on at
+#: least this share of bootstrap resamples of the scored rows: the comparison rests on 50-500 rows, and
+#: on cuBLAS a fold-0-only comparison favoured the product by 12-19% on two splits where it was worse on
+#: the held-out problems (README "Energy as power × runtime").
+ENERGY_PRODUCT_CONFIDENCE = 0.9
 #: Default `cross_calibration_problems`. With ~100 held-out problems the conformal correction of ONE
 #: calibration split moved a small family's coverage on unseen problems from 0.40 to 0.94 between
 #: seeds (README "Uncertainty"); pooling the scores of every problem fold cuts that spread.
@@ -181,6 +193,14 @@ class GBCostModel:
             `phys.flops`) count this many times in the runtime/power/energy boosters (1.0 = off). For a
             model that will be asked about problems larger than it saw, it spends its capacity on the
             sizes nearest to them (covariate-shift weighting; measured in README "Accuracy numbers").
+        energy_point: how `pred.energy_j` is answered when the model learns runtime, power and energy:
+            "booster" (the energy booster), "product" (predicted power × predicted runtime, from
+            boosters that see every runtime row, not only the few with energy), or "auto" (the
+            product where its median error on out-of-fold predictions of the energy rows, held out by
+            problem as the interval's calibration is, is the lower one on at least
+            `ENERGY_PRODUCT_CONFIDENCE` of bootstrap resamples of those rows; else the booster). Either way the interval is the energy quantile
+            pair, conformalised around the point served. Recorded in `model.json`
+            (`targets.energy_j.point_choice`).
     """
 
     def __init__(
@@ -202,7 +222,10 @@ class GBCostModel:
         keep_data: bool = True,
         scale_free: bool = False,
         large_problem_weight: float = 1.0,
+        energy_point: str = "auto",
     ):
+        if energy_point not in ENERGY_POINTS:
+            raise ValueError(f"energy_point must be one of {ENERGY_POINTS}, got {energy_point!r}")
         self.targets = tuple(targets) if targets is not None else None
         self.quantiles = tuple(quantiles)
         self.params = dict(params or {})
@@ -220,6 +243,7 @@ class GBCostModel:
         self.keep_data = keep_data
         self.scale_free = scale_free
         self.large_problem_weight = large_problem_weight
+        self.energy_point = energy_point
         # fitted state
         self.boosters_: dict[str, Any] = {}
         self.classifiers_: tuple[str, ...] = ()
@@ -251,6 +275,7 @@ class GBCostModel:
             "keep_data": self.keep_data,
             "scale_free": self.scale_free,
             "large_problem_weight": self.large_problem_weight,
+            "energy_point": self.energy_point,
         }
 
     def _lgb_params(self, **overrides: Any) -> dict[str, Any]:
@@ -351,54 +376,87 @@ class GBCostModel:
                             lgb.train(params, ds_fit, num_boost_round=q_boost, init_model=(init or {}).get(name)))
             return pair[0], pair[1]
 
+        def fit_point(target: str, fit: np.ndarray) -> Any:
+            """The point booster of `target` on `fit` rows only (an out-of-fold one, not served)."""
+            ds = lgb.Dataset(X[fit], label=z_of[target][fit], weight=None if weight is None else weight[fit],
+                             params={"verbose": -1})
+            return lgb.train(self._lgb_params(objective="regression"), ds, num_boost_round=self.num_boost_round,
+                             init_model=(init or {}).get(target))
+
         boosters: dict[str, Any] = {}
         target_meta: dict[str, Any] = {}
+        # Out-of-fold predictions per output (NaN where not scored), each target's calibration fold per
+        # row (-1: not a row of it) and its transformed labels: the interval's calibration scores them,
+        # and `energy_point` compares the energy booster with power × runtime on them.
+        oof: dict[str, np.ndarray] = {}
+        fold_of: dict[str, np.ndarray] = {}
+        z_of: dict[str, np.ndarray] = {}
+        pair_held_out: dict[str, bool] = {}
+        def cross_scores(target: str, rows: np.ndarray, folds: np.ndarray, ks: Any, names: tuple[str, str],
+                         served_pair_held_out: bool) -> tuple[list[np.ndarray], np.ndarray]:
+            """Scores of the interval as served (it contains the point prediction: `apply_correction`),
+            each held-out fold by boosters fitted without it (fold 0 by the served pair when that was
+            fitted without it); records the out-of-fold predictions. Returns the scores and the rows."""
+            z, scores = z_of[target], []
+            for k in ks:
+                held, fit = rows[folds == k], rows[folds != k]
+                lo_b, hi_b = (boosters[names[0]], boosters[names[1]]) if k == 0 and served_pair_held_out else \
+                    fit_pair(fit, z, names, count=False)
+                Xh = X[held]
+                lo_h, hi_h, pt_h = lo_b.predict(Xh), hi_b.predict(Xh), fit_point(target, fit).predict(Xh)
+                oof[names[0]][held], oof[names[1]][held], oof[target][held] = lo_h, hi_h, pt_h
+                scores.append(conformity_scores(z[held], lo_h, hi_h, pt_h))
+            return scores, rows[np.isin(folds, list(ks))]
+
         for target in targets:
             transform = TARGET_TRANSFORMS[target]
             y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
-            z = to_transformed(y, transform, offset)
+            z = z_of[target] = to_transformed(y, transform, offset)
             rows = np.flatnonzero(ok & np.isfinite(z))
             folds, rule = group_folds(pd.Series(cal_keys[rows]), self.calibration_fraction, self.seed)
+            fold_of[target] = np.full(len(X), -1)
+            fold_of[target][rows] = folds
             fit_rows, cal_rows = rows[folds != 0], rows[folds == 0]
+            # Cross-conformal needs problem folds; over CROSS_CAL_MAX_ROWS rows, fold 0 only (bounds the fits).
+            cross = rule != "row" and self.cross_calibration_problems > 0 and len(np.unique(folds)) > 1
             if len(cal_rows) < MIN_CAL_ROWS or len(fit_rows) < MIN_TARGET_ROWS:
+                # Fold 0 alone is too small to calibrate on: the served pair sees every row, and with
+                # enough rows in all the folds together, each fold is scored by boosters fitted without it.
                 fit_rows, cal_rows = rows, rows[:0]
+                cross = cross and len(rows) >= MIN_CAL_ROWS + MIN_TARGET_ROWS and len(rows) <= CROSS_CAL_MAX_ROWS
+            pair_held_out[target] = bool(len(cal_rows))
             ds_all = lgb.Dataset(X[rows], label=z[rows], weight=None if weight is None else weight[rows],
                                  free_raw_data=False, params={"verbose": -1})
             boosters[target] = train(target, self._lgb_params(objective="regression"), ds_all, self.num_boost_round)
             lo_name, hi_name = f"{target}.q{round(q_lo * 100):02d}", f"{target}.q{round(q_hi * 100):02d}"
+            for name in (target, lo_name, hi_name):
+                oof[name] = np.full(len(X), np.nan)
 
             boosters[lo_name], boosters[hi_name] = fit_pair(fit_rows, z, (lo_name, hi_name))
             n_fit = min(len(fit_rows), self.quantile_max_rows)
             calib: dict[str, Any] = {"rule": rule, "n_fit": n_fit, "n_cal": len(cal_rows)}
             correction = 0.0
             if len(cal_rows):
-                lo = boosters[lo_name].predict(X[cal_rows])
-                hi = boosters[hi_name].predict(X[cal_rows])
+                lo = oof[lo_name][cal_rows] = boosters[lo_name].predict(X[cal_rows])
+                hi = oof[hi_name][cal_rows] = boosters[hi_name].predict(X[cal_rows])
                 zc = z[cal_rows]
                 calib["raw_coverage"] = float(np.mean((zc >= lo) & (zc <= hi)))
-                scores = [conformity_scores(zc, lo, hi)]
-                correction = conformal_quantile(scores[0], self.coverage)
+                correction = conformal_quantile(conformity_scores(zc, lo, hi), self.coverage)
                 calib["n_cal_problems"] = n_problems = int(pd.Series(cal_keys[cal_rows]).nunique())
-                if rule != "row" and n_problems < self.cross_calibration_problems:
-                    # Score the interval as served (it contains the point prediction: `apply_correction`),
-                    # each held-out fold by boosters fitted without it. Every fold (cross-conformal) when
-                    # the target has few rows; above CROSS_CAL_MAX_ROWS fold 0 only (bounds the extra fits).
+                if cross and n_problems < self.cross_calibration_problems:
+                    # Every fold (cross-conformal) when the target has few rows, else fold 0 only.
                     calib["first_fold_correction"] = correction
-                    scores = []
-                    for k in np.unique(folds) if len(rows) <= CROSS_CAL_MAX_ROWS else [0]:
-                        held, fit = rows[folds == k], rows[folds != k]
-                        lo_b, hi_b = (boosters[lo_name], boosters[hi_name]) if k == 0 else \
-                            fit_pair(fit, z, (lo_name, hi_name), count=False)
-                        ds_pt = lgb.Dataset(X[fit], label=z[fit], weight=None if weight is None else weight[fit],
-                                            params={"verbose": -1})
-                        pt = lgb.train(self._lgb_params(objective="regression"), ds_pt, num_boost_round=self.num_boost_round,
-                                       init_model=(init or {}).get(target))
-                        Xh = X[held]
-                        scores.append(conformity_scores(z[held], lo_b.predict(Xh), hi_b.predict(Xh), pt.predict(Xh)))
+                    ks = np.unique(folds) if len(rows) <= CROSS_CAL_MAX_ROWS else [0]
+                    scores, held = cross_scores(target, rows, folds, ks, (lo_name, hi_name), True)
                     correction = conformal_quantile(np.concatenate(scores), self.coverage)
-                    held = rows[np.isin(folds, np.unique(folds)[: len(scores)])]
                     calib.update(folds=len(scores), n_cal=len(held), n_cal_problems=int(pd.Series(cal_keys[held]).nunique()),
                                  scores="served interval (point prediction included)")
+            elif cross:
+                scores, held = cross_scores(target, rows, folds, np.unique(folds), (lo_name, hi_name), False)
+                correction = conformal_quantile(np.concatenate(scores), self.coverage)
+                calib.update(folds=len(scores), n_cal=len(held), n_cal_problems=int(pd.Series(cal_keys[held]).nunique()),
+                             scores="served interval (point prediction included)",
+                             note=f"fold 0 alone has < {MIN_CAL_ROWS} rows: every fold scored by boosters fitted without it")
             else:
                 calib["note"] = "too few rows to hold out a calibration split: interval not conformalised"
             target_meta[target] = {
@@ -412,6 +470,14 @@ class GBCostModel:
                 "calibration": calib,
                 "n_rows": len(rows),
             }
+
+        derived: dict[str, Any] = {}
+        if self.energy_point != "booster" and {"runtime_ms", "power_w", "energy_j"} <= set(targets):
+            choice = self._energy_point_choice(target_meta["energy_j"], oof, fold_of, z_of, pair_held_out,
+                                               boosters, X, fit_point)
+            target_meta["energy_j"].update(choice)
+            if choice["point"] == ENERGY_PRODUCT:
+                derived[ENERGY_PRODUCT] = ENERGY_PRODUCT_SUM
 
         classifiers: list[str] = []
         extra_meta: dict[str, Any] = {}
@@ -460,6 +526,7 @@ class GBCostModel:
             "targets": target_meta,
             "extra_outputs": extra_meta,
             "outputs": list(boosters),
+            **({DERIVED_OUTPUTS: derived} if derived else {}),
             "quantiles": [q_lo, 0.5, q_hi],
             "coverage": self.coverage,
             "hyperparameters": self.get_params(),
@@ -471,6 +538,54 @@ class GBCostModel:
             MEASURED_PAIRS: measured_pairs(frame, targets, ok, MIN_TARGET_ROWS),
             "metrics": {},
         }
+
+    def _energy_point_choice(
+        self, spec: dict[str, Any], oof: dict[str, np.ndarray], fold_of: dict[str, np.ndarray],
+        z_of: dict[str, np.ndarray], pair_held_out: dict[str, bool], boosters: dict[str, Any], X: np.ndarray,
+        fit_point: Any,
+    ) -> dict[str, Any]:
+        """Energy's point (`energy_j` or `ENERGY_PRODUCT`), its interval correction and the record of the
+        choice, from the energy rows where all of energy's interval and point, runtime and power have an
+        out-of-fold prediction (each by its own calibration folds: the rows the interval calibration
+        already scored; with fewer than `MIN_CAL_ROWS` of them, fold 0 of each is fitted for it)."""
+        names = ("energy_j", spec["lower"], spec["upper"], "runtime_ms", "power_w")
+
+        def scored() -> np.ndarray:
+            return np.flatnonzero(np.logical_and.reduce([np.isfinite(oof[n]) for n in names]))
+
+        rows, extra_fits = scored(), 0
+        if len(rows) < MIN_CAL_ROWS:
+            for target in ("energy_j", "runtime_ms", "power_w"):
+                held, fit = np.flatnonzero(fold_of[target] == 0), np.flatnonzero(fold_of[target] > 0)
+                if len(held) and len(fit) >= MIN_TARGET_ROWS and not np.isfinite(oof[target][held]).any():
+                    oof[target][held] = fit_point(target, fit).predict(X[held])
+                    extra_fits += 1
+            held = np.flatnonzero(fold_of["energy_j"] == 0)
+            if pair_held_out["energy_j"] and not np.isfinite(oof[spec["lower"]][held]).any():
+                for name in (spec["lower"], spec["upper"]):  # the served pair was fitted without fold 0
+                    oof[name][held] = boosters[name].predict(X[held])
+            rows = scored()
+        choice: dict[str, Any] = {"requested": self.energy_point, "n_rows": len(rows), "extra_fits": extra_fits}
+        if len(rows) < MIN_CAL_ROWS:
+            method = "product" if self.energy_point == "product" else "booster"
+            choice.update(method=method, note=f"{len(rows)} energy rows with out-of-fold predictions of every "
+                          f"model (< {MIN_CAL_ROWS}): not compared; the energy booster's correction kept")
+            return {"point": ENERGY_PRODUCT if method == "product" else "energy_j", "point_choice": choice}
+        z = z_of["energy_j"][rows]
+        product = oof["runtime_ms"][rows] + oof["power_w"][rows] + ENERGY_PRODUCT_SUM["constant"]
+        err_booster, err_product = np.abs(z - oof["energy_j"][rows]), np.abs(z - product)
+        errors = {"booster": float(np.median(err_booster)), "product": float(np.median(err_product))}
+        resample = np.random.default_rng(self.seed).integers(0, len(rows), size=(1000, len(rows)))
+        better = float(np.mean(np.median(err_product[resample], axis=1) < np.median(err_booster[resample], axis=1)))
+        method = self.energy_point if self.energy_point != "auto" else \
+            ("product" if better >= ENERGY_PRODUCT_CONFIDENCE else "booster")
+        choice.update(method=method, median_abs_log_error=errors, product_better_share=better,
+                      folds=int(np.unique(fold_of["energy_j"][rows]).size))
+        if method == "booster":
+            return {"point": "energy_j", "point_choice": choice}
+        scores = conformity_scores(z, oof[spec["lower"]][rows], oof[spec["upper"]][rows], product)
+        return {"point": ENERGY_PRODUCT, "correction": conformal_quantile(scores, self.coverage),
+                "booster_correction": spec["correction"], "point_choice": choice}
 
     # ------------------------------------------------------------------------------- predict
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -487,6 +602,7 @@ class GBCostModel:
         X_df, _ = featurize(frame, self.schema_)
         X = np.ascontiguousarray(X_df.to_numpy(dtype=np.float32))
         raw = {name: np.asarray(b.predict(X), dtype=np.float64) for name, b in self.boosters_.items()}
+        raw.update(derived_outputs(raw, self.meta_))
         roofline = X_df["roofline_ms"].to_numpy(dtype=np.float64) if "roofline_ms" in X_df else None
         return mask_uncovered(outputs_to_frame(raw, self.meta_, roofline, frame.index), frame, self.meta_)
 
@@ -560,6 +676,7 @@ class GBCostModel:
                 self.boosters_,
                 self.meta_["n_features"],
                 classifiers=self.classifiers_,
+                derived=self.meta_.get(DERIVED_OUTPUTS),
                 metadata={"perfcast.format_version": str(FORMAT_VERSION), **corrections},
             )
             graph = onnx_model.SerializeToString()
@@ -575,10 +692,9 @@ class GBCostModel:
         sess = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
         names = [o.name for o in sess.get_outputs()]
         got = dict(zip(names, sess.run(names, {"X": self._parity_X}), strict=True))
-        rel = []
-        for name, booster in self.boosters_.items():
-            ref = booster.predict(self._parity_X)
-            rel.append(np.abs(got[name] - ref) / np.maximum(np.abs(ref), 1e-6))
+        ref = {name: booster.predict(self._parity_X) for name, booster in self.boosters_.items()}
+        ref.update(derived_outputs(ref, self.meta_))
+        rel = [np.abs(got[name] - r) / np.maximum(np.abs(r), 1e-6) for name, r in ref.items()]
         r = np.concatenate(rel)
         return {"rows": len(self._parity_X), "p999_rel": float(np.quantile(r, 0.999)), "max_rel": float(r.max())}
 

@@ -87,12 +87,15 @@ def merge_boosters(
     n_features: int,
     *,
     classifiers: tuple[str, ...] = (),
+    derived: Mapping[str, Mapping[str, Any]] | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> onnx.ModelProto:
     """Convert each booster and join them into one graph: input `X`, one output per mapping key.
 
     `boosters` maps output names (e.g. ``runtime_ms``, ``runtime_ms.q10``, ``feasible_prob``) to
     LightGBM Boosters; names in `classifiers` are binary classifiers whose output is P(class 1).
+    `derived` adds outputs computed from those (`{name: {"sum": [outputs], "constant": c}}`, as
+    `model.json`'s `derived_outputs`; `perfcast.models.onnx_model.derived_outputs` is the same in numpy).
     """
     nodes: list[onnx.NodeProto] = []
     initializers: list[onnx.TensorProto] = []
@@ -124,6 +127,12 @@ def merge_boosters(
         shape = prefix + "shape"
         initializers.append(helper.make_tensor(shape, TensorProto.INT64, [1], [-1]))
         nodes.append(helper.make_node("Reshape", [src, shape], [out_name], name=prefix + "out"))
+        outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [None]))
+    for out_name, spec in (derived or {}).items():
+        prefix = _safe(out_name)
+        const = prefix + "constant"
+        initializers.append(helper.make_tensor(const, TensorProto.FLOAT, [1], [float(spec["constant"])]))
+        nodes.append(helper.make_node("Sum", [*spec["sum"], const], [out_name], name=prefix + "sum"))
         outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [None]))
     graph = helper.make_graph(
         nodes,

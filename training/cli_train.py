@@ -22,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=None, help="boosting rounds of the point models")
     parser.add_argument("--quantile-rounds", type=int, default=None, help="boosting rounds of the q10/q90 models")
     parser.add_argument("--ranking", action="store_true", help="also fit a LambdaRank head (pred.rank_score)")
+    parser.add_argument("--energy-point", choices=("auto", "booster", "product"), default=None,
+                        help="how energy_j is answered where runtime, power and energy are learnt: the energy "
+                             "booster, predicted power x runtime, or auto (default: the product where its "
+                             "out-of-fold error is clearly lower; recorded in model.json)")
     parser.add_argument("--params", default=None, help="LightGBM parameters as JSON, e.g. '{\"num_leaves\": 127}'")
     parser.add_argument("--holdout", type=float, default=0.2,
                         help="share of problems held out for the logged metrics (0 = skip the held-out fit)")
@@ -42,6 +46,8 @@ def main(args: argparse.Namespace) -> int:
         hp["quantile_boost_round"] = args.quantile_rounds
     if args.ranking:
         hp["ranking"] = True
+    if args.energy_point:
+        hp["energy_point"] = args.energy_point
     if args.params:
         try:
             hp["params"] = json.loads(args.params)
