@@ -46,11 +46,16 @@ def parse_args(doc: str) -> argparse.Namespace:
     return ap.parse_args()
 
 
-def row_family_data(store: Path | None) -> pd.DataFrame:
+def quickstart_data(store: Path | None, families: tuple[str, ...]) -> pd.DataFrame:
     """The quickstart's training data (whole problems sampled to <= 40,000 rows per kernel x system) of
-    the four Triton row families, from `store` (None: the quickstart's)."""
+    `families`, from `store` (None: the quickstart's)."""
     data = sample_problems(load_training_frame(MeasurementStore(store)), 40_000)
-    return data[data["kernel"].isin(FAMILIES)].reset_index(drop=True)
+    return data[data["kernel"].isin(families)].reset_index(drop=True)
+
+
+def row_family_data(store: Path | None) -> pd.DataFrame:
+    """`quickstart_data` of the four Triton row families."""
+    return quickstart_data(store, FAMILIES)
 
 
 def energy_median_ape(part: pd.DataFrame, pred: pd.DataFrame) -> float:
