@@ -555,15 +555,17 @@ class GBCostModel:
 
         rows, extra_fits = scored(), 0
         if len(rows) < MIN_CAL_ROWS:
-            for target in ("energy_j", "runtime_ms", "power_w"):
-                held, fit = np.flatnonzero(fold_of[target] == 0), np.flatnonzero(fold_of[target] > 0)
-                if len(held) and len(fit) >= MIN_TARGET_ROWS and not np.isfinite(oof[target][held]).any():
-                    oof[target][held] = fit_point(target, fit).predict(X[held])
-                    extra_fits += 1
             held = np.flatnonzero(fold_of["energy_j"] == 0)
             if pair_held_out["energy_j"] and not np.isfinite(oof[spec["lower"]][held]).any():
                 for name in (spec["lower"], spec["upper"]):  # the served pair was fitted without fold 0
                     oof[name][held] = boosters[name].predict(X[held])
+            # without an out-of-fold energy interval there is nothing to calibrate the product on
+            if np.isfinite(oof[spec["lower"]]).sum() >= MIN_CAL_ROWS:
+                for target in ("energy_j", "runtime_ms", "power_w"):
+                    held, fit = np.flatnonzero(fold_of[target] == 0), np.flatnonzero(fold_of[target] > 0)
+                    if len(held) and len(fit) >= MIN_TARGET_ROWS and not np.isfinite(oof[target][held]).any():
+                        oof[target][held] = fit_point(target, fit).predict(X[held])
+                        extra_fits += 1
             rows = scored()
         choice: dict[str, Any] = {"requested": self.energy_point, "n_rows": len(rows), "extra_fits": extra_fits}
         if len(rows) < MIN_CAL_ROWS:

@@ -125,3 +125,20 @@ def test_cli_train_passes_the_energy_point(softmax, tmp_path):
         (meta_path,) = out.glob("perfcast-default/*/model.json")
         meta = json.loads(meta_path.read_text())
         assert meta["hyperparameters"]["energy_point"] == mode and meta["targets"]["energy_j"]["point"] == point
+
+
+def test_without_cross_fitted_points_fold_zero_is_fitted_for_the_choice(h100_h200_frame):
+    """With `cross_calibration_problems=0` no target has out-of-fold point predictions (as for a family
+    with >= 500 calibration problems); the choice fits fold 0 of energy, runtime and power for it."""
+    f = h100_h200_frame
+    rows = f[f["kernel"].isin(["triton.softmax", "triton.layernorm", "triton.reduction"])
+             & (f["system"] == "NVIDIA H100 80GB HBM3")].reset_index(drop=True)
+    model = GBCostModel(cross_calibration_problems=0, **HP).fit(rows)
+    energy = model.meta_["targets"]["energy_j"]
+    choice = energy["point_choice"]
+    assert choice["extra_fits"] == 3 and choice["folds"] == 1 and choice["n_rows"] >= 30, choice
+    assert energy["calibration"]["n_cal"] >= choice["n_rows"]  # fold 0 of energy, where all five are held out
+    # too small for the bare calibration split: nothing to compare on, so no fits either
+    small = GBCostModel(cross_calibration_problems=0, **HP).fit(rows[rows["kernel"] == "triton.softmax"])
+    choice = small.meta_["targets"]["energy_j"]["point_choice"]
+    assert choice["method"] == "booster" and choice["extra_fits"] == 0 and "not compared" in choice["note"]
