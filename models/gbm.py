@@ -198,9 +198,9 @@ class GBCostModel:
             boosters that see every runtime row, not only the few with energy), or "auto" (the
             product where its median error on out-of-fold predictions of the energy rows, held out by
             problem as the interval's calibration is, is the lower one on at least
-            `ENERGY_PRODUCT_CONFIDENCE` of bootstrap resamples of those rows; else the booster). Either way the interval is the energy quantile
-            pair, conformalised around the point served. Recorded in `model.json`
-            (`targets.energy_j.point_choice`).
+            `ENERGY_PRODUCT_CONFIDENCE` of bootstrap resamples of those rows; else the booster).
+            Either way the interval is the energy quantile pair, conformalised around the point
+            served. Recorded in `model.json` (`targets.energy_j.point_choice`).
     """
 
     def __init__(
@@ -392,6 +392,7 @@ class GBCostModel:
         fold_of: dict[str, np.ndarray] = {}
         z_of: dict[str, np.ndarray] = {}
         pair_held_out: dict[str, bool] = {}
+
         def cross_scores(target: str, rows: np.ndarray, folds: np.ndarray, ks: Any, names: tuple[str, str],
                          served_pair_held_out: bool) -> tuple[list[np.ndarray], np.ndarray]:
             """Scores of the interval as served (it contains the point prediction: `apply_correction`),

@@ -30,7 +30,7 @@ META_FILE = "model.json"
 #: (`[{"kernel", "system", "n_rows"}, ...]`). A model saved without it is covered everywhere.
 MEASURED_PAIRS = "measured_pairs"
 #: `model.json` key: graph outputs computed from booster outputs, `{name: {"sum": [outputs], "constant": c}}`
-#: in the transformed space (e.g. energy as power × runtime); the graph computes them with Add nodes.
+#: in the transformed space (e.g. energy as power × runtime); the graph computes them with Sum nodes.
 DERIVED_OUTPUTS = "derived_outputs"
 
 #: transform name -> meaning; the inverse is applied in `to_units`.
@@ -93,7 +93,7 @@ def to_units(raw: np.ndarray, transform: str, offset: np.ndarray) -> np.ndarray:
 
 
 def derived_outputs(raw: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The outputs `meta["derived_outputs"]` defines, from booster outputs: what the graph's Add nodes
+    """The outputs `meta["derived_outputs"]` defines, from booster outputs: what the graph's Sum nodes
     compute, for predictions made by LightGBM itself."""
     return {name: np.sum([np.asarray(raw[s], dtype=np.float64) for s in spec["sum"]], axis=0) + spec["constant"]
             for name, spec in (meta.get(DERIVED_OUTPUTS) or {}).items()}
