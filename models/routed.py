@@ -46,8 +46,9 @@ ROUTES_FILE = "routes.json"
 #: single-model files every sub-directory holds
 SINGLE_FILES = (MODEL_FILE, SCHEMA_FILE, META_FILE)
 _SUBDIR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-#: target spec keys that are the same in every sub-model (the correction is per sub-model)
-_SHARED_SPEC_KEYS = ("transform", "point", "lower", "upper", "quantiles", "coverage")
+#: target spec keys that are the same in every sub-model (the correction and point are per sub-model:
+#: `energy_point` answers energy with the booster in one family and power × runtime in another)
+_SHARED_SPEC_KEYS = ("transform", "lower", "upper", "quantiles", "coverage")
 
 
 def is_routed(model_dir: str | Path) -> bool:
@@ -245,7 +246,7 @@ def write_routed_dir(
 ) -> Path:
     """Write `routes.json` + the top-level `model.json` over sub-model directories already saved in
     `model_dir/<subdir>` (e.g. by `GBCostModel.save`). The top-level meta merges the sub-models':
-    targets (shared spec keys + per sub-model CQR corrections), measured_pairs, data snapshot."""
+    targets (shared spec keys + per sub-model CQR corrections and point outputs), measured_pairs, data snapshot."""
     model_dir = Path(model_dir)
     routes = {str(k): str(v) for k, v in routes.items()}
     if not routes:
@@ -263,9 +264,13 @@ def write_routed_dir(
     for sub, meta in metas.items():
         for target, spec in meta["targets"].items():
             merged = targets.setdefault(
-                target, {**{k: spec[k] for k in _SHARED_SPEC_KEYS if k in spec}, "corrections": {}}
+                target, {**{k: spec[k] for k in _SHARED_SPEC_KEYS if k in spec}, "corrections": {}, "points": {}}
             )
             merged["corrections"][sub] = spec.get("correction", 0.0)
+            merged["points"][sub] = spec["point"]
+    for merged in targets.values():  # `point` where every sub-model answers the target with the same output
+        if len(set(merged["points"].values())) == 1:
+            merged["point"] = next(iter(merged["points"].values()))
     # measured pairs (union): each sub-model records only its own kernels; one without the record
     # (saved before it existed) is covered everywhere, and then so is the routed model's summary
     pairs: dict[str, list[dict]] | None = {}

@@ -142,3 +142,24 @@ def test_without_cross_fitted_points_fold_zero_is_fitted_for_the_choice(h100_h20
     small = GBCostModel(cross_calibration_problems=0, **HP).fit(rows[rows["kernel"] == "triton.softmax"])
     choice = small.meta_["targets"]["energy_j"]["point_choice"]
     assert choice["method"] == "booster" and choice["extra_fits"] == 0 and "not compared" in choice["note"]
+
+
+def test_a_routed_model_answers_each_family_with_its_own_energy_point(models, softmax, h100_h200_frame, tmp_path):
+    """One sub-model answers energy as power × runtime, another with its booster: the routed directory's
+    summary records the point per sub-model and each family is answered by its own."""
+    from perfcast.models.routed import RoutedCostModel, write_routed_dir
+
+    f = h100_h200_frame
+    layernorm = f[(f["kernel"] == "triton.layernorm") & (f["system"] == "NVIDIA H100 80GB HBM3")].reset_index(drop=True)
+    models["auto"].save(tmp_path / "r" / "product")
+    booster = GBCostModel(energy_point="booster", **HP).fit(layernorm)
+    booster.save(tmp_path / "r" / "booster")
+    write_routed_dir(tmp_path / "r", {"triton.softmax": "product", "triton.layernorm": "booster"})
+    meta = json.loads((tmp_path / "r" / "model.json").read_text())
+    assert meta["targets"]["energy_j"]["points"] == {"product": ENERGY_PRODUCT, "booster": "energy_j"}
+    assert "point" not in meta["targets"]["energy_j"] and meta["targets"]["runtime_ms"]["point"] == "runtime_ms"
+    routed = RoutedCostModel.load(tmp_path / "r")
+    a, b = _energy_rows(softmax).head(40), _energy_rows(layernorm).head(40)
+    both = routed.predict_frame(pd.concat([a, b], ignore_index=True))["pred.energy_j"].to_numpy()
+    np.testing.assert_allclose(both[:40], models["auto"].predict(a)["pred.energy_j"], rtol=1e-4)
+    np.testing.assert_allclose(both[40:], booster.predict(b)["pred.energy_j"], rtol=1e-4)
