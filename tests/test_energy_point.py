@@ -125,6 +125,14 @@ def test_cli_train_passes_the_energy_point(softmax, tmp_path):
         (meta_path,) = out.glob("perfcast-default/*/model.json")
         meta = json.loads(meta_path.read_text())
         assert meta["hyperparameters"]["energy_point"] == mode and meta["targets"]["energy_j"]["point"] == point
+    # a registered run logs the output answering energy per sub-model
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert cli_main(["train", "--store", str(store), "--rounds", "20", "--holdout", "0", "--energy-point", "product",
+                     "--tracking-uri", uri]) == 0
+    (run,) = mlflow.MlflowClient(uri).search_runs([mlflow.MlflowClient(uri).get_experiment_by_name("perfcast").experiment_id])
+    assert {k: v for k, v in run.data.params.items() if k.startswith("energy_point.")} == {"energy_point.triton-softmax": ENERGY_PRODUCT}
 
 
 def test_without_cross_fitted_points_fold_zero_is_fitted_for_the_choice(h100_h200_frame):

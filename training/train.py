@@ -493,6 +493,12 @@ def _fit_in_processes(groups: dict[str, pd.DataFrame], hyperparameters: dict[str
     return out
 
 
+def energy_points(models: Mapping[str, GBCostModel]) -> dict[str, str]:
+    """Per (sub-)model with an energy target, the output answering it (`energy_j` or power × runtime's
+    `energy_j.product`, `GBCostModel(energy_point=)`): logged with the run so the choice is searchable."""
+    return {name: m.meta_["targets"]["energy_j"]["point"] for name, m in models.items() if "energy_j" in m.meta_["targets"]}
+
+
 def model_factory(hyperparameters: dict[str, Any]) -> Any:
     """A zero-argument factory of `GBCostModel` with the given constructor arguments (as in model.json)."""
     hp = dict(hyperparameters)
@@ -619,7 +625,8 @@ def train_one(
             registered_name=name,
             params={"hyperparameters": hp, "lightgbm": model.meta_["lightgbm_params"], "holdout": holdout,
                     "feature_schema_version": model.schema_.version, "n_features": model.meta_["n_features"],
-                    "targets": list(model.meta_["targets"]), "split": split_dict or {}},
+                    "targets": list(model.meta_["targets"]), "split": split_dict or {},
+                    "energy_point": energy_points({name: model})},
             metrics={**metrics, "final.fit_seconds": model.meta_["fit_seconds"],
                      **{f"final.cqr_correction.{t}": s["correction"] for t, s in model.meta_["targets"].items()},
                      **{f"final.onnx_parity.{k}": v for k, v in model.meta_["onnx_parity"].items()}},
@@ -717,7 +724,8 @@ def train_routed(
             params={"granularity": "routed", "routes": dict(sorted(model.routes_.items())), "hyperparameters": hp,
                     "lightgbm": first.meta_["lightgbm_params"], "holdout": holdout,
                     "n_features": {sub: m.meta_["n_features"] for sub, m in subs.items()},
-                    "targets": list(meta["targets"]), "split_id": (split_dict or {}).get("split_id")},
+                    "targets": list(meta["targets"]), "split_id": (split_dict or {}).get("split_id"),
+                    "energy_point": energy_points(subs)},
             metrics={**metrics, "final.fit_seconds": meta["fit_seconds"],
                      **{f"{sub}.{k}": v for sub, gm in group_metrics.items() for k, v in gm.items()},
                      **{f"final.{sub}.cqr_correction.{t}": s["correction"]
