@@ -7,19 +7,26 @@ and the correction is the ``ceil((n + 1) * coverage) / n`` empirical quantile of
 calibrated interval is ``[lo - c, hi + c]``. Everything here runs in the model's transformed space
 (log runtime ratio, log power), so the correction is multiplicative in physical units. The constant
 travels in `model.json` and in the ONNX metadata; prediction needs no MAPIE and no pickle.
+
+A point the pair was not fitted around (energy answered as power × runtime) gets `scaled_interval`
+instead: point ± c × the pair's half-width, c from `scaled_scores` (normalised split conformal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
     "apply_correction", "conformal_quantile", "conformity_scores", "cqr_correction", "group_folds", "group_split",
-    "problem_keys",
+    "interval_function", "problem_keys", "scaled_interval", "scaled_scores",
 ]
+
+#: `scaled_interval`'s smallest half-width scale (log space): a pair that crosses or touches still gives an interval
+MIN_SCALE = 1e-3
 
 
 def conformity_scores(
@@ -75,6 +82,36 @@ def apply_correction(
         point = np.asarray(point, dtype=np.float64)
         lo, hi = np.minimum(lo, point), np.maximum(hi, point)
     return lo, hi
+
+
+def scaled_scores(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Scores of `scaled_interval`: |y - point| over the pair's half-width (at least `MIN_SCALE`)."""
+    y, lo, hi, point = (np.asarray(a, dtype=np.float64) for a in (y, lo, hi, point))
+    return np.abs(y - point) / np.maximum(np.abs(hi - lo) / 2.0, MIN_SCALE)
+
+
+def scaled_interval(
+    lo: np.ndarray, hi: np.ndarray, correction: float, point: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`point` ± `correction` × the pair's half-width: an interval centred on a point that the pair was
+    not fitted around (energy as power × runtime), as wide as the pair says this row is uncertain.
+    Calibrated by `conformal_quantile(scaled_scores(...))` (normalised split conformal). Works on
+    numpy scalars too (the one-row serving path)."""
+    half = correction * np.maximum(np.abs(np.asarray(hi, dtype=np.float64) - lo) / 2.0, MIN_SCALE)
+    return point - half, point + half
+
+
+#: `model.json` `targets.<t>.interval` -> the function serving it from (lower, upper, correction, point)
+INTERVALS = {"cqr": apply_correction, "scaled": scaled_interval}
+
+
+def interval_function(spec: Mapping[str, Any]) -> Any:
+    """How a target's served interval is made from its (lower, upper, correction, point): `model.json`'s
+    `targets.<t>.interval`, "cqr" (default: `apply_correction`) or "scaled" (`scaled_interval`)."""
+    kind = spec.get("interval", "cqr")
+    if kind not in INTERVALS:
+        raise ValueError(f"unknown interval {kind!r}; known: {sorted(INTERVALS)}")
+    return INTERVALS[kind]
 
 
 def problem_keys(frame: pd.DataFrame, with_system: bool = True, columns: Sequence[str] | None = None) -> pd.Series:

@@ -106,7 +106,7 @@ def outputs_to_frame(
 
     Shared by `OnnxCostModel` and `GBCostModel` (native LightGBM) so both map outputs the same way.
     """
-    from .calibration import apply_correction  # noqa: PLC0415 (pure numpy module)
+    from .calibration import interval_function  # noqa: PLC0415 (pure numpy module)
 
     n = len(index)
     offset = log_offset(roofline_ms, n)
@@ -116,7 +116,7 @@ def outputs_to_frame(
         point = np.asarray(raw[spec["point"]], dtype=np.float64)
         cols[f"pred.{target}"] = to_units(point, transform, offset)
         if spec.get("lower") and spec.get("upper"):
-            lo, hi = apply_correction(
+            lo, hi = interval_function(spec)(
                 raw[spec["lower"]], raw[spec["upper"]], float(spec.get("correction", 0.0)), point
             )
             cols[f"pred.{spec['lower']}"] = to_units(lo, transform, offset)

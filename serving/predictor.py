@@ -31,7 +31,7 @@ from perfcast.measurements.validate import (
     canonical_problem,
     check_params,
 )
-from perfcast.models.calibration import apply_correction
+from perfcast.models.calibration import interval_function
 from perfcast.models.onnx_model import MEASURED_PAIRS, log_offset, to_units
 from perfcast.models.routed import info_file
 
@@ -175,10 +175,10 @@ class _Engine:
         self.roofline_col = names.index("roofline_ms") if "roofline_ms" in names else None
         self.sessions: dict[tuple[str, ...], Any] = {}
         self._runs: dict[tuple[Any, bool], tuple[Any, list[str]]] = {}  # (outputs, big) -> session, names
-        #: per target: its output names, transform, CQR correction and `pred.*` names (read once)
+        #: per target: its output names, transform, interval function and correction, `pred.*` names (read once)
         self._mapping = [
-            (spec["point"], spec.get("lower"), spec.get("upper"), spec["transform"], float(spec.get("correction", 0.0)),
-             (f"pred.{t}", f"pred.{spec.get('lower')}", f"pred.{spec.get('upper')}"))
+            (spec["point"], spec.get("lower"), spec.get("upper"), spec["transform"], interval_function(spec),
+             float(spec.get("correction", 0.0)), (f"pred.{t}", f"pred.{spec.get('lower')}", f"pred.{spec.get('upper')}"))
             for t, spec in self.specs.items()
         ]  # fmt: skip
         #: per target, the (kernel, system) pairs it was measured on; a target absent here (or a model
@@ -436,14 +436,14 @@ class _Engine:
         r = np.float64(roofline[0]) if one else roofline
         offset = log_offset(r if self.roofline_col is not None else None, len(roofline))
         out: dict[str, np.ndarray] = {}
-        for point_name, lower, upper, transform, correction, names in self._mapping:
+        for point_name, lower, upper, transform, interval, correction, names in self._mapping:
             if point_name not in raw:
                 continue
             point = np.float64(raw[point_name][0]) if one else np.asarray(raw[point_name], dtype=np.float64)
             values = [to_units(point, transform, offset)]
             if lower in raw and upper in raw:
                 lo, hi = (np.float64(raw[lower][0]), np.float64(raw[upper][0])) if one else (raw[lower], raw[upper])
-                lo, hi = apply_correction(lo, hi, correction, point)
+                lo, hi = interval(lo, hi, correction, point)
                 values += [to_units(lo, transform, offset), to_units(hi, transform, offset)]
             for name, value in zip(names, values, strict=False):
                 out[name] = np.array([value]) if one else value

@@ -43,6 +43,10 @@ def test_the_product_point_is_power_times_runtime_natively_and_in_onnx(models, s
     np.testing.assert_allclose(native["pred.energy_j"], product, rtol=1e-12)
     lo, hi = native["pred.energy_j.q10"], native["pred.energy_j.q90"]
     assert (lo <= native["pred.energy_j"]).all() and (native["pred.energy_j"] <= hi).all()
+    # centred on the product (in log space), as wide as the energy pair says each row is uncertain
+    assert spec["interval"] == "scaled" and spec["correction"] > 0
+    np.testing.assert_allclose(np.log(hi / native["pred.energy_j"]), np.log(native["pred.energy_j"] / lo), rtol=1e-9)
+    assert np.log(hi / lo).std() > 0.05  # not one constant width
 
     model.save(tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
@@ -100,6 +104,12 @@ def test_the_service_ranks_by_the_product(models, softmax, tmp_path):
     params = [{k.removeprefix("params."): v for k, v in r.items() if k.startswith("params.") and pd.notna(v)}
               for r in cands.to_dict("records")][:20]
     problem = {k.removeprefix("problem."): v for k, v in one.items() if k.startswith("problem.") and pd.notna(v)}
+    # the service maps graph outputs as batch prediction does (the scaled interval included)
+    records = [{"kernel": "triton.softmax", "system": one["system"], "problem": problem, "params": p} for p in params]
+    frame = OnnxCostModel.load(tmp_path / "m").predict_frame(cands.iloc[: len(params)])
+    answers = pred.predict(records)
+    for col, key in (("pred.energy_j", "value"), ("pred.energy_j.q10", "q10"), ("pred.energy_j.q90", "q90")):
+        np.testing.assert_allclose([a["energy_j"][key] for a in answers], frame[col], rtol=1e-6)
     for top_k in (None, 3):
         ranked = pred.rank(one["system"], problem, params, objective="energy", kernel="triton.softmax", top_k=top_k)
         for item in ranked:

@@ -95,6 +95,28 @@ def test_served_interval_scores_match_its_coverage():
     np.testing.assert_array_equal(conformity_scores(y, lo, hi), np.maximum(lo - y, y - hi))
 
 
+def test_scaled_interval_scores_match_its_coverage():
+    """`scaled_interval` (the product-centred energy interval) covers a row iff its `scaled_scores` <= c,
+    and the conformal quantile of the scores gives the coverage asked for."""
+    from perfcast.models.calibration import interval_function, scaled_interval, scaled_scores
+
+    rng = np.random.default_rng(1)
+    lo, hi = np.sort(rng.normal(size=(2, 5000)), axis=0)
+    hi[:10] = lo[:10]  # a pair that touches still gives an interval
+    point = rng.normal(size=5000) * 0.5
+    y = point + rng.normal(size=5000) * (hi - lo)
+    scores = scaled_scores(y, lo, hi, point)
+    c = conformal_quantile(scores, 0.8)
+    a, b = scaled_interval(lo, hi, c, point)
+    np.testing.assert_array_equal((y >= a) & (y <= b), scores <= c)
+    assert 0.8 <= np.mean((y >= a) & (y <= b)) <= 0.801 and (b[:10] > a[:10]).all()
+    one = scaled_interval(np.float64(lo[0]), np.float64(hi[0]), c, np.float64(point[0]))  # one-row path
+    assert type(one[0]) is np.float64 and one == (a[0], b[0])
+    assert interval_function({}) is apply_correction and interval_function({"interval": "scaled"}) is scaled_interval
+    with pytest.raises(ValueError, match="unknown interval"):
+        interval_function({"interval": "wide"})
+
+
 def test_folds_hold_out_whole_problems_and_fold_zero_is_the_split(layernorm):
     keys = problem_keys(layernorm, with_system=False)
     folds, rule = group_folds(keys, 0.2, seed=3)
