@@ -478,7 +478,7 @@ class GBCostModel:
                                                boosters, X, fit_point)
             target_meta["energy_j"].update(choice)
             if choice["point"] == ENERGY_PRODUCT:
-                derived[ENERGY_PRODUCT] = ENERGY_PRODUCT_SUM
+                derived[ENERGY_PRODUCT] = {**ENERGY_PRODUCT_SUM, "sum": list(ENERGY_PRODUCT_SUM["sum"])}  # a copy per model
 
         classifiers: list[str] = []
         extra_meta: dict[str, Any] = {}
