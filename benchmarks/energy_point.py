@@ -10,7 +10,7 @@ quickstart fits it (250 rounds), once per `energy_point` ("booster": the energy 
 "auto": the product where out-of-fold errors favour it, the default), scored on the held-out rows with
 a measured energy: median APE, the 80% interval's coverage and median width (q90 / q10) of energy and
 power, and what "auto" chose per family. Means, min and max over the seeds; writes
-`benchmarks/results/energy_point.csv`.
+`benchmarks/results/energy_point.{csv,png}`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,35 @@ def score(part: pd.DataFrame, pred: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def plot(out: pd.DataFrame, path) -> None:
+    """Per family, booster vs auto: energy median APE and the interval's median q90/q10 (bars: means over
+    the splits, whiskers: min and max)."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    metrics = {"energy_j.median_ape": "energy median APE (%)", "energy_j.width": "energy interval q90 / q10",
+               "energy_j.coverage_80": "energy 80% coverage"}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4))
+    x = np.arange(len(FAMILIES))
+    for ax, (metric, label) in zip(axes, metrics.items(), strict=True):
+        for j, mode in enumerate(("booster", "auto")):
+            g = out[out["energy_point"] == mode].groupby("family")[metric].agg(["mean", "min", "max"]).reindex(FAMILIES)
+            err = np.vstack([g["mean"] - g["min"], g["max"] - g["mean"]])
+            ax.bar(x + (j - 0.5) * 0.38, g["mean"], 0.38, yerr=err, capsize=2,
+                   label="energy booster" if mode == "booster" else "auto (power × runtime where chosen)")
+        if metric == "energy_j.coverage_80":
+            ax.axhline(0.8, color="grey", lw=0.8, ls="--")
+            ax.set_ylim(0.5, 1.0)
+        ax.set_xticks(x, [f if f.endswith("matmul") else f.removeprefix("triton.") for f in FAMILIES], rotation=30, fontsize=8)
+        ax.set_title(label, fontsize=9)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     args = parse_args(__doc__)
     data = quickstart_data(args.store, FAMILIES)
@@ -63,6 +92,7 @@ def main() -> None:
     out = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
     out.to_csv(RESULTS / "energy_point.csv", index=False)
+    plot(out, RESULTS / "energy_point.png")
     cols = [f"{t}.{m}" for t in ("energy_j", "power_w") for m in ("median_ape", "coverage_80", "width")]
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         group = out.groupby(["family", "energy_point"])
