@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from perfcast.training.metrics import interval_coverage, median_ape
 from perfcast.training.train import RoutedGBCostModel, RoutedSplit, plan_routes
 from rowwise_physics import RESULTS, parse_args, quickstart_data
 
@@ -32,8 +33,7 @@ def score(part: pd.DataFrame, pred: pd.DataFrame) -> dict[str, float]:
         p, lo, hi = (pred[f"pred.{target}{s}"].to_numpy(dtype=float) for s in ("", ".q10", ".q90"))
         answered = np.isfinite(p)
         y, p, lo, hi = y[answered], p[answered], lo[answered], hi[answered]
-        out.update({f"{target}.median_ape": float(np.median(np.abs(p / y - 1.0)) * 100.0) if len(y) else np.nan,
-                    f"{target}.coverage_80": float(np.mean((y >= lo) & (y <= hi))) if len(y) else np.nan,
+        out.update({f"{target}.median_ape": median_ape(y, p), f"{target}.coverage_80": interval_coverage(y, lo, hi),
                     f"{target}.width": float(np.median(hi / lo)) if len(y) else np.nan})
     return out
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from perfcast.training.metrics import median_ape
 from perfcast.training.train import RoutedGBCostModel, RoutedSplit, plan_routes
 from rowwise_physics import FAMILIES, RESULTS, parse_args, row_family_data  # the physics benchmark's data
 
@@ -26,20 +27,15 @@ from rowwise_physics import FAMILIES, RESULTS, parse_args, row_family_data  # th
 SHORT_MS = 0.03
 
 
-def median_ape(pred: np.ndarray, measured: np.ndarray) -> float:
-    """Median absolute percentage error (%), NaN without rows."""
-    return float(np.nanmedian(np.abs(pred / measured - 1.0)) * 100.0) if len(measured) else np.nan
-
-
 def score_energy(part: pd.DataFrame, pred: pd.DataFrame) -> dict[str, float]:
     """Energy/power errors on the rows of `part` with a measured energy."""
     energy, power = part["energy_j"].to_numpy(dtype=float), part["power_w"].to_numpy(dtype=float)
     e, lo, hi = (pred[c].to_numpy(dtype=float) for c in ("pred.energy_j", "pred.energy_j.q10", "pred.energy_j.q90"))
     p_times_t = pred["pred.power_w"].to_numpy(dtype=float) * pred["pred.runtime_ms"].to_numpy(dtype=float) / 1e3
-    return {"rows": len(part), "energy_j.median_ape": median_ape(e, energy),
+    return {"rows": len(part), "energy_j.median_ape": median_ape(energy, e),
             "energy_j.coverage_80": float(np.mean((energy >= lo) & (energy <= hi))) if len(part) else np.nan,
-            "power_w.median_ape": median_ape(pred["pred.power_w"].to_numpy(dtype=float), power),
-            "power_x_runtime.median_ape": median_ape(p_times_t, energy)}
+            "power_w.median_ape": median_ape(power, pred["pred.power_w"].to_numpy(dtype=float)),
+            "power_x_runtime.median_ape": median_ape(energy, p_times_t)}
 
 
 def main() -> None:
