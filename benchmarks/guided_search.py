@@ -6,10 +6,13 @@
 Kernel Tuner GEMM, leave one GPU out: the other GPUs' measurements are known, the target GPU's are
 not, and each method spends `--budget` measurements on it (a lookup in the dataset stands in for
 the GPU). `training.search.guided_search` runs the loop: `--initial` random configs, then batches of
-`--batch` the method predicts fastest. Methods:
+`--batch` chosen by the method's predictions (half the predicted fastest, half spread out: no two
+configs of a batch within `--diversity` parameter changes of each other; 0 = the predicted fastest).
+Methods:
 
 - perfcast: `TransferCostModel` on a `GBCostModel` of the other GPUs (fitted once per GPU), adapted
   on the target measurements each round;
+- perfcast_greedy: the same with greedy batches (`diversity=0`, the baseline of the batch rule);
 - plain_lgbm: LightGBM on raw parameters, target measurements only;
 - other_gpus: the configs' geometric-mean runtime on the other GPUs (the order does not learn);
 - random: random search (every measurement at random).
@@ -89,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, default=500)
     parser.add_argument("--initial", type=int, default=200)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--diversity", type=int, default=1, help="guided_search's diversity (0: greedy batches)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -113,17 +117,19 @@ def main(argv: list[str] | None = None) -> int:
         base = GBCostModel(**gbm_kwargs("xgemm_base")).fit(others.reset_index(drop=True))
         print(f"{short(target)}: base model of the other GPUs fitted in {time.perf_counter() - t0:.0f} s",
               file=sys.stderr, flush=True)
+        adapted = lambda target=target, base=base: TransferCostModel(target, base=base)  # noqa: E731
         methods = {
-            "perfcast": (lambda target=target, base=base: TransferCostModel(target, base=base), None, args.initial),
-            "plain_lgbm": (lambda: PlainLGBM(num_boost_round=500), None, args.initial),
-            "other_gpus": (OtherSystemsLookup, others, args.initial),
-            "random": (None, None, args.budget),
+            "perfcast": (adapted, None, args.initial, args.diversity),
+            "perfcast_greedy": (adapted, None, args.initial, 0),
+            "plain_lgbm": (lambda: PlainLGBM(num_boost_round=500), None, args.initial, args.diversity),
+            "other_gpus": (OtherSystemsLookup, others, args.initial, args.diversity),
+            "random": (None, None, args.budget, 0),
         }
         for seed in seeds:
-            for method, (factory, context, initial) in methods.items():
+            for method, (factory, context, initial, diversity) in methods.items():
                 t0 = time.perf_counter()
                 result = guided_search(factory, candidates, measure, budget=args.budget, initial=initial,
-                                       batch=args.batch, context=context, seed=seed)
+                                       batch=args.batch, diversity=diversity, context=context, seed=seed)
                 found = result.best_so_far() / best
                 row = {"gpu": short(target), "seed": seed, "method": method,
                        "seconds": time.perf_counter() - t0}

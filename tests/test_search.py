@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from perfcast.training.baselines import OtherSystemsLookup, PlainLGBM
-from perfcast.training.search import SearchResult, guided_search
+from perfcast.training.search import SearchResult, guided_search, pick_batch
 
 TARGET = "NVIDIA GeForce RTX 3090"
 
@@ -33,7 +33,7 @@ def task(kt):
 def test_guided_rounds_measure_the_predicted_fastest(task):
     others, candidates, measure, truth = task
     result = guided_search(OtherSystemsLookup, candidates, measure, budget=120, initial=40, batch=20,
-                           context=others, seed=3)
+                           diversity=0, context=others, seed=3)
     m = result.measured
     assert len(m) == 120 and m.index.is_unique and set(m.index) <= set(candidates.index)
     assert m["search.round"].value_counts().sort_index().tolist() == [40, 20, 20, 20, 20]
@@ -44,6 +44,46 @@ def test_guided_rounds_measure_the_predicted_fastest(task):
     expected = ranking.drop(index=list(start)).sort_values(kind="stable").index[:80]
     assert set(m.index[m["search.round"] > 0]) == set(expected)
     assert (m["runtime_ms"].to_numpy() == truth.loc[m.index, "runtime_ms"].to_numpy()).all()
+
+
+def test_a_batch_is_half_greedy_half_spread_out(task):
+    others, candidates, measure, _ = task
+    result = guided_search(OtherSystemsLookup, candidates, measure, budget=90, initial=40, batch=50,
+                           diversity=1, context=others, seed=3)
+    m = result.measured
+    assert m["search.round"].value_counts().sort_index().tolist() == [40, 50]
+    ranking = OtherSystemsLookup().fit(others).predict(candidates)["pred.runtime_ms"]
+    order = ranking.drop(index=list(m.index[m["search.round"] == 0])).sort_values(kind="stable").index
+    picked = list(m.index[m["search.round"] == 1])
+    assert set(picked[:25]) == set(order[:25])  # the first half: the predicted fastest
+    params = [c for c in candidates.columns if c.startswith("params.")]
+    codes = candidates[params]
+
+    def near(i, chosen) -> bool:  # within one parameter change of a config already in the batch
+        return bool(((codes.loc[chosen] != codes.loc[i]).sum(axis=1) <= 1).any())
+
+    # the second half: down the predicted order, every config one change from a batch member skipped
+    chosen, expected = list(order[:25]), []
+    for i in order[25:]:
+        if len(expected) == 25:
+            break
+        if not near(i, chosen):
+            chosen.append(i)
+            expected.append(i)
+    assert picked[25:] == expected
+    assert all(not near(i, [j for j in picked if j != i]) for i in picked[25:])
+    # the greedy batch (diversity=0) would have taken configs one change from each other
+    assert any(near(i, [j for j in order[:50] if j != i]) for i in order[25:50])
+
+
+def test_pick_batch_fills_from_the_skipped_when_nothing_is_far_enough():
+    order = np.array([4, 2, 0, 1, 3])
+    same = np.zeros((5, 3), dtype=np.int64)  # five identical configs: all within any distance
+    assert pick_batch(order, same, 4, 1).tolist() == [4, 2, 0, 1]
+    spread = np.array([[0, 0], [0, 1], [1, 1], [5, 5], [0, 0]])
+    assert pick_batch(order, spread, 3, 1).tolist() == [4, 2, 3]  # 0 is within 1 of 4, 1 within 1 of 2
+    assert pick_batch(order, spread, 3, 0).tolist() == [4, 2, 0]
+    assert pick_batch(order, np.zeros((5, 0), dtype=np.int64), 3, 1).tolist() == [4, 2, 0]
 
 
 def test_guided_finds_faster_configs_than_random_search(task):
@@ -92,6 +132,8 @@ def test_clear_errors(task):
     _, candidates, measure, _ = task
     with pytest.raises(ValueError, match="budget must be an integer >= 1"):
         guided_search(None, candidates, measure, budget=0)
+    with pytest.raises(ValueError, match="diversity must be an integer >= 0"):
+        guided_search(None, candidates, measure, diversity=-1)
     with pytest.raises(ValueError, match="unique index"):
         guided_search(None, pd.concat([candidates.head(3), candidates.head(3)]), measure, budget=2)
     with pytest.raises(ValueError, match="must return the 5 rows"):

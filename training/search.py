@@ -2,7 +2,10 @@
 
 `guided_search` measures `initial` random candidates, then repeats: fit a fresh model on everything
 measured so far (plus optional `context` rows, e.g. other GPUs), predict the unmeasured candidates,
-measure the `batch` predicted fastest. It stops after `budget` measurements. Failed measurements
+measure a batch of the predicted fastest. It stops after `budget` measurements. Half of each batch is
+the predicted fastest; the other half continues down the predicted order but skips a candidate within
+`diversity` parameter changes of one already in the batch, so one wrong belief about a region cannot
+take every measurement of a round. Failed measurements
 (status not ok, or no value) count against the budget and stay in the training rows: the models learn
 from failures. `initial=budget` is plain random search, the baseline.
 
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 from perfcast.training.baselines import usable
 
-__all__ = ["SearchResult", "guided_search"]
+__all__ = ["SearchResult", "guided_search", "parameter_codes", "pick_batch"]
 
 #: `measure(rows) -> rows with the objective`: the same rows (same index), measured.
 Measure = Callable[[pd.DataFrame], pd.DataFrame]
@@ -66,19 +69,53 @@ def _measure(measure: Measure, rows: pd.DataFrame, objective: str, round_no: int
     return out.assign(**{"search.round": round_no})
 
 
-def guided_search(model_factory: Callable[[], Any], candidates: pd.DataFrame, measure: Measure, *,
-                  budget: int = 500, initial: int = 200, batch: int = 50, objective: str = "runtime_ms",
-                  context: pd.DataFrame | None = None, seed: int = 0, progress: bool = False) -> SearchResult:
-    """Measure `budget` of `candidates`: `initial` at random, then `batch` at a time, the fastest that a
-    model fitted on all measurements so far (and `context`) predicts. Returns what was measured, in order.
+def pick_batch(order: np.ndarray, params: np.ndarray, k: int, diversity: int) -> np.ndarray:
+    """The first `k` of `order` (candidate positions, predicted fastest first), except that after the
+    first half a candidate within `diversity` differing parameters of one already picked is skipped.
 
-    `model_factory()` gives an unfitted model with `fit(frame)` and `predict(frame)` answering
-    `pred.<objective>`; a model that cannot fit yet (ValueError, e.g. too few successful rows) leaves
-    that round to random picks, with a warning.
+    `params` holds one row of parameter codes per candidate. If too few candidates are far enough apart,
+    the skipped ones fill the batch in order."""
+    greedy = (k + 1) // 2
+    if diversity <= 0 or params.shape[1] == 0 or len(order) <= k:
+        return order[:k]
+    picked = list(order[:greedy])
+    skipped = []
+    for i in order[greedy:]:
+        if len(picked) == k:
+            break
+        if ((params[picked] != params[i]).sum(axis=1) <= diversity).any():
+            skipped.append(i)
+        else:
+            picked.append(i)
+    picked += skipped[: k - len(picked)]
+    return np.asarray(picked[:k], dtype=order.dtype)
+
+
+def parameter_codes(candidates: pd.DataFrame) -> np.ndarray:
+    """Integer codes of the candidates' `params.*` columns (a missing value is a value of its own)."""
+    columns = [c for c in candidates.columns if str(c).startswith("params.")]
+    if not columns:
+        return np.zeros((len(candidates), 0), dtype=np.int64)
+    return np.column_stack([pd.factorize(candidates[c], use_na_sentinel=False)[0] for c in columns])
+
+
+def guided_search(model_factory: Callable[[], Any], candidates: pd.DataFrame, measure: Measure, *,
+                  budget: int = 500, initial: int = 200, batch: int = 50, diversity: int = 1,
+                  objective: str = "runtime_ms", context: pd.DataFrame | None = None, seed: int = 0,
+                  progress: bool = False) -> SearchResult:
+    """Measure `budget` of `candidates`: `initial` at random, then `batch` at a time, chosen by a model
+    fitted on all measurements so far (and `context`). Returns what was measured, in order.
+
+    Each batch is the first half of the model's predicted order, then the next candidates that differ
+    from every one already in the batch in more than `diversity` of the `params.*` columns (0: the
+    `batch` predicted fastest, a plain greedy batch). `model_factory()` gives an unfitted model with
+    `fit(frame)` and `predict(frame)` answering `pred.<objective>`; a model that cannot fit yet
+    (ValueError, e.g. too few successful rows) leaves that round to random picks, with a warning.
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
-    for name, value, low in (("budget", budget, 1), ("initial", initial, 1), ("batch", batch, 1)):
+    for name, value, low in (("budget", budget, 1), ("initial", initial, 1), ("batch", batch, 1),
+                             ("diversity", diversity, 0)):
         if not (isinstance(value, int | np.integer) and value >= low):
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if len(candidates) == 0:
@@ -86,6 +123,7 @@ def guided_search(model_factory: Callable[[], Any], candidates: pd.DataFrame, me
     if not candidates.index.is_unique:
         raise ValueError("candidates need a unique index (it names the measured rows)")
     budget = min(int(budget), len(candidates))
+    params = parameter_codes(candidates)
     rng = np.random.default_rng(seed)
     start = rng.choice(len(candidates), size=min(int(initial), budget), replace=False)
     # in draw order: the best-so-far curve of a random start is then a random-search curve
@@ -105,7 +143,7 @@ def guided_search(model_factory: Callable[[], Any], candidates: pd.DataFrame, me
             pred = pd.to_numeric(model.predict(candidates.iloc[todo])[f"pred.{objective}"], errors="coerce")
             score = np.where(np.isfinite(pred.to_numpy(dtype=np.float64)), pred.to_numpy(dtype=np.float64), np.inf)
             # stable sort: among equal predictions the candidates' order decides, so a run is repeatable
-            chosen = todo[np.argsort(score, kind="stable")[:k]]
+            chosen = todo[pick_batch(np.argsort(score, kind="stable"), params[todo], k, int(diversity))]
         except ValueError as exc:
             warnings.warn(f"guided search round {round_no}: the model could not fit ({exc}); "
                           f"measuring {k} random candidates instead", stacklevel=2)
