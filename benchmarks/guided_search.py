@@ -74,7 +74,9 @@ def plot(curves: pd.DataFrame, path: Path) -> None:
         sub = curves[curves["gpu"] == gpu]
         for method, m in sub.groupby("method", sort=False):
             med = m.groupby("n")["slowdown"].median()
-            ax.plot(med.index, med.to_numpy(), label=method)
+            # the greedy baseline dashed and under the default rule, which it often matches
+            greedy = method.endswith("_greedy")
+            ax.plot(med.index, med.to_numpy(), label=method, ls="--" if greedy else "-", zorder=1 if greedy else 2)
         ax.axhline(1.05, color="grey", lw=0.8, ls="--")
         ax.set_title(f"{gpu} (median over seeds)", fontsize=10)
         ax.set_xlabel("measurements on the new GPU")
