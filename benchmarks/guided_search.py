@@ -1,6 +1,6 @@
 """Guided measurement on a new GPU: best config found against the number of measurements.
 
-    python benchmarks/guided_search.py                    # 4 GPUs x seeds 0-3, ~21 min on 2 cores (2 runs at once)
+    python benchmarks/guided_search.py                    # 4 GPUs x seeds 0-3, 16-21 min on 2 cores shared with other work
     python benchmarks/guided_search.py --seeds 0 --gpus "NVIDIA GeForce RTX 3090"
 
 Kernel Tuner GEMM, leave one GPU out: the other GPUs' measurements are known, the target GPU's are
