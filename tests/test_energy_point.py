@@ -65,8 +65,9 @@ def test_auto_chooses_the_lower_out_of_fold_error(models):
     choice = models["auto"].meta_["targets"]["energy_j"]["point_choice"]
     errors = choice["median_abs_log_error"]
     assert choice["method"] == ("product" if choice["product_better_share"] >= 0.9 else "booster")
-    # every energy row scored once, by models fitted without its problem (5 folds, no extra fits)
-    assert choice["n_rows"] >= 120 and choice["folds"] == 5 and choice["extra_fits"] == 0
+    # every energy row scored once, by models fitted without its problem (one per fold), no extra fits
+    energy_folds = models["auto"].meta_["targets"]["energy_j"]["calibration"]["folds"]
+    assert choice["n_rows"] >= 120 and choice["folds"] == energy_folds > 5 and choice["extra_fits"] == 0
     # softmax energy through its ~7,200 runtimes is much closer than the energy booster's 132 rows
     assert errors["product"] < 0.7 * errors["booster"] and choice["product_better_share"] > 0.99, choice
 
@@ -84,13 +85,23 @@ def test_booster_mode_keeps_the_energy_booster(models, softmax):
         GBCostModel(energy_point="mean")
 
 
-def test_a_target_too_small_for_one_calibration_fold_is_cross_conformalised(models):
-    """132 power rows: fold 0 alone holds < 30, which left the interval unconformalised before.
-    Each of the 5 problem folds is now scored by boosters fitted without it."""
-    calib = models["booster"].meta_["targets"]["power_w"]["calibration"]
-    assert calib["folds"] == 5 and calib["n_cal"] >= 120 and "every fold" in calib["note"]
+def test_a_target_too_small_for_one_calibration_fold_is_cross_conformalised(models, softmax):
+    """132 power rows: fold 0 alone holds < 30, which left the interval unconformalised before session 16.
+    Every fold is scored by boosters fitted without it: one problem per fold (session 17; the served
+    pair sees every row), or the 5 problem folds with `one_problem_folds=0`."""
+    spec = models["booster"].meta_["targets"]["power_w"]
+    calib = spec["calibration"]
+    power = softmax[softmax["power_w"].notna() & softmax["status"].eq("ok")]
+    n_problems = problem_keys(power, with_system=False).nunique()
+    assert calib["folds"] == calib["n_cal_problems"] == n_problems > 5 and "one problem per fold" in calib["note"]
+    assert calib["n_cal"] >= 120
     assert calib["n_fit"] == calib["n_cal"]  # the served pair saw every row
-    assert models["booster"].meta_["targets"]["power_w"]["correction"] != 0.0
+    assert spec["correction"] != 0.0
+    five = GBCostModel(energy_point="booster", one_problem_folds=0, targets=("power_w",), **HP).fit(softmax)
+    calib5 = five.meta_["targets"]["power_w"]["calibration"]
+    assert calib5["folds"] == 5 and "one problem" not in calib5.get("note", "") and five.get_params()["one_problem_folds"] == 0
+    too_many = GBCostModel(energy_point="booster", one_problem_folds=n_problems - 1, targets=("power_w",), **HP)
+    assert too_many.fit(softmax).meta_["targets"]["power_w"]["calibration"]["folds"] == 5
 
 
 def test_the_service_ranks_by_the_product(models, softmax, tmp_path):

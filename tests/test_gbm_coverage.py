@@ -27,6 +27,7 @@ from perfcast.models.calibration import (
     conformity_scores,
     group_folds,
     group_split,
+    one_problem_folds,
     problem_keys,
 )
 from perfcast.training.train import freeze_split
@@ -128,6 +129,19 @@ def test_folds_hold_out_whole_problems_and_fold_zero_is_the_split(layernorm):
     # a layernorm shape measured on the H100 and the H200 is ONE calibration problem (one fold)
     both = layernorm.groupby(keys.to_numpy())["system"].nunique()
     assert (both == 2).sum() >= 100
+
+
+def test_one_problem_folds_give_each_problem_its_own_fold(layernorm):
+    keys = problem_keys(layernorm, with_system=False)
+    folds = one_problem_folds(keys, seed=3)
+    assert len(np.unique(folds)) == keys.nunique() and folds.min() == 0 and folds.max() == keys.nunique() - 1
+    assert pd.Series(folds).groupby(keys.to_numpy()).nunique().max() == 1
+    assert pd.Series(keys.to_numpy()).groupby(folds).nunique().max() == 1
+    # numbered by the stable hash: the same problem gets the same fold whatever the row order
+    shuffled = keys.sample(frac=1.0, random_state=0)
+    again = pd.Series(one_problem_folds(shuffled, seed=3), index=shuffled.index).sort_index().to_numpy()
+    np.testing.assert_array_equal(again, folds)
+    assert not np.array_equal(one_problem_folds(keys, seed=4), folds)
 
 
 def test_small_family_coverage_stays_near_80_on_problem_splits(layernorm):
