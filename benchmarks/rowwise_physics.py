@@ -37,12 +37,15 @@ FAMILIES = ("triton.softmax", "triton.layernorm", "triton.reduction", "triton.el
 METRICS = ("runtime_ms.median_ape", "runtime_ms.coverage_80", "spearman_median", "top1_slowdown_geomean")
 
 
-def parse_args(doc: str) -> argparse.Namespace:
-    """`--store`, `--seeds`, `--rounds`: the options of the row-family benchmarks."""
+def parse_args(doc: str, seeds: str = "0,1,2,3,4", flags: dict[str, str] | None = None) -> argparse.Namespace:
+    """`--store`, `--seeds`, `--rounds` (+ boolean `flags`, name -> help): the options of the row-family
+    benchmarks."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--store", type=Path, default=None, help="measurement store (default: the quickstart's)")
-    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--seeds", default=seeds)
     ap.add_argument("--rounds", type=int, default=250)
+    for name, text in (flags or {}).items():
+        ap.add_argument(name, action="store_true", help=text)
     return ap.parse_args()
 
 

@@ -1,4 +1,4 @@
-"""Interval coverage of targets with a few hundred rows: one problem per calibration fold or five folds.
+"""Interval coverage of targets with a few hundred rows: 20 problem folds or five (cross-conformal).
 
     python benchmarks/small_target_coverage.py               # seeds 0-9 (about 10 min on 2 cores)
     python benchmarks/small_target_coverage.py --seeds 0,1 --store S
@@ -7,9 +7,10 @@ The power and energy of each Triton row family (softmax, layernorm, reduction, e
 ~130 rows over 30-80 problems, cross-conformalised: every calibration fold is scored by boosters
 fitted without it. On the quickstart's data of each family (the store, whole problems sampled to
 <= 40,000 rows per kernel x system), per seed the routed model's frozen split by problem, the family's
-routed model fitted as the quickstart fits it (250 rounds), once with `one_problem_folds` (the default:
-one problem per fold, the served pair fitted on every row) and once with `one_problem_folds=0` (the five
-problem folds, the rule before: the baseline in the same run). Scored on the held-out rows with a
+routed model fitted as the quickstart fits it (250 rounds), once with `small_target_folds` (the default:
+20 problem folds, the served pair fitted on every row), once with one problem per fold (`--one-per-fold`
+adds it) and once with `small_target_folds=0` (five problem folds, the rule before: the baseline in the
+same run). Scored on the held-out rows with a
 measured power: the 80% interval's coverage and median q90/q10 of power and energy, and their median
 APE. Means and standard errors over the seeds, pooled over the four families too. Writes
 `benchmarks/results/small_target_coverage.csv`.
@@ -25,13 +26,14 @@ from energy_point import score
 from perfcast.training.train import RoutedGBCostModel, RoutedSplit, plan_routes
 from rowwise_physics import FAMILIES, RESULTS, parse_args, quickstart_data
 
-RULES = {"one problem per fold": {}, "five problem folds (before)": {"one_problem_folds": 0}}
+RULES = {"20 problem folds": {}, "five problem folds (before)": {"small_target_folds": 0}}
 
 
 def main() -> None:
-    args = parse_args(__doc__)
-    if args.seeds == "0,1,2,3,4":  # rowwise_physics's default; here ten splits (one split holds 5-20 problems)
-        args.seeds = ",".join(map(str, range(10)))
+    # ten splits: one split holds out only 5-20 problems of a family
+    args = parse_args(__doc__, seeds="0,1,2,3,4,5,6,7,8,9",
+                      flags={"--one-per-fold": "also fit with one problem per calibration fold"})
+    rules = {**RULES, **({"one problem per fold": {"small_target_folds": 10**6}} if args.one_per_fold else {})}
     data = quickstart_data(args.store, FAMILIES)
     routes = plan_routes(data)
     rows = []
@@ -43,7 +45,7 @@ def main() -> None:
             train_idx, test_idx = RoutedSplit.freeze(part, route, 0.2, seed).train_test(part)
             train, test = part.iloc[train_idx].reset_index(drop=True), part.iloc[test_idx].reset_index(drop=True)
             measured = np.flatnonzero(test["power_w"].notna() & test["energy_j"].notna() & test["status"].eq("ok"))
-            for rule, extra in RULES.items():
+            for rule, extra in rules.items():
                 hp = {"num_boost_round": args.rounds, "seed": seed, **extra}
                 fit_start = time.perf_counter()
                 model = RoutedGBCostModel(hp, routes=route).fit(train)

@@ -22,7 +22,7 @@ import pandas as pd
 
 __all__ = [
     "apply_correction", "conformal_quantile", "conformity_scores", "cqr_correction", "group_folds", "group_split",
-    "interval_function", "one_problem_folds", "problem_keys", "scaled_interval", "scaled_scores",
+    "interval_function", "problem_folds", "problem_keys", "scaled_interval", "scaled_scores",
 ]
 
 #: `scaled_interval`'s smallest half-width scale (log space): a pair that crosses or touches still gives an interval
@@ -208,9 +208,11 @@ def group_folds(
     return np.where(u < fraction, 0, np.clip(rest, 1, n_folds - 1)), rule
 
 
-def one_problem_folds(keys: pd.Series, seed: int = 0) -> np.ndarray:
-    """Fold number per row with one problem per fold (leave-one-problem-out), numbered in the order of
-    the problems' stable hash (`group_folds`' order), so fold 0 is the same problem for the same seed."""
+
+def problem_folds(keys: pd.Series, n_folds: int, seed: int = 0) -> np.ndarray:
+    """Fold number per row: the problems, in the order of their stable hash (`group_folds`' order), cut
+    into `n_folds` folds of (nearly) equal problem counts; one problem per fold when there are fewer."""
     codes, distinct = pd.factorize(pd.Series(np.asarray(keys, dtype=object)), use_na_sentinel=False)
     rank = np.argsort(np.argsort(_hash_unit(pd.Series(distinct, dtype=object), seed), kind="stable"), kind="stable")
-    return rank[codes].astype(np.int64)
+    folds = rank * min(int(n_folds), len(distinct)) // max(len(distinct), 1)
+    return folds[codes].astype(np.int64)

@@ -36,7 +36,7 @@ from .calibration import (
     conformal_quantile,
     conformity_scores,
     group_folds,
-    one_problem_folds,
+    problem_folds,
     problem_keys,
     scaled_scores,
 )
@@ -96,12 +96,14 @@ CROSS_CAL_PROBLEMS = 500
 #: Above this many rows of a target, the served-interval scores come from fold 0 alone: the other folds'
 #: boosters cost ~9 s more on GPPerf CUTLASS (16k rows), whose correction barely moves between folds.
 CROSS_CAL_MAX_ROWS = 10_000
-#: Default `one_problem_folds`, and the most rows a target may have for it. A target this small (the
-#: power and energy of a Triton row family: ~130 rows, 30-80 problems) learns steeply from each problem: boosters fitted without a fifth of the problems erred 2.3x more on new
-#: problems (p80, elementwise power) than the served ones fitted on all, so 5-fold scores over-covered
-#: (README "Uncertainty"). With one problem per fold each fold's boosters miss one problem only.
-ONE_PROBLEM_FOLDS = 200
-ONE_PROBLEM_FOLDS_MAX_ROWS = 1_000
+#: Default `small_target_folds`, and the most rows a target may have for them. A target this small (the
+#: power and energy of a Triton row family: ~130-300 rows, 30-80 problems) learns steeply from each
+#: problem: boosters fitted without a fifth of the problems erred 2.3x more on new problems (p80,
+#: elementwise power) than the served ones fitted on all, so 5-fold scores over-covered. 20 folds (each
+#: fit misses 5% of the problems) gave the coverage of one problem per fold for a third of its cost
+#: (README "Uncertainty").
+SMALL_TARGET_FOLDS = 20
+SMALL_TARGET_MAX_ROWS = 1_000
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "regression",
@@ -192,10 +194,10 @@ class GBCostModel:
             calibration_fraction)` folds, each scored by boosters fitted without it: cross-conformal),
             so it rests on all the problems instead of a fifth of them; the served quantile pair stays
             the one fitted without fold 0. 0 = the bare pair on one calibration split (as before).
-        one_problem_folds: a cross-conformalised target with at most `ONE_PROBLEM_FOLDS_MAX_ROWS` rows
-            and at most this many problems gets one fold per problem (~3 small fits each) instead of
-            `round(1 / calibration_fraction)` problem folds, and its served quantile pair sees every
-            row. 0 = the problem folds (before session 17).
+        small_target_folds: a cross-conformalised target with at most `SMALL_TARGET_MAX_ROWS` rows is
+            cut into this many problem folds (one per problem when it has fewer; 3 small fits each)
+            instead of `round(1 / calibration_fraction)`, and its served quantile pair sees every row.
+            0 = the `round(1 / calibration_fraction)` folds (before session 17).
         problem_columns: the `problem.*` fields that tell one problem from another in the calibration
             split (default: all of them); give the shape alone where other fields vary within one
             shape without changing the work (GPPerf's GEMM alpha/beta), or the calibration holds out
@@ -234,7 +236,7 @@ class GBCostModel:
         feasibility: bool = True,
         calibration_fraction: float = 0.2,
         cross_calibration_problems: int = CROSS_CAL_PROBLEMS,
-        one_problem_folds: int = ONE_PROBLEM_FOLDS,
+        small_target_folds: int = SMALL_TARGET_FOLDS,
         problem_columns: Sequence[str] | None = None,
         seed: int = 0,
         keep_data: bool = True,
@@ -256,7 +258,7 @@ class GBCostModel:
         self.feasibility = feasibility
         self.calibration_fraction = calibration_fraction
         self.cross_calibration_problems = cross_calibration_problems
-        self.one_problem_folds = one_problem_folds
+        self.small_target_folds = small_target_folds
         self.problem_columns = list(problem_columns) if problem_columns is not None else None
         self.seed = seed
         self.keep_data = keep_data
@@ -289,7 +291,7 @@ class GBCostModel:
             "feasibility": self.feasibility,
             "calibration_fraction": self.calibration_fraction,
             "cross_calibration_problems": self.cross_calibration_problems,
-            "one_problem_folds": self.one_problem_folds,
+            "small_target_folds": self.small_target_folds,
             "problem_columns": self.problem_columns,
             "seed": self.seed,
             "keep_data": self.keep_data,
@@ -440,11 +442,11 @@ class GBCostModel:
             fit_rows, cal_rows = rows[folds != 0], rows[folds == 0]
             # Cross-conformal needs problem folds; over CROSS_CAL_MAX_ROWS rows, fold 0 only (bounds the fits).
             cross = rule != "row" and self.cross_calibration_problems > 0 and len(np.unique(folds)) > 1
-            one_per_fold = (cross and rule == "problem" and MIN_CAL_ROWS + MIN_TARGET_ROWS <= len(rows) <= ONE_PROBLEM_FOLDS_MAX_ROWS
-                            and pd.Series(cal_keys[rows]).nunique() <= self.one_problem_folds)
-            if one_per_fold:
-                # the served pair sees every row; each problem is scored by boosters fitted without it
-                folds = fold_of[target][rows] = one_problem_folds(pd.Series(cal_keys[rows]), self.seed)
+            small = (cross and rule == "problem" and self.small_target_folds > 0
+                     and MIN_CAL_ROWS + MIN_TARGET_ROWS <= len(rows) <= SMALL_TARGET_MAX_ROWS)
+            if small:
+                # the served pair sees every row; each fold is scored by boosters fitted without it
+                folds = fold_of[target][rows] = problem_folds(pd.Series(cal_keys[rows]), self.small_target_folds, self.seed)
                 fit_rows, cal_rows = rows, rows[:0]
             elif len(cal_rows) < MIN_CAL_ROWS or len(fit_rows) < MIN_TARGET_ROWS:
                 # Fold 0 alone is too small to calibrate on: the served pair sees every row, and with
@@ -483,8 +485,8 @@ class GBCostModel:
                 correction = conformal_quantile(np.concatenate(scores), self.coverage)
                 calib.update(folds=len(scores), n_cal=len(held), n_cal_problems=int(pd.Series(cal_keys[held]).nunique()),
                              scores="served interval (point prediction included)",
-                             note=f"one problem per fold (<= {ONE_PROBLEM_FOLDS_MAX_ROWS} rows): each scored by boosters "
-                                  "fitted without it" if one_per_fold else
+                             note=f"{len(scores)} problem folds (<= {SMALL_TARGET_MAX_ROWS} rows): each scored by "
+                                  "boosters fitted without it" if small else
                                   f"fold 0 alone has < {MIN_CAL_ROWS} rows: every fold scored by boosters fitted without it")
             else:
                 calib["note"] = "too few rows to hold out a calibration split: interval not conformalised"

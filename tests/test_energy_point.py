@@ -65,9 +65,9 @@ def test_auto_chooses_the_lower_out_of_fold_error(models):
     choice = models["auto"].meta_["targets"]["energy_j"]["point_choice"]
     errors = choice["median_abs_log_error"]
     assert choice["method"] == ("product" if choice["product_better_share"] >= 0.9 else "booster")
-    # every energy row scored once, by models fitted without its problem (one per fold), no extra fits
+    # every energy row scored once, by models fitted without its problem (20 folds), no extra fits
     energy_folds = models["auto"].meta_["targets"]["energy_j"]["calibration"]["folds"]
-    assert choice["n_rows"] >= 120 and choice["folds"] == energy_folds > 5 and choice["extra_fits"] == 0
+    assert choice["n_rows"] >= 120 and choice["folds"] == energy_folds == 20 and choice["extra_fits"] == 0
     # softmax energy through its ~7,200 runtimes is much closer than the energy booster's 132 rows
     assert errors["product"] < 0.7 * errors["booster"] and choice["product_better_share"] > 0.99, choice
 
@@ -86,22 +86,20 @@ def test_booster_mode_keeps_the_energy_booster(models, softmax):
 
 
 def test_a_target_too_small_for_one_calibration_fold_is_cross_conformalised(models, softmax):
-    """132 power rows: fold 0 alone holds < 30, which left the interval unconformalised before session 16.
-    Every fold is scored by boosters fitted without it: one problem per fold (session 17; the served
-    pair sees every row), or the 5 problem folds with `one_problem_folds=0`."""
+    """132 power rows over 82 problems: fold 0 alone holds < 30, which left the interval unconformalised
+    before session 16. Every fold is scored by boosters fitted without it: 20 problem folds (session 17;
+    the served pair sees every row), or the 5 folds with `small_target_folds=0`."""
     spec = models["booster"].meta_["targets"]["power_w"]
     calib = spec["calibration"]
     power = softmax[softmax["power_w"].notna() & softmax["status"].eq("ok")]
-    n_problems = problem_keys(power, with_system=False).nunique()
-    assert calib["folds"] == calib["n_cal_problems"] == n_problems > 5 and "one problem per fold" in calib["note"]
-    assert calib["n_cal"] >= 120
+    assert calib["folds"] == 20 and calib["n_cal_problems"] == problem_keys(power, with_system=False).nunique() > 20
+    assert calib["n_cal"] >= 120 and "20 problem folds" in calib["note"]
     assert calib["n_fit"] == calib["n_cal"]  # the served pair saw every row
     assert spec["correction"] != 0.0
-    five = GBCostModel(energy_point="booster", one_problem_folds=0, targets=("power_w",), **HP).fit(softmax)
+    five = GBCostModel(energy_point="booster", small_target_folds=0, targets=("power_w",), **HP).fit(softmax)
     calib5 = five.meta_["targets"]["power_w"]["calibration"]
-    assert calib5["folds"] == 5 and "one problem" not in calib5.get("note", "") and five.get_params()["one_problem_folds"] == 0
-    too_many = GBCostModel(energy_point="booster", one_problem_folds=n_problems - 1, targets=("power_w",), **HP)
-    assert too_many.fit(softmax).meta_["targets"]["power_w"]["calibration"]["folds"] == 5
+    assert calib5["folds"] == 5 and "problem folds (<=" not in calib5.get("note", "")
+    assert five.get_params()["small_target_folds"] == 0
 
 
 def test_the_service_ranks_by_the_product(models, softmax, tmp_path):

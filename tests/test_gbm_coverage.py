@@ -27,7 +27,7 @@ from perfcast.models.calibration import (
     conformity_scores,
     group_folds,
     group_split,
-    one_problem_folds,
+    problem_folds,
     problem_keys,
 )
 from perfcast.training.train import freeze_split
@@ -131,17 +131,22 @@ def test_folds_hold_out_whole_problems_and_fold_zero_is_the_split(layernorm):
     assert (both == 2).sum() >= 100
 
 
-def test_one_problem_folds_give_each_problem_its_own_fold(layernorm):
+def test_problem_folds_hold_out_whole_problems_in_near_equal_counts(layernorm):
     keys = problem_keys(layernorm, with_system=False)
-    folds = one_problem_folds(keys, seed=3)
-    assert len(np.unique(folds)) == keys.nunique() and folds.min() == 0 and folds.max() == keys.nunique() - 1
-    assert pd.Series(folds).groupby(keys.to_numpy()).nunique().max() == 1
-    assert pd.Series(keys.to_numpy()).groupby(folds).nunique().max() == 1
+    n = keys.nunique()
+    folds = problem_folds(keys, 20, seed=3)
+    assert set(np.unique(folds)) == set(range(20))
+    assert pd.Series(folds).groupby(keys.to_numpy()).nunique().max() == 1  # a problem is in one fold
+    per_fold = pd.Series(keys.to_numpy()).groupby(folds).nunique()
+    assert per_fold.max() - per_fold.min() <= 1 and per_fold.sum() == n
     # numbered by the stable hash: the same problem gets the same fold whatever the row order
     shuffled = keys.sample(frac=1.0, random_state=0)
-    again = pd.Series(one_problem_folds(shuffled, seed=3), index=shuffled.index).sort_index().to_numpy()
+    again = pd.Series(problem_folds(shuffled, 20, seed=3), index=shuffled.index).sort_index().to_numpy()
     np.testing.assert_array_equal(again, folds)
-    assert not np.array_equal(one_problem_folds(keys, seed=4), folds)
+    assert not np.array_equal(problem_folds(keys, 20, seed=4), folds)
+    # more folds than problems: one problem per fold
+    few = keys[keys.isin(keys.unique()[:7])]
+    np.testing.assert_array_equal(np.sort(pd.Series(problem_folds(few, 20)).unique()), np.arange(7))
 
 
 def test_small_family_coverage_stays_near_80_on_problem_splits(layernorm):
