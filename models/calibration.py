@@ -208,7 +208,6 @@ def group_folds(
     return np.where(u < fraction, 0, np.clip(rest, 1, n_folds - 1)), rule
 
 
-
 def problem_folds(keys: pd.Series, n_folds: int, seed: int = 0) -> np.ndarray:
     """Fold number per row: the problems, in the order of their stable hash (`group_folds`' order), cut
     into `n_folds` folds of (nearly) equal problem counts; one problem per fold when there are fewer."""

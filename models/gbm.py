@@ -100,8 +100,8 @@ CROSS_CAL_MAX_ROWS = 10_000
 #: power and energy of a Triton row family: ~130-300 rows, 30-80 problems) learns steeply from each
 #: problem: boosters fitted without a fifth of the problems erred 2.3x more on new problems (p80,
 #: elementwise power) than the served ones fitted on all, so 5-fold scores over-covered. 20 folds (each
-#: fit misses 5% of the problems) gave the coverage of one problem per fold for a third of its cost
-#: (README "Uncertainty").
+#: fit misses 5% of the problems) gave the coverage of one problem per fold for under a third of its
+#: extra fitting time (README "Uncertainty").
 SMALL_TARGET_FOLDS = 20
 SMALL_TARGET_MAX_ROWS = 1_000
 

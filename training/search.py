@@ -2,12 +2,11 @@
 
 `guided_search` measures `initial` random candidates, then repeats: fit a fresh model on everything
 measured so far (plus optional `context` rows, e.g. other GPUs), predict the unmeasured candidates,
-measure a batch of the predicted fastest. It stops after `budget` measurements. Half of each batch is
-the predicted fastest; the other half continues down the predicted order but skips a candidate within
-`diversity` parameter changes of one already in the batch, so one wrong belief about a region cannot
-take every measurement of a round. Failed measurements
-(status not ok, or no value) count against the budget and stay in the training rows: the models learn
-from failures. `initial=budget` is plain random search, the baseline.
+measure a batch. It stops after `budget` measurements. Half of each batch is the predicted fastest; the
+other half continues down the predicted order but skips a candidate within `diversity` parameter
+changes of one already in the batch, so one wrong belief about a region cannot take every measurement
+of a round. Failed measurements (status not ok, or no value) count against the budget and stay in the
+training rows: the models learn from failures. `initial=budget` is plain random search, the baseline.
 
 On Kernel Tuner GEMM, leave one GPU out, a `TransferCostModel` in this loop finds the measured-best
 config with 500 measurements where 500 random ones do not (`python benchmarks/guided_search.py`,
