@@ -17,6 +17,7 @@ seeds. Writes `benchmarks/results/rowwise_physics.csv`.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,16 @@ def parse_args(doc: str, seeds: str = "0,1,2,3,4", flags: dict[str, str] | None 
 def quickstart_data(store: Path | None, families: tuple[str, ...]) -> pd.DataFrame:
     """The quickstart's training data (whole problems sampled to <= 40,000 rows per kernel x system) of
     `families`, from `store` (None: the quickstart's)."""
-    data = sample_problems(load_training_frame(MeasurementStore(store)), 40_000)
+    ms = MeasurementStore(store)
+    if store is None:  # the working tree's quickstart store: older than the data if files changed since
+        from perfcast.quickstart import default_sources, pending_files  # noqa: PLC0415
+
+        stale = pending_files(default_sources(), ms, size_only=True)
+        if stale:
+            print(f"warning: the quickstart store {ms.root} has not ingested {len(stale)} resized file(s) "
+                  f"({', '.join(p.name for p in stale[:3])}{', ...' if len(stale) > 3 else ''}): its data is older "
+                  "than the bundled/shared sets; run `perfcast quickstart` first or pass --store", file=sys.stderr)
+    data = sample_problems(load_training_frame(ms), 40_000)
     return data[data["kernel"].isin(families)].reset_index(drop=True)
 
 

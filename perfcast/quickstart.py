@@ -49,12 +49,34 @@ def _fingerprint(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+def _ingested(store) -> tuple[Path, dict[str, str]]:
+    """The store's manifest of files the quickstart ingested (path -> fingerprint) and where it lives."""
+    manifest_path = Path(store.root) / MANIFEST_NAME
+    return manifest_path, json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+
+
+def pending_files(sources: list[Path], store, size_only: bool = False) -> list[Path]:
+    """The recognised files under `sources` that changed since the last quickstart ingested into `store`
+    (what the next `perfcast quickstart` ingests): a store that lists some is older than the data.
+
+    `size_only`: only files whose size changed (a copied or re-provisioned data folder has new mtimes
+    but the same content, which the quickstart re-reads and stores nothing of)."""
+    from perfcast.measurements.ingest import iter_files  # noqa: PLC0415
+
+    _, seen = _ingested(store)
+
+    def changed(path: Path) -> bool:
+        old, new = seen.get(str(path.resolve())), _fingerprint(path)
+        return old is None or (old.split(":")[0] != new.split(":")[0] if size_only else old != new)
+
+    return [path for source in sources for path, _ in iter_files(source) if changed(path)]
+
+
 def ingest_new(sources: list[Path], store) -> dict[str, int]:
     """Ingest every recognised file under `sources` that changed since the last quickstart."""
     from perfcast.measurements.ingest import ingest_path, iter_files  # noqa: PLC0415
 
-    manifest_path = Path(store.root) / MANIFEST_NAME
-    seen: dict[str, str] = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest_path, seen = _ingested(store)
     totals = {"files": 0, "skipped": 0, "read": 0, "stored": 0, "duplicates": 0, "quarantined": 0}
     for source in sources:
         for path, fmt in iter_files(source):

@@ -49,6 +49,14 @@ def test_quickstart_ingests_once_trains_and_registers(datasets_dir: Path, tmp_pa
     first = capsys.readouterr().out
     assert "2 file(s) ingested, 0 unchanged skipped" in first and "stored 4,557" in first
 
+    from perfcast.measurements.store import MeasurementStore
+
+    from perfcast.quickstart import pending_files
+
+    sources = [datasets_dir / TILED, datasets_dir / CONV_A100]
+    assert pending_files(sources, MeasurementStore(store)) == []  # the store holds what the files hold
+    assert pending_files(sources, MeasurementStore(tmp_path / "other")) == sources
+
     assert cli([*args, "--no-serve", "--rounds", "30"]) == 0
     second = capsys.readouterr().out
     assert "0 file(s) ingested, 2 unchanged skipped" in second
@@ -81,3 +89,26 @@ def test_quickstart_ingests_once_trains_and_registers(datasets_dir: Path, tmp_pa
 
     assert cli([*args, "--no-serve"]) == 0
     assert "champion already registered" in capsys.readouterr().out
+
+
+def test_pending_files_lists_a_file_changed_since_the_quickstart_ingested_it(datasets_dir: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from perfcast.measurements.store import MeasurementStore
+
+    from perfcast.quickstart import ingest_new, pending_files
+
+    copy = tmp_path / "data" / "tiled.csv"
+    copy.parent.mkdir()
+    shutil.copyfile(datasets_dir / TILED, copy)
+    store = MeasurementStore(tmp_path / "store")
+    assert pending_files([copy.parent], store) == [copy]
+    assert ingest_new([copy.parent], store)["stored"] == 141
+    assert pending_files([copy.parent], store) == []
+    st = copy.stat()
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched (or copied): the quickstart re-reads it
+    assert pending_files([copy.parent], store) == [copy] and pending_files([copy.parent], store, size_only=True) == []
+    with copy.open("a") as f:  # more measurements: a different size
+        f.write(copy.read_text().splitlines()[-1] + "\n")
+    assert pending_files([copy.parent], store, size_only=True) == [copy]
