@@ -59,7 +59,7 @@ def quickstart_data(store: Path | None, families: tuple[str, ...]) -> pd.DataFra
 
         stale = pending_files(default_sources(), ms, size_only=True)
         if stale:
-            print(f"warning: the quickstart store {ms.root} has not ingested {len(stale)} resized file(s) "
+            print(f"warning: the quickstart store {ms.root} has not ingested {len(stale)} new or resized file(s) "
                   f"({', '.join(p.name for p in stale[:3])}{', ...' if len(stale) > 3 else ''}): its data is older "
                   "than the bundled/shared sets; run `perfcast quickstart` first or pass --store", file=sys.stderr)
     data = sample_problems(load_training_frame(ms), 40_000)
