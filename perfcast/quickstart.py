@@ -64,12 +64,13 @@ def pending_files(sources: list[Path], store, size_only: bool = False) -> list[P
     from perfcast.measurements.ingest import iter_files  # noqa: PLC0415
 
     _, seen = _ingested(store)
+    return [path for source in sources for path, _ in iter_files(source) if _changed(seen, path, size_only)]
 
-    def changed(path: Path) -> bool:
-        old, new = seen.get(str(path.resolve())), _fingerprint(path)
-        return old is None or (old.split(":")[0] != new.split(":")[0] if size_only else old != new)
 
-    return [path for source in sources for path, _ in iter_files(source) if changed(path)]
+def _changed(seen: dict[str, str], path: Path, size_only: bool = False) -> bool:
+    """Whether `path` differs from what the manifest `seen` recorded for it (its size only, if asked)."""
+    old, new = seen.get(str(path.resolve())), _fingerprint(path)
+    return old is None or (old.split(":")[0] != new.split(":")[0] if size_only else old != new)
 
 
 def ingest_new(sources: list[Path], store) -> dict[str, int]:
@@ -80,8 +81,7 @@ def ingest_new(sources: list[Path], store) -> dict[str, int]:
     totals = {"files": 0, "skipped": 0, "read": 0, "stored": 0, "duplicates": 0, "quarantined": 0}
     for source in sources:
         for path, fmt in iter_files(source):
-            key = str(path.resolve())
-            if seen.get(key) == _fingerprint(path):
+            if not _changed(seen, path):
                 totals["skipped"] += 1
                 continue
             report = ingest_path(path, store, format=fmt)
@@ -94,7 +94,7 @@ def ingest_new(sources: list[Path], store) -> dict[str, int]:
             totals["duplicates"] += report.duplicates
             totals["quarantined"] += report.quarantined
             totals["files"] += 1
-            seen[key] = _fingerprint(path)
+            seen[str(path.resolve())] = _fingerprint(path)
             manifest_path.parent.mkdir(parents=True, exist_ok=True)
             manifest_path.write_text(json.dumps(seen, indent=1, sort_keys=True))
     return totals

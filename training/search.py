@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from perfcast.measurements.schema import section_columns
 from perfcast.training.baselines import usable
 
 __all__ = ["SearchResult", "guided_search", "parameter_codes", "pick_batch"]
@@ -92,7 +93,7 @@ def pick_batch(order: np.ndarray, params: np.ndarray, k: int, diversity: int) ->
 
 def parameter_codes(candidates: pd.DataFrame) -> np.ndarray:
     """Integer codes of the candidates' `params.*` columns (a missing value is a value of its own)."""
-    columns = [c for c in candidates.columns if str(c).startswith("params.")]
+    columns = section_columns(candidates, "params")
     if not columns:
         return np.zeros((len(candidates), 0), dtype=np.int64)
     return np.column_stack([pd.factorize(candidates[c], use_na_sentinel=False)[0] for c in columns])
