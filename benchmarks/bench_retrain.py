@@ -13,21 +13,36 @@ Baseline in the same run: one plain LightGBM L2 booster on the raw numeric param
 family, `perfcast.training.train`) on the same rows; `--n-jobs 1` fits its one-thread sub-models in this
 process instead of worker processes (the default, 2, is what `perfcast train` runs). CPU seconds count the
 worker processes too.
+
+`--omp-sweep` re-runs the fit (`--rows`, `--routed` as given) in fresh processes under three ways for
+LightGBM's idle OpenMP threads to wait, on an idle machine and beside one busy process (a Python loop
+on one core), and prints each time as a ratio to perfcast's default (`perfcast.models.openmp_wait_defaults`):
+
+    python benchmarks/bench_retrain.py --omp-sweep --rows 300000
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pandas as pd
+import perfcast.models  # noqa: F401 (sets how OpenMP threads wait, before LightGBM loads)
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+#: --omp-sweep: (name, environment) of each way to wait; the first is the baseline of the ratios
+OMP_VARIANTS = (
+    ("perfcast default: spin 1,000, then sleep (GOMP_SPINCOUNT=1000)", {}),
+    ("sleep at once (OMP_WAIT_POLICY=PASSIVE, perfcast before)", {"OMP_WAIT_POLICY": "PASSIVE"}),
+    ("libgomp default: spin 300,000 (GOMP_SPINCOUNT=300000)", {"GOMP_SPINCOUNT": "300000"}),
+)
+BUSY_LOOP = "import time\nwhile True: time.time()"
 
 
 def load_rows(datasets: Path, rows: int, seed: int = 0) -> pd.DataFrame:
@@ -80,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--routed", action="store_true", help="time the routed default (one model per kernel family)")
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="--routed: worker processes for the one-thread sub-models (default: RoutedGBCostModel's)")
+    parser.add_argument("--omp-sweep", action="store_true",
+                        help="time the fit under each OpenMP wait policy, idle and beside a busy process")
     args = parser.parse_args(argv)
+    if args.omp_sweep:
+        return omp_sweep(args)
 
     from perfcast.models import GBCostModel
 
@@ -124,6 +143,34 @@ def main(argv: list[str] | None = None) -> int:
         mb = statistics.median(base)
         print(f"plain LightGBM baseline: median {mb:.1f} s; ratio full model / baseline = {med / mb:.2f}")
     return 0 if med <= args.goal_s else 1
+
+
+def omp_sweep(args: argparse.Namespace) -> int:
+    """Each OMP_VARIANTS entry x (idle, beside a busy process): the fit's wall seconds in a fresh process."""
+    cmd = [sys.executable, __file__, "--rows", str(args.rows), "--skip-baseline"] + (["--routed"] if args.routed else [])
+    if args.datasets:
+        cmd += ["--datasets", str(args.datasets)]
+    seconds: dict[tuple[str, str], float] = {}
+    for condition in ("idle", "beside a busy process"):
+        for name, env in OMP_VARIANTS:
+            busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if condition != "idle" else None
+            clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+            try:
+                out = subprocess.run(cmd, env={**clean, **env}, capture_output=True, text=True, check=False).stdout
+            finally:
+                if busy is not None:
+                    busy.kill()
+                    busy.wait()
+            found = re.search(r"median wall ([0-9.]+) s", out)
+            seconds[condition, name] = float(found.group(1)) if found else float("nan")
+            print(f"{condition:<22} {name:<62} {seconds[condition, name]:7.1f} s", flush=True)
+    base = OMP_VARIANTS[0][0]
+    print(f"\nfit of {args.rows:,} rows{' (routed)' if args.routed else ''}, wall seconds (ratio to the perfcast default):")
+    for condition in ("idle", "beside a busy process"):
+        row = "; ".join(f"{name.split(':')[0].split(' (')[0]} {seconds[condition, name]:.1f} s "
+                        f"({seconds[condition, name] / seconds[condition, base]:.2f}x)" for name, _ in OMP_VARIANTS)
+        print(f"  {condition}: {row}")
+    return 0
 
 
 if __name__ == "__main__":

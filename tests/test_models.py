@@ -160,3 +160,27 @@ def test_ranking_head_orders_configs_within_problems(ah_split, tmp_path):
     model.save(tmp_path / "m")
     via_onnx = OnnxCostModel.load(tmp_path / "m").predict_frame(ok)
     np.testing.assert_allclose(via_onnx["pred.rank_score"], pred["pred.rank_score"], rtol=1e-4, atol=1e-4)
+
+
+def test_openmp_wait_defaults_respect_the_users_choice():
+    from perfcast.models import openmp_wait_defaults
+
+    env: dict[str, str] = {}
+    assert openmp_wait_defaults(env) == {"GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "0"}
+    assert env == {"GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "0"}
+    env = {"GOMP_SPINCOUNT": "50000"}
+    assert openmp_wait_defaults(env) == {"KMP_BLOCKTIME": "0"} and env["GOMP_SPINCOUNT"] == "50000"
+    env = {"OMP_WAIT_POLICY": "PASSIVE"}  # a wait policy of the user's: nothing overrides it
+    assert openmp_wait_defaults(env) == {} and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def test_openmp_wait_is_set_before_lightgbm_loads():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, os; import perfcast.models.gbm; assert 'lightgbm' not in sys.modules; "
+            "import lightgbm; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1000", "None"]
