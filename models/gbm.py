@@ -6,9 +6,10 @@ Per target present in the training frame:
   problem sizes outside the training range;
 - a lower and an upper quantile booster (default q10/q90), trained on the rows outside a calibration
   split held out *by problem* (on every GPU at once), then conformalised (CQR,
-  `perfcast.models.calibration`) on that split so the interval covers `coverage` of measurements of
-  unseen problems (with few calibration problems: on the interval as served, pooled over every
-  problem fold; see `cross_calibration_problems`).
+  `perfcast.models.calibration`) on that split so the interval as served (widened to contain the
+  point prediction, scored with a point booster fitted without the split) covers `coverage` of
+  measurements of unseen problems (with few calibration problems: pooled over every problem fold;
+  see `cross_calibration_problems`).
 Failed configs (status != ok) are learned by a feasibility classifier (`pred.feasible_prob`), not
 dropped. `ranking=True` adds a LambdaRank booster grouped by problem (`pred.rank_score`, higher =
 faster) for callers that rank.
@@ -413,7 +414,6 @@ class GBCostModel:
         oof: dict[str, np.ndarray] = {}
         fold_of: dict[str, np.ndarray] = {}
         z_of: dict[str, np.ndarray] = {}
-        pair_held_out: dict[str, bool] = {}
 
         def cross_scores(target: str, rows: np.ndarray, folds: np.ndarray, ks: Any, names: tuple[str, str],
                          served_pair_held_out: bool) -> tuple[list[np.ndarray], np.ndarray]:
@@ -426,7 +426,10 @@ class GBCostModel:
                 lo_b, hi_b = (boosters[names[0]], boosters[names[1]]) if k == 0 and served_pair_held_out else \
                     fit_pair(fit, z, names, count=False)
                 Xh = X[held]
-                lo_h, hi_h, pt_h = lo_b.predict(Xh), hi_b.predict(Xh), fit_point(target, fit).predict(Xh)
+                # fold 0's point was fitted on the same rows for the served pair's own scores
+                pt_h = oof[target][held] if k == 0 and served_pair_held_out and np.isfinite(oof[target][held]).all() \
+                    else fit_point(target, fit).predict(Xh)
+                lo_h, hi_h = lo_b.predict(Xh), hi_b.predict(Xh)
                 oof[names[0]][held], oof[names[1]][held], oof[target][held] = lo_h, hi_h, pt_h
                 scores.append(conformity_scores(z[held], lo_h, hi_h, pt_h))
             return scores, rows[np.isin(folds, list(ks))]
@@ -453,7 +456,6 @@ class GBCostModel:
                 # enough rows in all the folds together, each fold is scored by boosters fitted without it.
                 fit_rows, cal_rows = rows, rows[:0]
                 cross = cross and len(rows) >= MIN_CAL_ROWS + MIN_TARGET_ROWS and len(rows) <= CROSS_CAL_MAX_ROWS
-            pair_held_out[target] = bool(len(cal_rows))
             ds_all = lgb.Dataset(X[rows], label=z[rows], weight=None if weight is None else weight[rows],
                                  free_raw_data=False, params={"verbose": -1})
             boosters[target] = train(target, self._lgb_params(objective="regression"), ds_all, self.num_boost_round)
@@ -470,7 +472,13 @@ class GBCostModel:
                 hi = oof[hi_name][cal_rows] = boosters[hi_name].predict(X[cal_rows])
                 zc = z[cal_rows]
                 calib["raw_coverage"] = float(np.mean((zc >= lo) & (zc <= hi)))
-                correction = conformal_quantile(conformity_scores(zc, lo, hi), self.coverage)
+                # The served interval is widened to contain the point prediction (`apply_correction`), so
+                # it is scored with a point booster fitted without the calibration rows: scored bare, the
+                # pair's correction left the point outside it on 15% of the 2080 Ti's held-out configs, and
+                # the served interval covered 0.858 where the bare one covered 0.806.
+                pt = oof[target][cal_rows] = fit_point(target, fit_rows).predict(X[cal_rows])
+                correction = conformal_quantile(conformity_scores(zc, lo, hi, pt), self.coverage)
+                calib["scores"] = "served interval (point prediction included)"
                 calib["n_cal_problems"] = n_problems = int(pd.Series(cal_keys[cal_rows]).nunique())
                 if cross and n_problems < self.cross_calibration_problems:
                     # Every fold (cross-conformal) when the target has few rows, else fold 0 only.
@@ -504,8 +512,7 @@ class GBCostModel:
 
         derived: dict[str, Any] = {}
         if self.energy_point != "booster" and {"runtime_ms", "power_w", "energy_j"} <= set(targets):
-            choice = self._energy_point_choice(target_meta["energy_j"], oof, fold_of, z_of, pair_held_out,
-                                               boosters, X, fit_point)
+            choice = self._energy_point_choice(target_meta["energy_j"], oof, fold_of, z_of)
             target_meta["energy_j"].update(choice)
             if choice["point"] == ENERGY_PRODUCT:
                 derived[ENERGY_PRODUCT] = {**ENERGY_PRODUCT_SUM, "sum": list(ENERGY_PRODUCT_SUM["sum"])}  # a copy per model
@@ -572,33 +579,15 @@ class GBCostModel:
 
     def _energy_point_choice(
         self, spec: dict[str, Any], oof: dict[str, np.ndarray], fold_of: dict[str, np.ndarray],
-        z_of: dict[str, np.ndarray], pair_held_out: dict[str, bool], boosters: dict[str, Any], X: np.ndarray,
-        fit_point: Any,
+        z_of: dict[str, np.ndarray],
     ) -> dict[str, Any]:
         """Energy's point (`energy_j` or `ENERGY_PRODUCT`), its interval correction and the record of the
         choice, from the energy rows where all of energy's interval and point, runtime and power have an
         out-of-fold prediction (each by its own calibration folds: the rows the interval calibration
-        already scored; with fewer than `MIN_CAL_ROWS` of them, fold 0 of each is fitted for it)."""
+        scored, fold 0 at least for every target with a calibration split)."""
         names = ("energy_j", spec["lower"], spec["upper"], "runtime_ms", "power_w")
-
-        def scored() -> np.ndarray:
-            return np.flatnonzero(np.logical_and.reduce([np.isfinite(oof[n]) for n in names]))
-
-        rows, extra_fits = scored(), 0
-        if len(rows) < MIN_CAL_ROWS:
-            held = np.flatnonzero(fold_of["energy_j"] == 0)
-            if pair_held_out["energy_j"] and not np.isfinite(oof[spec["lower"]][held]).any():
-                for name in (spec["lower"], spec["upper"]):  # the served pair was fitted without fold 0
-                    oof[name][held] = boosters[name].predict(X[held])
-            # without an out-of-fold energy interval there is nothing to calibrate the product on
-            if np.isfinite(oof[spec["lower"]]).sum() >= MIN_CAL_ROWS:
-                for target in ("energy_j", "runtime_ms", "power_w"):
-                    held, fit = np.flatnonzero(fold_of[target] == 0), np.flatnonzero(fold_of[target] > 0)
-                    if len(held) and len(fit) >= MIN_TARGET_ROWS and not np.isfinite(oof[target][held]).any():
-                        oof[target][held] = fit_point(target, fit).predict(X[held])
-                        extra_fits += 1
-            rows = scored()
-        choice: dict[str, Any] = {"requested": self.energy_point, "n_rows": len(rows), "extra_fits": extra_fits}
+        rows = np.flatnonzero(np.logical_and.reduce([np.isfinite(oof[n]) for n in names]))
+        choice: dict[str, Any] = {"requested": self.energy_point, "n_rows": len(rows)}
         if len(rows) < MIN_CAL_ROWS:
             method = "product" if self.energy_point == "product" else "booster"
             choice.update(method=method, note=f"{len(rows)} energy rows with out-of-fold predictions of every "
