@@ -18,7 +18,7 @@ worker processes too.
 LightGBM's idle OpenMP threads to wait, on an idle machine and beside one busy process (a Python loop
 on one core), and prints each time as a ratio to perfcast's default (`perfcast.models.openmp_wait_defaults`):
 
-    python benchmarks/bench_retrain.py --omp-sweep --rows 300000
+    python benchmarks/bench_retrain.py --omp-sweep --rows 100000
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ def openmp_wait_defaults(environ: MutableMapping[str, str] = os.environ) -> dict
     the OpenMP runtime starts (LightGBM's import), so this runs when `perfcast.models` is imported.
 
     libgomp (Linux wheels) spins 1,000 times before sleeping (`GOMP_SPINCOUNT`). Its default (300,000
-    spins) made a 2-thread fit 4x slower beside one busy process on this 2-core machine; sleeping at
-    once (`OMP_WAIT_POLICY=PASSIVE`, perfcast's earlier setting) made an idle machine's fits 2-3x
-    slower, since each of LightGBM's many short parallel regions then waits for a sleeping vCPU to
-    wake (`python benchmarks/bench_retrain.py --omp-sweep`). LLVM libomp (macOS wheels) keeps passive
-    waiting (`KMP_BLOCKTIME=0`, not measured here). Returns what it set."""
+    spins) made a 2-thread fit 4-14x slower than passive waiting beside one busy process on this 2-core
+    machine; sleeping at once (`OMP_WAIT_POLICY=PASSIVE`, perfcast's earlier setting) made an idle
+    machine's fits 1.3-3.4x slower, since each of LightGBM's many short parallel regions then waits
+    for a sleeping vCPU to wake (`python benchmarks/bench_retrain.py --omp-sweep`). LLVM libomp (macOS
+    wheels) keeps passive waiting (`KMP_BLOCKTIME=0`, not measured here). Returns what it set."""
     if "OMP_WAIT_POLICY" in environ:
         return {}
     wanted = {"GOMP_SPINCOUNT": "1000", "KMP_BLOCKTIME": "0"}
