@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 import perfcast.models  # noqa: F401 (sets how OpenMP threads wait, before LightGBM loads)
 
-#: --omp-sweep: (name, environment) of each way to wait; the first is the baseline of the ratios
+#: --omp-sweep: (label, description, environment) of each way to wait; the first is the baseline of the ratios
 OMP_VARIANTS = (
-    ("perfcast default: spin 1,000, then sleep (GOMP_SPINCOUNT=1000)", {}),
-    ("sleep at once (OMP_WAIT_POLICY=PASSIVE, perfcast before)", {"OMP_WAIT_POLICY": "PASSIVE"}),
-    ("libgomp default: spin 300,000 (GOMP_SPINCOUNT=300000)", {"GOMP_SPINCOUNT": "300000"}),
+    ("perfcast default", "spin 1,000, then sleep (GOMP_SPINCOUNT=1000)", {}),
+    ("sleep at once", "OMP_WAIT_POLICY=PASSIVE, perfcast before", {"OMP_WAIT_POLICY": "PASSIVE"}),
+    ("libgomp default", "spin 300,000 (GOMP_SPINCOUNT=300000)", {"GOMP_SPINCOUNT": "300000"}),
 )
 BUSY_LOOP = "import time\nwhile True: time.time()"
 
@@ -150,11 +150,12 @@ def omp_sweep(args: argparse.Namespace) -> int:
     cmd = [sys.executable, __file__, "--rows", str(args.rows), "--skip-baseline"] + (["--routed"] if args.routed else [])
     if args.datasets:
         cmd += ["--datasets", str(args.datasets)]
+    # each variant's environment is its own settings on top of none of the three variables
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
     seconds: dict[tuple[str, str], float] = {}
     for condition in ("idle", "beside a busy process"):
-        for name, env in OMP_VARIANTS:
+        for label, what, env in OMP_VARIANTS:
             busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if condition != "idle" else None
-            clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")}
             try:
                 out = subprocess.run(cmd, env={**clean, **env}, capture_output=True, text=True, check=False).stdout
             finally:
@@ -162,13 +163,13 @@ def omp_sweep(args: argparse.Namespace) -> int:
                     busy.kill()
                     busy.wait()
             found = re.search(r"median wall ([0-9.]+) s", out)
-            seconds[condition, name] = float(found.group(1)) if found else float("nan")
-            print(f"{condition:<22} {name:<62} {seconds[condition, name]:7.1f} s", flush=True)
+            seconds[condition, label] = float(found.group(1)) if found else float("nan")
+            print(f"{condition:<22} {label}: {what:<50} {seconds[condition, label]:7.1f} s", flush=True)
     base = OMP_VARIANTS[0][0]
     print(f"\nfit of {args.rows:,} rows{' (routed)' if args.routed else ''}, wall seconds (ratio to the perfcast default):")
     for condition in ("idle", "beside a busy process"):
-        row = "; ".join(f"{name.split(':')[0].split(' (')[0]} {seconds[condition, name]:.1f} s "
-                        f"({seconds[condition, name] / seconds[condition, base]:.2f}x)" for name, _ in OMP_VARIANTS)
+        row = "; ".join(f"{label} {seconds[condition, label]:.1f} s ({seconds[condition, label] / seconds[condition, base]:.2f}x)"
+                        for label, _, _ in OMP_VARIANTS)
         print(f"  {condition}: {row}")
     return 0
 

@@ -427,8 +427,7 @@ class GBCostModel:
                     fit_pair(fit, z, names, count=False)
                 Xh = X[held]
                 # fold 0's point was fitted on the same rows for the served pair's own scores
-                pt_h = oof[target][held] if k == 0 and served_pair_held_out and np.isfinite(oof[target][held]).all() \
-                    else fit_point(target, fit).predict(Xh)
+                pt_h = oof[target][held] if k == 0 and served_pair_held_out else fit_point(target, fit).predict(Xh)
                 lo_h, hi_h = lo_b.predict(Xh), hi_b.predict(Xh)
                 oof[names[0]][held], oof[names[1]][held], oof[target][held] = lo_h, hi_h, pt_h
                 scores.append(conformity_scores(z[held], lo_h, hi_h, pt_h))

@@ -16,11 +16,11 @@ Every baseline has the cost-model interface `fit(frame) -> self`, `predict(frame
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import perfcast.models  # noqa: F401 (before LightGBM loads: how its OpenMP threads wait, as for GBCostModel)
 from perfcast.measurements.schema import TARGETS
 from perfcast.training.splits import config_keys
 
@@ -166,7 +166,6 @@ class PlainLGBM:
         self.seed = seed
 
     def fit(self, frame: pd.DataFrame) -> PlainLGBM:
-        import_module("perfcast.models")  # before LightGBM loads: how its OpenMP threads wait, as for GBCostModel
         import lightgbm as lgb  # noqa: PLC0415
 
         self.encoder_ = _RawEncoder().fit(frame)
