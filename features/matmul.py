@@ -33,6 +33,7 @@ UNKNOWN_DTYPE = "unknown"
 #: returns scalars, and the physics runs on np.float64 scalars; see `physics.where`).
 Table = pd.DataFrame | ColumnTable | ph.Row
 _NUMBERS = (int, float, np.integer, np.floating, np.bool_)
+_NAN = np.float64(np.nan)
 
 
 def const(frame: Table, value: float) -> np.ndarray:
@@ -44,6 +45,14 @@ def const(frame: Table, value: float) -> np.ndarray:
 
 def col(frame: Table, *names: str, default: float = np.nan) -> np.ndarray:
     """First present column among `names` as float64 (non-numbers -> NaN), else `default`."""
+    if type(frame) is ph.Row:  # one record: the same rule on its np.float64 values, no array helpers
+        value = _NAN
+        for name in names:
+            if name in frame and value != value:  # noqa: PLR0124 (the first present value that is not NaN)
+                value = frame[name]
+                if type(value) is not np.float64:
+                    value = _numeric(value)
+        return np.float64(default) if value != value and default == default else value  # noqa: PLR0124
     out = None
     for name in names:
         if name in frame:  # a DataFrame's, ColumnTable's or Row's column
@@ -85,6 +94,11 @@ def text_col(frame: Table, *names: str) -> pd.Series | np.ndarray:
 
     A Series from a DataFrame, an object array from a `ColumnTable` (no pandas on the plan's path).
     """
+    if type(frame) is ph.Row:  # one record: its first present value that is not missing
+        for name in names:
+            if not _missing(value := frame.get(name)):
+                return value
+        return None
     present = [name for name in names if name in frame]
     if isinstance(frame, ph.Row) or (
         isinstance(frame, ColumnTable) and present and not any(type(frame[name]) is np.ndarray for name in present)
@@ -159,20 +173,24 @@ def constant_labels(value: str, frame: Table) -> ph.Labels:
     return ph.Labels(np.zeros(len(frame), dtype=np.int64), [value])  # a Labels column (pick_peak broadcasts)
 
 
+_TRUE_TEXT = frozenset({"true", "1", "yes", "y", "on", "tf32", "float_32"})
+
+
+def _truthy(value: object) -> bool:
+    """One present value of a bool-ish column."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating):
+        return bool(value) and not np.isnan(float(value))
+    return str(value).strip().lower() in _TRUE_TEXT
+
+
 def truthy(values: pd.Series | np.ndarray) -> np.ndarray:
     """Bool-ish column (True, 1, "true", "yes", "tf32") -> bool array; missing/other -> False."""
-
-    def one(u: object) -> bool:
-        if isinstance(u, bool | np.bool_):
-            return bool(u)
-        if isinstance(u, int | float | np.integer | np.floating):
-            return bool(u) and not np.isnan(float(u))
-        return str(u).strip().lower() in {"true", "1", "yes", "y", "on", "tf32", "float_32"}
-
     if ph.is_label(values):  # one record's value
-        return False if _missing(values) else one(values)  # type: ignore[return-value]
+        return False if _missing(values) else _truthy(values)  # type: ignore[return-value]
     codes, uniques = ph.labels(values)
-    mapped = np.array([one(u) for u in uniques] + [False], dtype=bool)
+    mapped = np.array([_truthy(u) for u in uniques] + [False], dtype=bool)
     return mapped[codes]
 
 

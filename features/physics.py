@@ -16,10 +16,9 @@ With no tile information it falls back to the problem-only roofline.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
@@ -32,19 +31,27 @@ _F = TypeVar("_F", bound=Callable)
 _QUIET = contextvars.ContextVar("perfcast_quiet_numpy", default=False)
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
+class quiet:  # noqa: N801 (used as a function: `with quiet():`)
     """numpy errors ignored for the whole block: the physics functions inside skip their own
-    `np.errstate` (~3 µs each, most of a one-row feature call's cost when entered per function)."""
-    if _QUIET.get():
-        yield
-        return
-    token = _QUIET.set(True)
-    try:
-        with np.errstate(all="ignore"):
-            yield
-    finally:
-        _QUIET.reset(token)
+    `np.errstate` (~3 µs each, most of a one-row feature call's cost when entered per function).
+    A class, not a generator context manager: entering costs ~1 µs instead of ~1.8 µs."""
+
+    __slots__ = ("_errstate", "_token")
+
+    def __enter__(self) -> None:
+        if _QUIET.get():  # nested: the outer block already ignores errors
+            self._token = None
+            return
+        self._token = _QUIET.set(True)
+        self._errstate = np.errstate(all="ignore")
+        self._errstate.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            try:
+                self._errstate.__exit__(*exc)
+            finally:
+                _QUIET.reset(self._token)
 
 
 def _quiet(fn: _F) -> _F:

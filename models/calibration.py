@@ -27,6 +27,7 @@ __all__ = [
 
 #: `scaled_interval`'s smallest half-width scale (log space): a pair that crosses or touches still gives an interval
 MIN_SCALE = 1e-3
+_NAN = np.float64(np.nan)
 
 
 def conformity_scores(
@@ -74,6 +75,8 @@ def apply_correction(
     lo: np.ndarray, hi: np.ndarray, correction: float, point: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Widen (or narrow, for a negative `correction`) an interval; keep `lo <= point <= hi` ordered."""
+    if type(lo) is np.float64 and type(hi) is np.float64 and (point is None or type(point) is np.float64):
+        return _apply_correction_row(lo, hi, correction, point)
     lo = np.asarray(lo, dtype=np.float64) - correction
     hi = np.asarray(hi, dtype=np.float64) + correction
     # Independently fitted quantile boosters can cross; sort the pair rather than emit lo > hi.
@@ -81,6 +84,20 @@ def apply_correction(
     if point is not None:
         point = np.asarray(point, dtype=np.float64)
         lo, hi = np.minimum(lo, point), np.maximum(hi, point)
+    return lo, hi
+
+
+def _apply_correction_row(
+    lo: np.float64, hi: np.float64, correction: float, point: np.float64 | None
+) -> tuple[np.float64, np.float64]:
+    """`apply_correction` of one row's np.float64 scalars with the same values (np.minimum and
+    np.maximum propagate NaN): the serving path's one-row answer, ~1 µs instead of ~6 µs of 0-d arrays."""
+    lo, hi = lo - correction, hi + correction
+    if lo != lo or hi != hi or (point is not None and point != point):  # noqa: PLR0124 (NaN tests)
+        return _NAN, _NAN
+    lo, hi = (lo, hi) if lo <= hi else (hi, lo)
+    if point is not None:
+        lo, hi = (lo if lo <= point else point), (hi if hi >= point else point)
     return lo, hi
 
 

@@ -207,3 +207,19 @@ def test_problem_columns_group_alpha_beta_variants_of_one_shape(datasets_dir: Pa
     assert res["_model"].problem_columns == shape
     assert 0.75 <= res["test.runtime_ms.coverage_80"] <= 0.87, res["test.runtime_ms.coverage_80"]
     assert 0.72 <= res["test.power_w.coverage_80"] <= 0.88, res["test.power_w.coverage_80"]
+
+
+def test_apply_correction_one_row_matches_arrays():
+    """The serving path's one-row `apply_correction` (np.float64 scalars) gives the array path's values:
+    crossing pairs re-sorted, the point inside, NaN anywhere giving NaN bounds, negative corrections."""
+    rng = np.random.default_rng(2)
+    lo, hi, point = rng.normal(size=(3, 400))
+    lo[:20], hi[20:40], point[40:60] = np.nan, np.nan, np.nan
+    hi[60:80] = lo[60:80] - 0.3  # crossing pairs
+    for c in (0.25, 0.0, -0.4):
+        for pt in (point, None):
+            a, b = apply_correction(lo, hi, c, pt)
+            for i in range(len(lo)):
+                one = apply_correction(np.float64(lo[i]), np.float64(hi[i]), c, None if pt is None else np.float64(pt[i]))
+                assert type(one[0]) is np.float64 and type(one[1]) is np.float64
+                np.testing.assert_array_equal(one, (a[i], b[i]))
