@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--suite", default="all", help=f"suite name or 'all' ({', '.join(SUITES)})")
     parser.add_argument("--models", default=None,
-                        help="comma-separated models to run (perfcast, plain_lgbm, gpperf_rf, roofline, other_gpus); "
-                             "default: all of a suite's")
+                        help="comma-separated models to run (perfcast, plain_lgbm, gpperf_rf, roofline, other_gpus; text: the "
+                             "text-to-text model, only when named, needs torch); default: all of a suite's")
     parser.add_argument("--model", default=None,
                         help="evaluate the hyperparameters of this model (models:/name@alias or a model directory), "
                              "refit per split, as the 'perfcast' row")

@@ -288,6 +288,16 @@ def perfcast_factory(family: str, quick: bool = False, **overrides: Any) -> Mode
     return lambda: GBCostModel(**{**kwargs, "params": dict(kwargs["params"])})
 
 
+def text_factory(quick: bool = False, **overrides: Any) -> ModelFactory:
+    """A factory of the text-to-text `TextCostModel` (needs torch: `pip install -e ".[text]"`); `quick`
+    trains a small one for a few epochs."""
+    from perfcast.models.text_model import TextCostModel  # noqa: PLC0415 (torch is optional)
+
+    kwargs: dict[str, Any] = {"epochs": 2, "d_model": 64, "num_samples": 16} if quick else {}
+    kwargs.update(overrides)
+    return lambda: TextCostModel(**kwargs)
+
+
 def transfer_factory(system: str, quick: bool = False) -> ModelFactory:
     """A factory of `TransferCostModel` to `system`: a `GBCostModel` of the other GPUs (family
     `xgemm_base`), adapted on the target GPU's training rows."""
@@ -471,6 +481,9 @@ def run_suite(name: str, datasets_dir: Path | str | None = None, quick: bool = F
         for case in cases:
             case.models["perfcast"] = perfcast
     wanted = set(models) if models is not None else None
+    if wanted is not None and "text" in wanted:  # the text-to-text model runs only when asked for (torch, slow on CPU)
+        for case in cases:
+            case.models.setdefault("text", text_factory(quick))
     rows = []
     jobs = [(c, m) for c in cases for m in c.models if wanted is None or m in wanted]
     for case, model_name in tqdm(jobs, desc=name, disable=not progress, leave=False):

@@ -1,0 +1,116 @@
+"""The text-to-text cost model (`perfcast.models.text_model`): number spelling, tokens, and a small model
+fitted on real Kernel Tuner GEMM measurements (CPU; torch from the `text` extra)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from perfcast.models.text_model import (  # noqa: E402 (after the torch check)
+    ALLOWED,
+    OUT_LEN,
+    TextCostModel,
+    decode_value,
+    encode_value,
+    record_texts,
+    text_tokens,
+)
+from perfcast.training.evaluate import load_dataset, text_factory  # noqa: E402
+
+SMALL = {"d_model": 32, "n_heads": 2, "n_layers": 1, "dim_ff": 64, "epochs": 30, "batch_size": 64,
+         "learning_rate": 3e-3, "num_samples": 16, "num_threads": 1, "progress": False}  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(min_value=1e-90, max_value=1e90, allow_nan=False, allow_infinity=False))
+def test_value_spelling_round_trips_to_four_digits(x: float) -> None:
+    tokens = encode_value(np.array([x]))
+    assert tokens.shape == (1, OUT_LEN)
+    assert ALLOWED[np.arange(OUT_LEN), tokens[0]].all()  # every position holds a token it may hold
+    assert decode_value(tokens)[0] == pytest.approx(float(f"{x:.3e}"), rel=1e-12)
+
+
+def test_value_spelling_clips_out_of_range_values() -> None:
+    values = decode_value(encode_value(np.array([1e120, 1e-120, 9.9996e99])))
+    np.testing.assert_allclose(values, [9.999e99, 1e-99, 9.999e99], rtol=1e-12)
+
+
+def test_numbers_are_spelled_digit_by_digit() -> None:
+    tokens = text_tokens("problem: K=4096 M=77\nparams: BLOCK_M=128 num_warps=4")
+    assert tokens[:6] == ["problem", ":", "K", "=", "4", "0"]
+    assert "BLOCK_M" in tokens and "128" not in tokens and tokens.count("1") == 1
+
+
+@pytest.fixture(scope="module")
+def kt_gemm() -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = load_dataset("kerneltuner_gemm")
+    frame = frame[frame["system"] == "NVIDIA GeForce RTX 2080 Ti"].sample(1800, random_state=0).reset_index(drop=True)
+    return frame.iloc[:1500].reset_index(drop=True), frame.iloc[1500:].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def fitted(kt_gemm: tuple[pd.DataFrame, pd.DataFrame]) -> TextCostModel:
+    return TextCostModel(**SMALL).fit(kt_gemm[0])
+
+
+def test_fit_learns_runtime_from_real_text(kt_gemm: tuple[pd.DataFrame, pd.DataFrame], fitted: TextCostModel) -> None:
+    train, test = kt_gemm
+    pred = fitted.predict(test)
+    assert list(pred.columns) == ["pred.runtime_ms", "pred.runtime_ms.q10", "pred.runtime_ms.q90"]
+    assert pred.index.equals(test.index)
+    y = test["runtime_ms"].to_numpy()
+    ape = np.median(np.abs(pred["pred.runtime_ms"].to_numpy() / y - 1))
+    constant = np.median(np.abs(np.median(train["runtime_ms"]) / y - 1))  # the training median for every row
+    assert ape < 0.6 * constant, (ape, constant)
+    assert (pred["pred.runtime_ms.q10"] <= pred["pred.runtime_ms"]).all()
+    assert (pred["pred.runtime_ms"] <= pred["pred.runtime_ms.q90"]).all()
+    coverage = np.mean((y >= pred["pred.runtime_ms.q10"]) & (y <= pred["pred.runtime_ms.q90"]))
+    assert 0.6 <= coverage <= 0.95
+    info = fitted.info_
+    assert info["n_train_examples"] + info["n_calibration_examples"] == len(train)
+    assert fitted.calibration_["runtime_ms"]["n_cal"] == info["n_calibration_examples"] > 0
+    assert info["history"][-1]["train_loss"] < info["history"][0]["train_loss"]
+
+
+def test_save_load_gives_the_same_answers(tmp_path, kt_gemm, fitted: TextCostModel) -> None:  # noqa: ANN001
+    test = kt_gemm[1].head(40)
+    fitted.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["text_model.json", "weights.npz"]
+    loaded = TextCostModel.load(tmp_path / "m", device="cpu")
+    pd.testing.assert_frame_equal(loaded.predict(test), fitted.predict(test))
+    assert loaded.get_params() == {**fitted.get_params(), "device": "cpu"}
+
+
+def test_update_trains_on_new_measurements(tmp_path, kt_gemm, fitted: TextCostModel) -> None:  # noqa: ANN001
+    fitted.save(tmp_path / "m")
+    model = TextCostModel.load(tmp_path / "m", device="cpu")
+    test = kt_gemm[1].head(40)
+    before = model.predict(test)
+    model.update(kt_gemm[1].iloc[40:], epochs=2)
+    assert model.info_["updates"][-1]["n_rows"] == len(kt_gemm[1]) - 40
+    assert not model.predict(test).equals(before)
+
+
+def test_clear_errors(tmp_path, kt_gemm) -> None:  # noqa: ANN001
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TextCostModel().predict(kt_gemm[1])
+    with pytest.raises(ValueError, match="no measured target"):
+        TextCostModel(**SMALL).fit(kt_gemm[0].drop(columns=["runtime_ms"]))
+    with pytest.raises(FileNotFoundError, match="not a saved TextCostModel"):
+        TextCostModel.load(tmp_path)
+
+
+def test_texts_are_the_text_form_of_each_row(kt_gemm) -> None:  # noqa: ANN001
+    texts = record_texts(kt_gemm[1].head(3))
+    assert texts[0].startswith("system: NVIDIA GeForce RTX 2080 Ti\nkernel: clblast.xgemm\nproblem: ")
+    assert "runtime_ms" not in texts[0] and len(set(texts)) == 3
+
+
+def test_evaluate_builds_the_text_model_on_request() -> None:
+    model = text_factory(quick=True, epochs=1)()
+    assert isinstance(model, TextCostModel) and model.epochs == 1 and model.d_model == 64
