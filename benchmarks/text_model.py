@@ -41,10 +41,10 @@ def main() -> None:
     parser.add_argument("--d-model", type=int, default=None)
     parser.add_argument("--layers", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--samples", type=int, default=None, help="sampled decodes per row")
     parser.add_argument("--device", default="auto", help="torch device for the text model (auto: CUDA if present)")
     parser.add_argument("--max-train-rows", type=int, default=None,
                         help="train every model on a random sample of this many training rows (CPU runs)")
+    parser.add_argument("--case", default=None, help="run only the cases whose name contains this text")
     parser.add_argument("--quick", action="store_true", help="subsampled data and short training (smoke test)")
     parser.add_argument("--datasets", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=RESULTS / "text_model.csv")
@@ -53,7 +53,7 @@ def main() -> None:
     from perfcast.training.evaluate import SUITES, evaluate, markdown_table, text_factory  # noqa: PLC0415
 
     overrides = {k: v for k, v in {"epochs": args.epochs, "d_model": args.d_model, "n_layers": args.layers,
-                                   "batch_size": args.batch_size, "num_samples": args.samples}.items() if v is not None}
+                                   "batch_size": args.batch_size}.items() if v is not None}
     overrides["device"] = args.device
     wanted = [m.strip() for m in args.models.split(",") if m.strip()]
     rows = []
@@ -61,6 +61,8 @@ def main() -> None:
         if name not in SUITES:
             parser.error(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
         for case in SUITES[name].build(args.datasets, args.quick):
+            if args.case and args.case not in case.case:
+                continue
             case.models["text"] = text_factory(args.quick, **overrides)
             split = case.split
             if args.max_train_rows is not None:

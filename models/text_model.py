@@ -9,9 +9,13 @@ exponent's sign and two digits, then four mantissa digits (`1.530e-01` -> `- 0 1
 position constrained to the tokens it may hold. One decoder start token per target (`runtime_ms`,
 `power_w`, `energy_j`), so one network learns every target a frame measures.
 
-Uncertainty comes from the decoder itself: `num_samples` sampled decodes per row, their median the
-point and their 10% / 90% quantiles the raw interval, conformalised in log space on problems held
-out of training (`perfcast.models.calibration`, the same served-interval scores as `GBCostModel`).
+Uncertainty comes from the decoder itself. The digits are written most significant first, so the
+order of token sequences is the order of the numbers, and a quantile of the decoder's distribution is
+found digit by digit: at each position take the token where the conditional cumulative probability
+crosses the level, then look for the level's remainder inside that token's share (exact, one greedy
+pass per level, no sampling noise). The median is the point, the 10% / 90% quantiles the raw interval,
+conformalised in log space on problems held out of training (`perfcast.models.calibration`, the same
+served-interval scores as `GBCostModel`).
 
 Needs torch (`pip install -e ".[text]"`); the rest of perfcast never imports this module. The
 estimator follows the package's cost-model contract: constructor arguments are hyperparameters,
@@ -71,6 +75,17 @@ def _allowed() -> np.ndarray:
 
 
 ALLOWED = _allowed()
+
+
+def _token_order() -> np.ndarray:
+    """Per position, the output tokens in the order of the numbers they lead to (a positive exponent;
+    `_quantile_logs` flips the exponent digits of a negative one): '-' before '+', then digits 0-9."""
+    order = np.tile(np.arange(len(OUT_TOKENS)), (OUT_LEN, 1))
+    order[0] = [_SIGN["-"], _SIGN["+"], *range(10)]
+    return order[:, : len(OUT_TOKENS)]
+
+
+_ORDER = _token_order()
 
 
 def encode_value(values: np.ndarray) -> np.ndarray:
@@ -213,7 +228,6 @@ class TextCostModel:
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.01,
-        num_samples: int = 32,
         coverage: float = 0.8,
         calibration_fraction: float = 0.1,
         update_epochs: int = 5,
@@ -235,7 +249,6 @@ class TextCostModel:
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
-        self.num_samples = num_samples
         self.coverage = coverage
         self.calibration_fraction = calibration_fraction
         self.update_epochs = update_epochs
@@ -247,7 +260,7 @@ class TextCostModel:
     # ---- hyperparameters ---------------------------------------------------------------------------
     _HYPERPARAMETERS = (
         "targets", "d_model", "n_heads", "n_layers", "dim_ff", "dropout", "max_tokens", "max_vocab", "include_ir",
-        "epochs", "batch_size", "learning_rate", "weight_decay", "num_samples", "coverage", "calibration_fraction",
+        "epochs", "batch_size", "learning_rate", "weight_decay", "coverage", "calibration_fraction",
         "update_epochs", "device", "num_threads", "seed",
     )  # fmt: skip
 
@@ -406,8 +419,7 @@ class TextCostModel:
                 out[target] = {"correction": 0.0, "rule": rule, "n_cal": int(sel.sum()),
                                "note": "fewer than 20 held-out rows: interval not conformalised"}  # fmt: skip
                 continue
-            samples = self._sample_logs(src[rows[sel]], j)
-            point, lo, hi = _summaries(samples, self.coverage)
+            point, lo, hi = self._quantile_logs(src[rows[sel]], j)
             z = logv[sel]
             correction = conformal_quantile(conformity_scores(z, lo, hi, point), self.coverage)
             out[target] = {"correction": float(correction), "rule": rule, "n_cal": int(sel.sum()),
@@ -429,27 +441,47 @@ class TextCostModel:
         return self
 
     # ---- prediction ---------------------------------------------------------------------------------
-    def _sample_logs(self, src: np.ndarray, target: int, chunk_rows: int = 512) -> np.ndarray:
-        """(n, num_samples) sampled log values of one target (seeded: the same answers every call)."""
+    def _quantile_logs(self, src: np.ndarray, target: int, chunk_rows: int = 2048) -> tuple[np.ndarray, ...]:
+        """(median, lower, upper) log values of one target's decoded distribution per row: the
+        central `coverage` interval's quantiles, each decoded digit by digit (`_ORDER`)."""
         torch = _torch()
-        device, net, k = self.device_, self.net_, self.num_samples
-        gen = torch.Generator(device=device).manual_seed(self.seed + 7919 * target)
-        out = np.empty((len(src), k))
+        device, net = self.device_, self.net_
+        half = (1.0 - self.coverage) / 2.0
+        levels = (0.5, half, 1.0 - half)
+        order = torch.as_tensor(_ORDER, device=device)
+        out = np.empty((len(levels), len(src)))
         net.eval()
         with torch.no_grad():
             for b in range(0, len(src), chunk_rows):
                 s = torch.as_tensor(src[b : b + chunk_rows], device=device)
                 s = s[:, : max(1, int((s != PAD).sum(1).max()))]
                 memory, pad = net.encode(s)
-                memory, pad = memory.repeat_interleave(k, 0), pad.repeat_interleave(k, 0)
+                n = len(s)
+                # every level decodes at once: rows repeated per level
+                memory, pad = memory.repeat(len(levels), 1, 1), pad.repeat(len(levels), 1)
+                q = torch.as_tensor(np.repeat(levels, n), dtype=torch.float64, device=device)
                 seq = torch.full((len(memory), 1), len(OUT_TOKENS) + target, dtype=torch.long, device=device)
-                for _ in range(OUT_LEN):
-                    logits = net.decode(memory, pad, seq)[:, -1]
-                    nxt = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=gen)
-                    seq = torch.cat([seq, nxt], 1)
+                negative = torch.zeros(len(memory), dtype=torch.bool, device=device)
+                for pos in range(OUT_LEN):
+                    probs = torch.softmax(net.decode(memory, pad, seq)[:, -1].double(), -1)
+                    # the tokens of this position in the order of the numbers they lead to
+                    perm = order[pos].expand(len(memory), -1).clone()
+                    if 0 < pos < _MANTISSA:  # a negative exponent's larger digits are smaller numbers
+                        perm[negative] = order[pos].flip(0)
+                    ordered = probs.gather(1, perm)
+                    cum = ordered.cumsum(1)
+                    target_mass = (q.clamp(1e-9, 1.0) * cum[:, -1])[:, None]
+                    idx = torch.searchsorted(cum, target_mass).clamp(max=perm.shape[1] - 1)
+                    token = perm.gather(1, idx)
+                    mass = ordered.gather(1, idx)[:, 0]
+                    before = cum.gather(1, idx)[:, 0] - mass
+                    q = ((target_mass[:, 0] - before) / mass.clamp(min=1e-300)).clamp(0.0, 1.0)
+                    if pos == 0:
+                        negative = token[:, 0] == _SIGN["-"]
+                    seq = torch.cat([seq, token], 1)
                 values = decode_value(seq[:, 1:].cpu().numpy())
-                out[b : b + len(s)] = np.log(np.clip(values, _MIN_VALUE, _MAX_VALUE)).reshape(-1, k)
-        return out
+                out[:, b : b + n] = np.log(np.clip(values, _MIN_VALUE, _MAX_VALUE)).reshape(len(levels), n)
+        return out[0], out[1], out[2]
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Query rows -> `pred.<target>` (the median of the sampled decodes) and its conformalised
@@ -459,7 +491,7 @@ class TextCostModel:
         out: dict[str, np.ndarray] = {}
         lo_name, hi_name = _quantile_names(self.coverage)
         for j, target in enumerate(self.targets_):
-            point, lo, hi = _summaries(self._sample_logs(src, j), self.coverage)
+            point, lo, hi = self._quantile_logs(src, j)
             lo, hi = apply_correction(lo, hi, self.calibration_[target]["correction"], point)
             out[f"pred.{target}"] = np.exp(point)
             out[f"pred.{target}.{lo_name}"] = np.exp(lo)
@@ -515,13 +547,6 @@ class TextCostModel:
 def _usable(frame: pd.DataFrame, target: str) -> np.ndarray:
     y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
     return _ok_mask(frame) & np.isfinite(y) & (y > 0)
-
-
-def _summaries(samples: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(median, lower, upper quantile of a central `coverage` interval) of each row's sampled log values."""
-    half = (1.0 - coverage) / 2.0
-    lo, point, hi = np.quantile(samples, [half, 0.5, 1.0 - half], axis=1)
-    return point, lo, hi
 
 
 def _quantile_names(coverage: float) -> tuple[str, str]:

@@ -293,7 +293,7 @@ def text_factory(quick: bool = False, **overrides: Any) -> ModelFactory:
     trains a small one for a few epochs."""
     from perfcast.models.text_model import TextCostModel  # noqa: PLC0415 (torch is optional)
 
-    kwargs: dict[str, Any] = {"epochs": 2, "d_model": 64, "num_samples": 16} if quick else {}
+    kwargs: dict[str, Any] = {"epochs": 2, "d_model": 64} if quick else {}
     kwargs.update(overrides)
     return lambda: TextCostModel(**kwargs)
 
