@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from perfcast.features.text import TARGET_DIGITS, TOKEN_PATTERN, serialize_record
+from perfcast.features.text import EXCLUDED_FIELDS, TARGET_DIGITS, TOKEN_PATTERN, serialize_record
 from perfcast.models.calibration import (
     apply_correction,
     conformal_quantile,
@@ -127,8 +127,10 @@ def text_tokens(text: str) -> list[str]:
 
 
 def record_texts(frame: pd.DataFrame, include_ir: bool = True, max_tokens: int = 2048) -> list[str]:
-    """`serialize_record` of every row of a flat (dotted) frame; repeated rows are serialised once."""
-    columns = [c for c in frame.columns if not str(c).startswith("_")]
+    """`serialize_record` of every row of a flat (dotted) frame; rows that differ only in fields the
+    text leaves out (targets, samples, bookkeeping) are serialised once."""
+    columns = [c for c in frame.columns
+               if not str(c).startswith(("_", "meta.")) and c not in EXCLUDED_FIELDS]  # fmt: skip
     rows = frame[columns].astype(object).where(frame[columns].notna(), None)
     cache: dict[tuple, str] = {}
     out = []
@@ -295,15 +297,13 @@ class TextCostModel:
     def _examples(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(row index, target index, output tokens, log value) of every measured (row, target)."""
         rows, target_idx, values = [], [], []
-        ok_run = _ok_mask(frame)
         for j, target in enumerate(self.targets_):
-            y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64) if target in frame else None
-            if y is None:
+            if target not in frame.columns:
                 continue
-            ok = np.flatnonzero(ok_run & np.isfinite(y) & (y > 0))
+            ok = np.flatnonzero(_usable(frame, target))
             rows.append(ok)
             target_idx.append(np.full(len(ok), j))
-            values.append(y[ok])
+            values.append(pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)[ok])
         if not rows:
             return (np.zeros(0, np.int64),) * 2 + (np.zeros((0, OUT_LEN), np.int64), np.zeros(0))  # type: ignore[return-value]
         r, t, v = np.concatenate(rows), np.concatenate(target_idx), np.concatenate(values)
@@ -316,13 +316,13 @@ class TextCostModel:
         torch = _torch()
         t0 = time.perf_counter()
         frame = frame.reset_index(drop=True)
+        unknown = [t for t in self.targets if t not in TARGET_UNITS]
+        if unknown:
+            raise ValueError(f"unknown targets {unknown}; known: {sorted(TARGET_UNITS)}")
         self.targets_ = [t for t in self.targets if t in frame.columns and bool(_usable(frame, t).any())]
         if not self.targets_:
             raise ValueError(f"no measured target to learn: the frame has none of {list(self.targets)} with a "
                              "finite, positive value of an ok run")  # fmt: skip
-        unknown = [t for t in self.targets_ if t not in TARGET_UNITS]
-        if unknown:
-            raise ValueError(f"unknown targets {unknown}; known: {sorted(TARGET_UNITS)}")
         texts = record_texts(frame, self.include_ir)
         counts = Counter(t for text in set(texts) for t in text_tokens(text)[: self.max_tokens])
         kept = [t for t, _ in counts.most_common(max(0, self.max_vocab - len(_SPECIALS)))]

@@ -101,6 +101,8 @@ def test_clear_errors(tmp_path, kt_gemm) -> None:  # noqa: ANN001
         TextCostModel().predict(kt_gemm[1])
     with pytest.raises(ValueError, match="no measured target"):
         TextCostModel(**SMALL).fit(kt_gemm[0].drop(columns=["runtime_ms"]))
+    with pytest.raises(ValueError, match="unknown targets"):
+        TextCostModel(targets=("latency_us",)).fit(kt_gemm[0])
     with pytest.raises(FileNotFoundError, match="not a saved TextCostModel"):
         TextCostModel.load(tmp_path)
 
