@@ -41,7 +41,7 @@ from perfcast.features.registry import (
     system_names,
 )
 from perfcast.features.schema import UNKNOWN_CODE, FeatureSchema, FeatureSchemaError, _canonical_category
-from perfcast.measurements.schema import is_missing
+from perfcast.measurements.schema import is_hashable, is_missing
 
 _NUMBER = (bool, np.bool_, int, float, np.integer, np.floating)
 #: Cached values per plan column / systems per plan; a full cache is cleared (names come from users).
@@ -114,11 +114,11 @@ class FeaturePlan:
             return np.nan
         vocab = self._vocab.get(name)
         if vocab is not None:
-            text = _canonical_category(value if _hashable(value) else repr(value))
+            text = _canonical_category(value if is_hashable(value) else repr(value))
             return np.nan if text is None else vocab.get(text, UNKNOWN_CODE)
         if isinstance(value, _NUMBER):
             return float(value)
-        text = _canonical_category(value if _hashable(value) else repr(value))
+        text = _canonical_category(value if is_hashable(value) else repr(value))
         number = pd.to_numeric(pd.Series([text], dtype=object), errors="coerce").to_numpy(dtype="float64")[0]
         if np.isnan(number):
             raise FeatureSchemaError(
@@ -140,7 +140,7 @@ class FeaturePlan:
         cache = self._values.get(name)
         if cache is None:
             cache = self._values.setdefault(name, {})
-        hashable = _hashable(value)
+        hashable = is_hashable(value)
         hit = cache.get(value) if hashable else None
         if hit is None:
             hit = self._encode_one(name, value)
@@ -386,14 +386,6 @@ class FeaturePlan:
             j = self.index.get(name)
             if j is not None:
                 X[:, j] = values.to_numpy(dtype="float64", na_value=np.nan)
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
 
 
 def _dict_labels(values: np.ndarray) -> tuple[np.ndarray, list]:

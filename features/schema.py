@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from perfcast.measurements.schema import is_hashable
 
 #: Code given to a categorical value not in the schema's vocabulary (documented, not an error).
 UNKNOWN_CODE: float = -1.0
@@ -176,14 +177,6 @@ def encode_categorical(values: object, vocabulary: Sequence[str]) -> np.ndarray:
     return per_category[cat.codes]  # code -1 (missing) picks the trailing NaN
 
 
-def _hashable(v: Any) -> bool:
-    try:
-        hash(v)
-    except TypeError:
-        return False
-    return True
-
-
 def _canonical_category(v: Any) -> Any:
     if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
         return None
@@ -208,7 +201,7 @@ def category_strings(values: object) -> pd.Categorical:
     try:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
     except TypeError:  # unhashable values (lists, dicts): their text is the category
-        codes, uniques = pd.factorize(series.map(lambda v: v if _hashable(v) else repr(v)), use_na_sentinel=True)
+        codes, uniques = pd.factorize(series.map(lambda v: v if is_hashable(v) else repr(v)), use_na_sentinel=True)
     names = [_canonical_category(u) for u in uniques]
     categories = sorted({n for n in names if n is not None})
     position = {c: i for i, c in enumerate(categories)}

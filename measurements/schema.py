@@ -74,6 +74,15 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
 _FLOATS = (float, np.floating)  # a tuple: isinstance checks it faster than the `float | np.floating` union
 
 
+def is_hashable(value: Any) -> bool:
+    """Whether `value` can be a dict key (a list or dict cell cannot): such cells are keyed by their text."""
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def is_missing(value: Any) -> bool:
     """A missing cell: None, NA, NaT or a float NaN, numpy's included (a list is a value, even an empty one).
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from perfcast.features.text import EXCLUDED_FIELDS, TARGET_DIGITS, TOKEN_PATTERN, serialize_record
+from perfcast.measurements.schema import is_hashable
 from perfcast.models.calibration import (
     apply_correction,
     conformal_quantile,
@@ -135,21 +136,13 @@ def record_texts(frame: pd.DataFrame, include_ir: bool = True, max_tokens: int =
     cache: dict[tuple, str] = {}
     out = []
     for values in rows.itertuples(index=False, name=None):
-        text = cache.get(values) if _hashable(values) else None
+        text = cache.get(values) if is_hashable(values) else None
         if text is None:
             text = serialize_record(dict(zip(columns, values, strict=True)), max_tokens=max_tokens, include_ir=include_ir)
-            if _hashable(values) and len(cache) < 1_000_000:
+            if is_hashable(values) and len(cache) < 1_000_000:
                 cache[values] = text
         out.append(text)
     return out
-
-
-def _hashable(values: tuple) -> bool:
-    try:
-        hash(values)
-    except TypeError:
-        return False
-    return True
 
 
 def _torch() -> Any:
