@@ -46,7 +46,7 @@ from perfcast.models.calibration import (
 from perfcast.models.gbm import _ok_mask, data_snapshot
 from tqdm.auto import tqdm
 
-__all__ = ["TextCostModel", "decode_value", "encode_value", "text_tokens"]
+__all__ = ["TextCostModel", "decode_value", "encode_value", "require_torch", "text_tokens"]
 
 FORMAT_VERSION = 1
 #: Targets the model can learn, and their units in the decoded text.
@@ -145,7 +145,8 @@ def record_texts(frame: pd.DataFrame, include_ir: bool = True, max_tokens: int =
     return out
 
 
-def _torch() -> Any:
+def require_torch() -> Any:
+    """The torch module, or an ImportError that says how to install it."""
     try:
         import torch  # noqa: PLC0415 (optional dependency, imported when a text model is used)
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -156,7 +157,7 @@ def _torch() -> Any:
 def _network(n_src: int, n_targets: int, d_model: int, n_heads: int, n_layers: int, dim_ff: int,
              dropout: float, max_len: int) -> Any:  # fmt: skip
     """The encoder-decoder (built lazily: torch is optional)."""
-    torch = _torch()
+    torch = require_torch()
     nn = torch.nn
 
     class Seq2Seq(nn.Module):
@@ -267,7 +268,7 @@ class TextCostModel:
 
     # ---- data ----------------------------------------------------------------------------------------
     def _torch_device(self) -> Any:
-        torch = _torch()
+        torch = require_torch()
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
         if self.device == "auto":
@@ -306,7 +307,7 @@ class TextCostModel:
     def fit(self, frame: pd.DataFrame) -> TextCostModel:
         """Learn every target of `targets` that `frame` measures; hold out `calibration_fraction` of its
         problems (whole problems; sweeps of one problem by row) to conformalise the intervals."""
-        torch = _torch()
+        torch = require_torch()
         t0 = time.perf_counter()
         frame = frame.reset_index(drop=True)
         unknown = [t for t in self.targets if t not in TARGET_UNITS]
@@ -343,7 +344,7 @@ class TextCostModel:
     def _train(self, src: np.ndarray, rows: np.ndarray, tix: np.ndarray, tokens: np.ndarray, epochs: int,
                learning_rate: float, val: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[dict]:  # fmt: skip
         """Teacher-forced cross-entropy over the output tokens; AdamW, warm-up then cosine decay."""
-        torch = _torch()
+        torch = require_torch()
         device, net = self.device_, self.net_
         n = len(rows)
         if n == 0:
@@ -382,7 +383,7 @@ class TextCostModel:
         return history
 
     def _loss(self, src_t: Any, rows: np.ndarray, tix: np.ndarray, tokens: np.ndarray, start: int) -> Any:
-        torch = _torch()
+        torch = require_torch()
         device = src_t.device
         out = torch.as_tensor(tokens, device=device)
         first = torch.as_tensor(start + tix, device=device)[:, None]
@@ -393,7 +394,7 @@ class TextCostModel:
         return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), out.reshape(-1))
 
     def _eval_loss(self, src_t: Any, rows: np.ndarray, tix: np.ndarray, tokens: np.ndarray, start: int) -> float:
-        torch = _torch()
+        torch = require_torch()
         self.net_.eval()
         total = 0.0
         with torch.no_grad():
@@ -437,7 +438,7 @@ class TextCostModel:
     def _quantile_logs(self, src: np.ndarray, target: int, chunk_rows: int = 2048) -> tuple[np.ndarray, ...]:
         """(median, lower, upper) log values of one target's decoded distribution per row: the
         central `coverage` interval's quantiles, each decoded digit by digit (`_ORDER`)."""
-        torch = _torch()
+        torch = require_torch()
         device, net = self.device_, self.net_
         half = (1.0 - self.coverage) / 2.0
         levels = (0.5, half, 1.0 - half)
@@ -510,7 +511,7 @@ class TextCostModel:
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> TextCostModel:
         """A model saved by `save` (on `device`: "auto" = CUDA when available)."""
-        torch = _torch()
+        torch = require_torch()
         path = Path(directory)
         meta_path = path / "text_model.json"
         if not meta_path.is_file():

@@ -113,6 +113,18 @@ def test_texts_are_the_text_form_of_each_row(kt_gemm) -> None:  # noqa: ANN001
     assert "runtime_ms" not in texts[0] and len(set(texts)) == 3
 
 
+def test_without_torch_evaluate_says_how_to_install(monkeypatch, capsys) -> None:  # noqa: ANN001
+    import sys  # noqa: PLC0415
+
+    from perfcast.cli import main  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[text\]"'):
+        text_factory()
+    assert main(["evaluate", "--suite", "kt_gemm_config", "--models", "text", "--quick"]) == 2
+    assert 'TextCostModel needs torch: pip install -e ".[text]"' in capsys.readouterr().err
+
+
 def test_evaluate_builds_the_text_model_on_request() -> None:
     model = text_factory(quick=True, epochs=1)()
     assert isinstance(model, TextCostModel) and model.epochs == 1 and model.d_model == 64

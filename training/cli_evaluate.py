@@ -111,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
                                     perfcast=model_factory(override))
             else:
                 results = run_suite(name, args.datasets, quick=args.quick, models=models)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ImportError) as exc:  # a dataset not found; torch missing for --models text
             print(f"perfcast evaluate: {exc}", file=sys.stderr)
             return 2
         if args.mlflow:

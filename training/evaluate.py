@@ -291,8 +291,9 @@ def perfcast_factory(family: str, quick: bool = False, **overrides: Any) -> Mode
 def text_factory(quick: bool = False, **overrides: Any) -> ModelFactory:
     """A factory of the text-to-text `TextCostModel` (needs torch: `pip install -e ".[text]"`); `quick`
     trains a small one for a few epochs."""
-    from perfcast.models.text_model import TextCostModel  # noqa: PLC0415 (torch is optional)
+    from perfcast.models.text_model import TextCostModel, require_torch  # noqa: PLC0415 (torch is optional)
 
+    require_torch()  # before any data is read or any model fitted
     kwargs: dict[str, Any] = {"epochs": 2, "d_model": 64} if quick else {}
     kwargs.update(overrides)
     return lambda: TextCostModel(**kwargs)
@@ -476,14 +477,15 @@ def run_suite(name: str, datasets_dir: Path | str | None = None, quick: bool = F
     """
     if name not in SUITES:
         raise KeyError(f"unknown suite {name!r}; choose one of {', '.join(SUITES)} or all")
-    cases = SUITES[name].build(Path(datasets_dir) if datasets_dir is not None else None, quick)
-    if perfcast is not None:
-        for case in cases:
-            case.models["perfcast"] = perfcast
     wanted = set(models) if models is not None else None
-    if wanted is not None and "text" in wanted:  # the text-to-text model runs only when asked for (torch, slow on CPU)
-        for case in cases:
-            case.models.setdefault("text", text_factory(quick))
+    # the text-to-text model runs only when asked for (torch, slow on CPU); without torch, say so first
+    text = text_factory(quick) if wanted is not None and "text" in wanted else None
+    cases = SUITES[name].build(Path(datasets_dir) if datasets_dir is not None else None, quick)
+    for case in cases:
+        if perfcast is not None:
+            case.models["perfcast"] = perfcast
+        if text is not None:
+            case.models.setdefault("text", text)
     rows = []
     jobs = [(c, m) for c in cases for m in c.models if wanted is None or m in wanted]
     for case, model_name in tqdm(jobs, desc=name, disable=not progress, leave=False):
