@@ -190,7 +190,7 @@ def _network(n_src: int, n_targets: int, d_model: int, n_heads: int, n_layers: i
             pos = torch.arange(n, device=tgt_in.device)
             causal = nn.Transformer.generate_square_subsequent_mask(n, device=tgt_in.device)
             h = self.decoder(self.tgt_embed(tgt_in) + self.tgt_pos(pos), memory, tgt_mask=causal,
-                                  memory_key_padding_mask=pad, tgt_is_causal=True)  # fmt: skip
+                             memory_key_padding_mask=pad, tgt_is_causal=True)  # fmt: skip
             return self.head(h).masked_fill(~self.allowed[:n], float("-inf"))
 
         def forward(self, src: Any, tgt_in: Any) -> Any:
