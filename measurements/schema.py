@@ -74,6 +74,22 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
 _FLOATS = (float, np.floating)  # a tuple: isinstance checks it faster than the `float | np.floating` union
 
 
+def ok_status(frame: pd.DataFrame) -> np.ndarray:
+    """Rows of an ok run: `status` missing or "ok" (a frame without `status`: every row)."""
+    if "status" not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    s = frame["status"]
+    return (s.isna() | (s.astype(str) == "ok")).to_numpy()
+
+
+def usable(frame: pd.DataFrame, target: str) -> np.ndarray:
+    """Rows with a finite, positive `target` measured on an ok run (none where the column is absent)."""
+    if target not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
+    return np.isfinite(y) & (y > 0) & ok_status(frame)
+
+
 def is_hashable(value: Any) -> bool:
     """Whether `value` can be a dict key (a list or dict cell cannot): such cells are keyed by their text."""
     try:

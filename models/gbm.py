@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from perfcast.measurements.schema import ok_status
 
 from .calibration import (
     conformal_quantile,
@@ -155,13 +156,6 @@ def data_snapshot(frame: pd.DataFrame) -> dict[str, Any]:
         "status": counts("status"),
         "targets": {t: int(pd.to_numeric(frame[t], errors="coerce").gt(0).sum()) for t in ALL_TARGETS if t in frame},
     }
-
-
-def _ok_mask(frame: pd.DataFrame) -> np.ndarray:
-    if "status" not in frame.columns:
-        return np.ones(len(frame), dtype=bool)
-    s = frame["status"]
-    return (s.isna() | (s.astype(str) == "ok")).to_numpy()
 
 
 def _relevance(keys: np.ndarray, runtime: np.ndarray, levels: int = 30) -> np.ndarray:
@@ -367,7 +361,7 @@ class GBCostModel:
         # see exactly the values ONNX will see (only the threshold rounding differs).
         X = np.ascontiguousarray(X_df.to_numpy(dtype=np.float32))
         offset = log_offset(X_df["roofline_ms"].to_numpy(dtype=np.float64) if "roofline_ms" in X_df else None, len(X))
-        ok = _ok_mask(frame)
+        ok = ok_status(frame)
         targets = self._targets_present(frame, ok)
         keys = problem_keys(frame).to_numpy()
         # a problem on every GPU at once, identified by `problem_columns` (default: every problem field)

@@ -28,14 +28,14 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from perfcast.features.text import EXCLUDED_FIELDS, TARGET_DIGITS, TOKEN_PATTERN, serialize_record
-from perfcast.measurements.schema import is_hashable
+from perfcast.measurements.schema import is_hashable, usable
 from perfcast.models.calibration import (
     apply_correction,
     conformal_quantile,
@@ -43,7 +43,8 @@ from perfcast.models.calibration import (
     group_folds,
     problem_keys,
 )
-from perfcast.models.gbm import _ok_mask, data_snapshot
+from perfcast.models.gbm import data_snapshot
+from perfcast.models.onnx_model import json_default
 from tqdm.auto import tqdm
 
 __all__ = ["TextCostModel", "decode_value", "encode_value", "require_torch", "text_tokens"]
@@ -275,15 +276,17 @@ class TextCostModel:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
-    def _encode_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> (n, max_tokens) source token ids (unknown tokens -> UNK, padded with PAD)."""
+    def _encode_texts(self, texts: Sequence[str], tokenized: Mapping[str, list[str]] | None = None) -> np.ndarray:
+        """Texts -> (n, max_tokens) source token ids (unknown tokens -> UNK, padded with PAD); `tokenized`
+        holds texts' tokens already split (`fit` splits each distinct text once)."""
         ids = np.full((len(texts), self.max_tokens), PAD, dtype=np.int64)
         seen: dict[str, np.ndarray] = {}
         vocab = self.vocab_
         for i, text in enumerate(texts):
             row = seen.get(text)
             if row is None:
-                row = np.array([vocab.get(t, UNK) for t in text_tokens(text)[: self.max_tokens]], dtype=np.int64)
+                tokens = tokenized[text] if tokenized is not None else text_tokens(text)
+                row = np.array([vocab.get(t, UNK) for t in tokens[: self.max_tokens]], dtype=np.int64)
                 seen[text] = row
             ids[i, : len(row)] = row
         return ids
@@ -292,9 +295,7 @@ class TextCostModel:
         """(row index, target index, output tokens, log value) of every measured (row, target)."""
         rows, target_idx, values = [], [], []
         for j, target in enumerate(self.targets_):
-            if target not in frame.columns:
-                continue
-            ok = np.flatnonzero(_usable(frame, target))
+            ok = np.flatnonzero(usable(frame, target))
             rows.append(ok)
             target_idx.append(np.full(len(ok), j))
             values.append(pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)[ok])
@@ -313,15 +314,16 @@ class TextCostModel:
         unknown = [t for t in self.targets if t not in TARGET_UNITS]
         if unknown:
             raise ValueError(f"unknown targets {unknown}; known: {sorted(TARGET_UNITS)}")
-        self.targets_ = [t for t in self.targets if t in frame.columns and bool(_usable(frame, t).any())]
+        self.targets_ = [t for t in self.targets if usable(frame, t).any()]
         if not self.targets_:
             raise ValueError(f"no measured target to learn: the frame has none of {list(self.targets)} with a "
                              "finite, positive value of an ok run")  # fmt: skip
         texts = record_texts(frame, self.include_ir)
-        counts = Counter(t for text in set(texts) for t in text_tokens(text)[: self.max_tokens])
+        tokenized = {text: text_tokens(text) for text in set(texts)}
+        counts = Counter(t for tokens in tokenized.values() for t in tokens[: self.max_tokens])
         kept = [t for t, _ in counts.most_common(max(0, self.max_vocab - len(_SPECIALS)))]
         self.vocab_ = {t: i for i, t in enumerate((*_SPECIALS, *sorted(kept)))}
-        src = self._encode_texts(texts)
+        src = self._encode_texts(texts, tokenized)
         rows, tix, tokens, logv = self._examples(frame)
         folds, rule = group_folds(problem_keys(frame, with_system=False), self.calibration_fraction, self.seed)
         cal = folds[rows] == 0
@@ -335,7 +337,7 @@ class TextCostModel:
         self.info_ = {
             "n_rows": len(frame), "n_examples": int(len(rows)), "n_train_examples": int((~cal).sum()),
             "n_calibration_examples": int(cal.sum()), "vocab_size": len(self.vocab_),
-            "truncated_rows": int(sum(len(text_tokens(t)) > self.max_tokens for t in set(texts))),
+            "truncated_texts": sum(len(tokens) > self.max_tokens for tokens in tokenized.values()),
             "history": history, "fit_seconds": round(time.perf_counter() - t0, 2), "device": str(self.device_),
             "data": data_snapshot(frame),
         }  # fmt: skip
@@ -478,7 +480,7 @@ class TextCostModel:
         return out[0], out[1], out[2]
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Query rows -> `pred.<target>` (the median of the sampled decodes) and its conformalised
+        """Query rows -> `pred.<target>` (the median of the decoded distribution) and its conformalised
         `.q10` / `.q90`, for every target the model learned; same rows and index as `frame`."""
         self._check_fitted()
         src = self._encode_texts(record_texts(frame.reset_index(drop=True), self.include_ir))
@@ -503,7 +505,7 @@ class TextCostModel:
             "format_version": FORMAT_VERSION, "kind": "text", "hyperparameters": self.get_params(),
             "targets": self.targets_, "vocab": list(self.vocab_), "calibration": self.calibration_, "info": self.info_,
         }  # fmt: skip
-        (out / "text_model.json").write_text(json.dumps(meta, indent=1, default=_json_default))
+        (out / "text_model.json").write_text(json.dumps(meta, indent=1, default=json_default))
         weights = {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
         np.savez(out / "weights.npz", **weights)
         return out
@@ -538,19 +540,6 @@ class TextCostModel:
             raise RuntimeError("TextCostModel is not fitted: call fit(frame) or TextCostModel.load(dir) first")
 
 
-def _usable(frame: pd.DataFrame, target: str) -> np.ndarray:
-    y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
-    return _ok_mask(frame) & np.isfinite(y) & (y > 0)
-
-
 def _quantile_names(coverage: float) -> tuple[str, str]:
     half = (1.0 - coverage) / 2.0
     return f"q{round(half * 100):02d}", f"q{round((1.0 - half) * 100):02d}"
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Iterable) and not isinstance(value, str | bytes):
-        return list(value)
-    return str(value)

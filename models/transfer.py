@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from perfcast.measurements.schema import usable
 
-from .gbm import GBCostModel, _ok_mask
+from .gbm import GBCostModel
 from .onnx_model import SCHEMA_FILE, default_threads, json_default, log_offset
 
 __all__ = ["TransferCostModel", "is_transfer_dir"]
@@ -236,19 +237,18 @@ class TransferCostModel:
         else:
             self.base_ = _load_base(self.base)
         target = frame[on_target].reset_index(drop=True)
-        y = pd.to_numeric(target.get("runtime_ms"), errors="coerce").to_numpy(dtype=np.float64)
-        usable = _ok_mask(target) & np.isfinite(y) & (y > 0)
-        if usable.sum() < 20:
-            raise ValueError(f"system {self.system!r}: {int(usable.sum())} usable runtime_ms rows (status ok, > 0); "
+        measured = usable(target, "runtime_ms")
+        if measured.sum() < 20:
+            raise ValueError(f"system {self.system!r}: {int(measured.sum())} usable runtime_ms rows (status ok, > 0); "
                              "need >= 20 measurements to adapt")
-        target = target[usable].reset_index(drop=True)
+        target = target[measured].reset_index(drop=True)
         self.sources_ = _source_systems(self.base_, set(target["kernel"].astype(str)), canonical_system(self.system))
         if not self.sources_:
             raise ValueError(f"the base model measured runtime on no system other than {self.system!r} "
                              "for these kernels: nothing to transfer from")
         _, self.schema_ = featurize(target)
         X, log_roof = self._features(target)
-        z = np.log(y[usable]) - log_roof
+        z = np.log(pd.to_numeric(target["runtime_ms"], errors="coerce").to_numpy(dtype=np.float64)) - log_roof
         cf = self._counterfactual(target, log_roof)
         self.num_boost_round_ = self.rounds_for(len(target))
         self.ridge_coef_, self.ridge_intercept_, self.boosters_, self.interval_ = self._fit_with_interval(target, X, cf, z)

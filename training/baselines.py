@@ -21,22 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import perfcast.models  # noqa: F401 (before LightGBM loads: how its OpenMP threads wait, as for GBCostModel)
-from perfcast.measurements.schema import TARGETS
+from perfcast.measurements.schema import TARGETS, usable
 from perfcast.training.splits import config_keys
 
 __all__ = ["RooflineBaseline", "GPPerfRandomForest", "PlainLGBM", "OtherSystemsLookup", "raw_matrix", "usable"]
-
-
-def usable(frame: pd.DataFrame, target: str) -> np.ndarray:
-    """Rows with a finite, positive `target` measured on an ok run."""
-    if target not in frame.columns:
-        return np.zeros(len(frame), dtype=bool)
-    y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
-    ok = np.isfinite(y) & (y > 0)
-    if "status" in frame.columns:
-        s = frame["status"]
-        ok &= (s.isna() | (s.astype(str) == "ok")).to_numpy()
-    return ok
 
 
 class _RawEncoder:
